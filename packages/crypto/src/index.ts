@@ -1,0 +1,39 @@
+/**
+ * @mtcall/crypto — the cryptographic core of mtcall: Telegram's call packet encryption (MTProto 2.0 KDF with
+ * AES-256-CTR), seq framing and replay window, DH parameter checks, key and emoji fingerprints. Synchronous
+ * and sans-IO; runs on Node (OpenSSL) and in browsers and workers (@noble).
+ */
+
+export { sha256, sha1, sha256With } from './hash.js';
+export { ChannelOffset, channelOffset, isChannelOffset, type CallChannel, type ChannelEndpoint } from './channel.js';
+export {
+  PacketCipher,
+  computeMsgKey,
+  deriveAesKeyIv,
+  encryptPacket,
+  decryptPacket,
+  KEY_LENGTH,
+  MSG_KEY_LENGTH,
+  type AesKeyIv,
+} from './packet.js';
+export { ReplayWindow, REPLAY_WINDOW_SIZE, type ReplayVerdict } from './replay-window.js';
+export { SEQ_LIMIT, frameMessages, parseMessages, type SeqMessage } from './framing.js';
+export {
+  PacketSealer,
+  PacketOpener,
+  DROP_REASONS,
+  type DropReason,
+  type OpenResult,
+  type ReceivedMessage,
+  type SealedPacket,
+  type SealerStats,
+  type OpenerStats,
+  type PacketChannelOptions,
+  type PacketSealerOptions,
+} from './sealer.js';
+export { keyFingerprint, emojiIndices, emojiFingerprint, EMOJI_TABLE } from './fingerprint.js';
+export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type DhKeyPair, type DhPrime } from './dh.js';
+export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';
+export { MtcallCryptoError, DhCheckError, SeqExhaustedError, type DhRule } from './errors.js';
+export { defaultBackend, nobleBackend, getNodeBackend, availableBackends, createNodeBackend, type CryptoBackend } from './backend/index.js';
+export { bytesToHex, hexToBytes, bytesToBigInt, bigIntToBytes, concatBytes, constantTimeEqual, randomBytes, wipe } from './bytes.js';

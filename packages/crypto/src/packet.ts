@@ -1,0 +1,157 @@
+/**
+ * Packet encryption of the calls spec (MTProto 2.0 KDF, AES-256-CTR):
+ *
+ *   msg_key_large = SHA256(substr(key, 88+x, 32) + decrypted_body)
+ *   msg_key       = substr(msg_key_large, 8, 16)
+ *   sha256_a      = SHA256(msg_key + substr(key, x, 36))
+ *   sha256_b      = SHA256(substr(key, 40+x, 36) + msg_key)
+ *   aes_key       = substr(sha256_a, 0, 8) + substr(sha256_b, 8, 16) + substr(sha256_a, 24, 8)
+ *   aes_iv        = substr(sha256_b, 0, 4) + substr(sha256_a, 8, 8) + substr(sha256_b, 24, 4)
+ *   packet_bytes  = msg_key + AES_CTR(decrypted_body, aes_key, aes_iv)
+ */
+
+import { defaultBackend, type CryptoBackend } from './backend/index.js';
+import { assertBytes, constantTimeEqual } from './bytes.js';
+import { isChannelOffset, type ChannelOffset } from './channel.js';
+
+/** Length of the shared DH key. */
+export const KEY_LENGTH = 256;
+/** Length of msg_key, the packet header. */
+export const MSG_KEY_LENGTH = 16;
+
+/** AES-256-CTR key and IV derived for one packet. */
+export interface AesKeyIv {
+  aesKey: Uint8Array;
+  aesIv: Uint8Array;
+}
+
+function assertKeyAndOffset(key: Uint8Array, x: number): void {
+  assertBytes(key, 'key', KEY_LENGTH);
+  if (!isChannelOffset(x)) throw new RangeError(`x must be one of 0, 8, 128, 136; got ${String(x)}`);
+}
+
+/**
+ * The packet cipher for one key and one x: holds copies of the three key slices the KDF reads, so the
+ * per-packet work is only the hashing and the cipher. Create one per direction per channel and reuse it.
+ */
+export class PacketCipher {
+  readonly x: ChannelOffset;
+  readonly backend: CryptoBackend;
+  /** substr(key, 88+x, 32): the msg_key prefix. */
+  readonly #msgKeyPrefix: Uint8Array;
+  /** substr(key, x, 36): hashed after msg_key into sha256_a. */
+  readonly #aSlice: Uint8Array;
+  /** substr(key, 40+x, 36): hashed before msg_key into sha256_b. */
+  readonly #bSlice: Uint8Array;
+
+  constructor(key: Uint8Array, x: ChannelOffset, backend: CryptoBackend = defaultBackend) {
+    assertKeyAndOffset(key, x);
+    this.x = x;
+    this.backend = backend;
+    this.#msgKeyPrefix = key.slice(88 + x, 88 + x + 32);
+    this.#aSlice = key.slice(x, x + 36);
+    this.#bSlice = key.slice(40 + x, 40 + x + 36);
+  }
+
+  /** msg_key: bytes 8..24 of SHA256(substr(key, 88+x, 32) ‖ body). */
+  msgKey(body: Uint8Array): Uint8Array {
+    return this.backend.sha256(this.#msgKeyPrefix, body).subarray(8, 24);
+  }
+
+  /** aes_key (32 bytes) and aes_iv (16 bytes) for a msg_key, composed exactly as the calls spec says. */
+  aesKeyIv(msgKey: Uint8Array): AesKeyIv {
+    const a = this.backend.sha256(msgKey, this.#aSlice);
+    const b = this.backend.sha256(this.#bSlice, msgKey);
+    const aesKey = new Uint8Array(32);
+    aesKey.set(a.subarray(0, 8), 0);
+    aesKey.set(b.subarray(8, 24), 8);
+    aesKey.set(a.subarray(24, 32), 24);
+    const aesIv = new Uint8Array(16);
+    aesIv.set(b.subarray(0, 4), 0);
+    aesIv.set(a.subarray(8, 16), 4);
+    aesIv.set(b.subarray(24, 28), 12);
+    a.fill(0);
+    b.fill(0);
+    return { aesKey, aesIv };
+  }
+
+  /** `msg_key ‖ AES-256-CTR(body)`. */
+  encrypt(body: Uint8Array): Uint8Array {
+    const msgKey = this.msgKey(body);
+    const packet = new Uint8Array(MSG_KEY_LENGTH + body.length);
+    packet.set(msgKey, 0);
+    const { aesKey, aesIv } = this.aesKeyIv(msgKey);
+    this.backend.aes256Ctr(aesKey, aesIv, body, packet.subarray(MSG_KEY_LENGTH));
+    aesKey.fill(0);
+    aesIv.fill(0);
+    return packet;
+  }
+
+  /**
+   * The body of `packet`, or `null` when it is shorter than msg_key or its msg_key does not match the
+   * decrypted body (compared in constant time). Never throws on any bytes.
+   */
+  decrypt(packet: Uint8Array): Uint8Array | null {
+    if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return null;
+    const msgKey = packet.subarray(0, MSG_KEY_LENGTH);
+    const { aesKey, aesIv } = this.aesKeyIv(msgKey);
+    const body = new Uint8Array(packet.length - MSG_KEY_LENGTH);
+    this.backend.aes256Ctr(aesKey, aesIv, packet.subarray(MSG_KEY_LENGTH), body);
+    aesKey.fill(0);
+    aesIv.fill(0);
+    if (!constantTimeEqual(this.msgKey(body), msgKey)) {
+      body.fill(0);
+      return null;
+    }
+    return body;
+  }
+
+  /** Overwrites the key slices this cipher holds; it cannot be used afterwards. */
+  destroy(): void {
+    this.#msgKeyPrefix.fill(0);
+    this.#aSlice.fill(0);
+    this.#bSlice.fill(0);
+  }
+}
+
+/** msg_key (16 bytes): bytes 8..24 of SHA256(key[88+x .. 88+x+32] ‖ body). */
+export function computeMsgKey(key: Uint8Array, x: ChannelOffset, body: Uint8Array, backend?: CryptoBackend): Uint8Array {
+  const cipher = new PacketCipher(key, x, backend);
+  try {
+    return cipher.msgKey(body);
+  } finally {
+    cipher.destroy();
+  }
+}
+
+/** The call (AES-CTR) variant of the MTProto 2.0 KDF: a 32-byte aes_key and a 16-byte aes_iv. */
+export function deriveAesKeyIv(key: Uint8Array, msgKey: Uint8Array, x: ChannelOffset, backend?: CryptoBackend): AesKeyIv {
+  assertBytes(msgKey, 'msgKey', MSG_KEY_LENGTH);
+  const cipher = new PacketCipher(key, x, backend);
+  try {
+    return cipher.aesKeyIv(msgKey);
+  } finally {
+    cipher.destroy();
+  }
+}
+
+/** `msg_key ‖ AES-256-CTR(body)` under key and x. */
+export function encryptPacket(key: Uint8Array, x: ChannelOffset, body: Uint8Array, backend?: CryptoBackend): Uint8Array {
+  assertBytes(body, 'body');
+  const cipher = new PacketCipher(key, x, backend);
+  try {
+    return cipher.encrypt(body);
+  } finally {
+    cipher.destroy();
+  }
+}
+
+/** The decrypted body, or `null` for a packet too short or failing the msg_key check. Never throws on packet bytes. */
+export function decryptPacket(key: Uint8Array, x: ChannelOffset, packet: Uint8Array, backend?: CryptoBackend): Uint8Array | null {
+  const cipher = new PacketCipher(key, x, backend);
+  try {
+    return cipher.decrypt(packet);
+  } finally {
+    cipher.destroy();
+  }
+}
