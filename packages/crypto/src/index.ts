@@ -14,6 +14,7 @@ export {
   decryptPacket,
   KEY_LENGTH,
   MSG_KEY_LENGTH,
+  PACKET_ROOM,
   type AesKeyIv,
 } from './packet.js';
 export { ReplayWindow, REPLAY_WINDOW_SIZE, type ReplayVerdict } from './replay-window.js';

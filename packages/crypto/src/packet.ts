@@ -18,6 +18,8 @@ import { isChannelOffset, type ChannelOffset } from './channel.js';
 export const KEY_LENGTH = 256;
 /** Length of msg_key, the packet header. */
 export const MSG_KEY_LENGTH = 16;
+/** Bytes a caller of `PacketCipher.encryptInRoom` reserves in front of the body. */
+export const PACKET_ROOM = 32;
 
 /** AES-256-CTR key and IV derived for one packet. */
 export interface AesKeyIv {
@@ -39,18 +41,20 @@ export class PacketCipher {
   readonly backend: CryptoBackend;
   /** substr(key, 88+x, 32): the msg_key prefix. */
   readonly #msgKeyPrefix: Uint8Array;
-  /** substr(key, x, 36): hashed after msg_key into sha256_a. */
-  readonly #aSlice: Uint8Array;
-  /** substr(key, 40+x, 36): hashed before msg_key into sha256_b. */
-  readonly #bSlice: Uint8Array;
+  /** msg_key ‖ substr(key, x, 36): the input of sha256_a, with msg_key written in per packet. */
+  readonly #aInput: Uint8Array;
+  /** substr(key, 40+x, 36) ‖ msg_key: the input of sha256_b, with msg_key written in per packet. */
+  readonly #bInput: Uint8Array;
 
   constructor(key: Uint8Array, x: ChannelOffset, backend: CryptoBackend = defaultBackend) {
     assertKeyAndOffset(key, x);
     this.x = x;
     this.backend = backend;
     this.#msgKeyPrefix = key.slice(88 + x, 88 + x + 32);
-    this.#aSlice = key.slice(x, x + 36);
-    this.#bSlice = key.slice(40 + x, 40 + x + 36);
+    this.#aInput = new Uint8Array(MSG_KEY_LENGTH + 36);
+    this.#aInput.set(key.subarray(x, x + 36), MSG_KEY_LENGTH);
+    this.#bInput = new Uint8Array(36 + MSG_KEY_LENGTH);
+    this.#bInput.set(key.subarray(40 + x, 40 + x + 36), 0);
   }
 
   /** msg_key: bytes 8..24 of SHA256(substr(key, 88+x, 32) ‖ body). */
@@ -60,28 +64,42 @@ export class PacketCipher {
 
   /** aes_key (32 bytes) and aes_iv (16 bytes) for a msg_key, composed exactly as the calls spec says. */
   aesKeyIv(msgKey: Uint8Array): AesKeyIv {
-    const a = this.backend.sha256(msgKey, this.#aSlice);
-    const b = this.backend.sha256(this.#bSlice, msgKey);
-    const aesKey = new Uint8Array(32);
-    aesKey.set(a.subarray(0, 8), 0);
-    aesKey.set(b.subarray(8, 24), 8);
-    aesKey.set(a.subarray(24, 32), 24);
+    this.#aInput.set(msgKey, 0);
+    this.#bInput.set(msgKey, 36);
+    const a = this.backend.sha256(this.#aInput);
+    const b = this.backend.sha256(this.#bInput);
     const aesIv = new Uint8Array(16);
     aesIv.set(b.subarray(0, 4), 0);
     aesIv.set(a.subarray(8, 16), 4);
     aesIv.set(b.subarray(24, 28), 12);
-    a.fill(0);
+    // aes_key = a[0..8] ‖ b[8..24] ‖ a[24..32]: built in place in a's fresh 32 bytes.
+    a.set(b.subarray(8, 24), 8);
     b.fill(0);
-    return { aesKey, aesIv };
+    return { aesKey: a, aesIv };
   }
 
   /** `msg_key ‖ AES-256-CTR(body)`. */
   encrypt(body: Uint8Array): Uint8Array {
-    const msgKey = this.msgKey(body);
-    const packet = new Uint8Array(MSG_KEY_LENGTH + body.length);
-    packet.set(msgKey, 0);
+    const room = new Uint8Array(PACKET_ROOM + body.length);
+    room.set(body, PACKET_ROOM);
+    return this.encryptInRoom(room);
+  }
+
+  /**
+   * Seals a body laid out behind `PACKET_ROOM` (32) reserved bytes: `room = reserved ‖ body`. The reserved
+   * bytes are overwritten (they carry the msg_key prefix while hashing, then are wiped), so the body is hashed
+   * and encrypted with no further copy. Returns a new packet `msg_key ‖ AES-256-CTR(body)`.
+   */
+  encryptInRoom(room: Uint8Array): Uint8Array {
+    room.set(this.#msgKeyPrefix, 0);
+    const msgKeyLarge = this.backend.sha256(room);
+    const msgKey = msgKeyLarge.subarray(8, 24);
     const { aesKey, aesIv } = this.aesKeyIv(msgKey);
-    this.backend.aes256Ctr(aesKey, aesIv, body, packet.subarray(MSG_KEY_LENGTH));
+    // Encrypt room[16..]: its first 16 bytes become msg_key, the rest is the encrypted body.
+    const packet = this.backend.aes256Ctr(aesKey, aesIv, room.subarray(MSG_KEY_LENGTH), MSG_KEY_LENGTH);
+    packet.set(msgKey, 0);
+    room.fill(0, 0, PACKET_ROOM);
+    msgKeyLarge.fill(0);
     aesKey.fill(0);
     aesIv.fill(0);
     return packet;
@@ -95,8 +113,7 @@ export class PacketCipher {
     if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return null;
     const msgKey = packet.subarray(0, MSG_KEY_LENGTH);
     const { aesKey, aesIv } = this.aesKeyIv(msgKey);
-    const body = new Uint8Array(packet.length - MSG_KEY_LENGTH);
-    this.backend.aes256Ctr(aesKey, aesIv, packet.subarray(MSG_KEY_LENGTH), body);
+    const body = this.backend.aes256Ctr(aesKey, aesIv, packet, MSG_KEY_LENGTH).subarray(MSG_KEY_LENGTH);
     aesKey.fill(0);
     aesIv.fill(0);
     if (!constantTimeEqual(this.msgKey(body), msgKey)) {
@@ -109,8 +126,8 @@ export class PacketCipher {
   /** Overwrites the key slices this cipher holds; it cannot be used afterwards. */
   destroy(): void {
     this.#msgKeyPrefix.fill(0);
-    this.#aSlice.fill(0);
-    this.#bSlice.fill(0);
+    this.#aInput.fill(0);
+    this.#bInput.fill(0);
   }
 }
 

@@ -8,7 +8,7 @@ import { defaultBackend, type CryptoBackend } from './backend/index.js';
 import { channelOffset, type ChannelEndpoint, type ChannelOffset } from './channel.js';
 import { MtcallCryptoError, SeqExhaustedError } from './errors.js';
 import { framedLength, parseMessages, SEQ_LIMIT, varintLength, writeMessage, type SeqMessage } from './framing.js';
-import { MSG_KEY_LENGTH, PacketCipher } from './packet.js';
+import { MSG_KEY_LENGTH, PACKET_ROOM, PacketCipher } from './packet.js';
 import { ReplayWindow } from './replay-window.js';
 
 /** Options of a sealer or opener. */
@@ -43,6 +43,8 @@ export class PacketSealer {
   readonly #cipher: PacketCipher;
   #nextSeq: number;
   #destroyed = false;
+  /** Reused for every packet's body so sealing allocates only the packet itself. Holds plaintext until overwritten; wiped by destroy(). */
+  #scratch = new Uint8Array(2048);
   readonly #stats: SealerStats = { packets: 0, messages: 0, bytes: 0 };
 
   constructor(key: Uint8Array, endpoint: ChannelEndpoint, options: PacketSealerOptions = {}) {
@@ -79,11 +81,10 @@ export class PacketSealer {
       }
       framed.push(old);
     }
-    const body = new Uint8Array(framedLength(framed));
-    let offset = 0;
-    for (const m of framed) offset = writeMessage(body, offset, m.seq, m.data);
-    const packet = this.#cipher.encrypt(body);
-    body.fill(0);
+    const room = this.#room(framedLength(framed));
+    let offset = PACKET_ROOM;
+    for (const m of framed) offset = writeMessage(room, offset, m.seq, m.data);
+    const packet = this.#cipher.encryptInRoom(room);
     this.#commit(fresh.length, fresh);
     return { packet, messages: framed };
   }
@@ -91,10 +92,9 @@ export class PacketSealer {
   /** Seals one message into its own packet: the media hot path. */
   sealMessage(data: Uint8Array): Uint8Array {
     this.#reserve(1);
-    const body = new Uint8Array(4 + varintLength(data.length) + data.length);
-    writeMessage(body, 0, this.#nextSeq, data);
-    const packet = this.#cipher.encrypt(body);
-    body.fill(0);
+    const room = this.#room(4 + varintLength(data.length) + data.length);
+    writeMessage(room, PACKET_ROOM, this.#nextSeq, data);
+    const packet = this.#cipher.encryptInRoom(room);
     this.#commit(1, [data]);
     return packet;
   }
@@ -102,7 +102,18 @@ export class PacketSealer {
   /** Overwrites the key material; the sealer cannot be used afterwards. */
   destroy(): void {
     this.#cipher.destroy();
+    this.#scratch.fill(0);
     this.#destroyed = true;
+  }
+
+  /** A view of the reusable scratch: PACKET_ROOM reserved bytes and room for a body of `bodyLength`. */
+  #room(bodyLength: number): Uint8Array {
+    const needed = PACKET_ROOM + bodyLength;
+    if (this.#scratch.length < needed) {
+      this.#scratch.fill(0);
+      this.#scratch = new Uint8Array(Math.max(needed, this.#scratch.length * 2));
+    }
+    return this.#scratch.subarray(0, needed);
   }
 
   #reserve(count: number): void {

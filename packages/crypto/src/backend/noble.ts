@@ -16,9 +16,10 @@ export const nobleBackend: CryptoBackend = {
   sha1(data) {
     return nobleSha1(data);
   },
-  aes256Ctr(key, iv, input, output) {
-    if (input.length === 0) return;
-    ctr(key, iv).encrypt(input, output);
+  aes256Ctr(key, iv, input, skip) {
+    const output = new Uint8Array(input.length);
+    if (input.length > skip) ctr(key, iv).encrypt(input.subarray(skip), output.subarray(skip));
+    return output;
   },
   modPow: modPowBigInt,
   isProbablePrime: (n) => isProbablePrimeBigInt(n),

@@ -11,9 +11,21 @@ import { bigIntToBytes, bytesToBigInt } from '../bytes.js';
 /** Inputs up to this size are hashed by copying into a scratch buffer and one `crypto.hash` call (fewer native crossings). */
 const SCRATCH_HASH_LIMIT = 4096;
 
+/** Writes `iv - blocks` (128-bit big-endian, wrapping) into `out`. */
+function counterMinus(iv: Uint8Array, blocks: number, out: Uint8Array): Uint8Array {
+  let borrow = blocks;
+  for (let i = 15; i >= 0; i--) {
+    const v = iv[i]! - (borrow & 0xff);
+    borrow = Math.floor(borrow / 256) + (v < 0 ? 1 : 0);
+    out[i] = v & 0xff;
+  }
+  return out;
+}
+
 /** Builds the Node backend over the given `node:crypto` module. */
 export function createNodeBackend(crypto: typeof NodeCrypto): CryptoBackend {
   const scratch = new Uint8Array(SCRATCH_HASH_LIMIT);
+  const ivScratch = new Uint8Array(16);
   const oneShot = typeof crypto.hash === 'function';
 
   /** Node returns Buffers; callers get plain Uint8Array views so results compare and serialize alike on every backend. */
@@ -38,10 +50,17 @@ export function createNodeBackend(crypto: typeof NodeCrypto): CryptoBackend {
     sha1(data) {
       return view(oneShot ? crypto.hash('sha1', data, 'buffer') : crypto.createHash('sha1').update(data).digest());
     },
-    aes256Ctr(key, iv, input, output) {
-      if (input.length === 0) return;
-      const encrypted = crypto.createCipheriv('aes-256-ctr', key, iv).update(input);
-      output.set(encrypted);
+    aes256Ctr(key, iv, input, skip) {
+      if (input.length <= skip) return new Uint8Array(input.length);
+      // Start the counter skip/16 blocks early and encrypt the whole input: the bytes after `skip` get
+      // exactly the keystream from `iv`, and OpenSSL's one output buffer is the result (no copy).
+      const start = skip === 0 ? iv : counterMinus(iv, skip / 16, ivScratch);
+      const output = view(crypto.createCipheriv('aes-256-ctr', key, start).update(input));
+      if (skip > 0) {
+        output.fill(0, 0, skip);
+        ivScratch.fill(0);
+      }
+      return output;
     },
     modPow(base, exponent, modulus) {
       // OpenSSL's DH does the exponentiation ~5x faster than BigInt; it wants 1 < base < modulus and exponent > 0.

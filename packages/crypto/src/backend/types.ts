@@ -10,10 +10,12 @@ export interface CryptoBackend {
   /** SHA-1 of `data` (only the key fingerprint uses it). */
   sha1(data: Uint8Array): Uint8Array;
   /**
-   * AES-256-CTR with a full 128-bit big-endian counter block starting at `iv` (OpenSSL's
-   * `aes-256-ctr`), applied to `input` and written to `output` (same length, may not overlap unless identical).
+   * AES-256-CTR (full 128-bit big-endian counter block starting at `iv`, as OpenSSL's `aes-256-ctr`) of
+   * `input[skip..]`, returned at the same offset of a new array of `input.length` bytes whose first `skip`
+   * bytes are zero. `skip` is a multiple of 16. The room in front lets callers prepend a header (msg_key)
+   * without another allocation or copy.
    */
-  aes256Ctr(key: Uint8Array, iv: Uint8Array, input: Uint8Array, output: Uint8Array): void;
+  aes256Ctr(key: Uint8Array, iv: Uint8Array, input: Uint8Array, skip: number): Uint8Array;
   /** `base^exponent mod modulus` for the DH; returns the result as an integer. */
   modPow(base: bigint, exponent: bigint, modulus: bigint): bigint;
   /** Probabilistic primality test with error probability below 2^-80 for random and adversarial input. */
