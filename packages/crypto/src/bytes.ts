@@ -74,3 +74,23 @@ export function assertBytes(value: unknown, name: string, length?: number): asse
     throw new RangeError(`${name}: expected ${length} bytes, got ${value.length}`);
   }
 }
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Standard base64 (RFC 4648 §4, with padding) of a byte string. */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
+  }
+  return btoa(binary);
+}
+
+/** Parses strict standard base64 (padding required, no whitespace); `null` when the text is not base64. */
+export function base64ToBytes(text: string): Uint8Array | null {
+  if (typeof text !== 'string' || !BASE64_RE.test(text)) return null;
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}

@@ -37,4 +37,15 @@ export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type
 export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';
 export { MtcallCryptoError, DhCheckError, SeqExhaustedError, type DhRule } from './errors.js';
 export { defaultBackend, nobleBackend, getNodeBackend, availableBackends, createNodeBackend, type CryptoBackend } from './backend/index.js';
-export { bytesToHex, hexToBytes, bytesToBigInt, bigIntToBytes, concatBytes, constantTimeEqual, randomBytes, wipe } from './bytes.js';
+export {
+  bytesToHex,
+  hexToBytes,
+  bytesToBase64,
+  base64ToBytes,
+  bytesToBigInt,
+  bigIntToBytes,
+  concatBytes,
+  constantTimeEqual,
+  randomBytes,
+  wipe,
+} from './bytes.js';
