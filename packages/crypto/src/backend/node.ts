@@ -11,6 +11,9 @@ import { bigIntToBytes, bytesToBigInt } from '../bytes.js';
 /** Inputs up to this size are hashed by copying into a scratch buffer and one `crypto.hash` call (fewer native crossings). */
 const SCRATCH_HASH_LIMIT = 4096;
 
+const ONE = new Uint8Array([1]);
+const TWO = new Uint8Array([2]);
+
 /** Writes `iv - blocks` (128-bit big-endian, wrapping) into `out`. */
 function counterMinus(iv: Uint8Array, blocks: number, out: Uint8Array): Uint8Array {
   let borrow = blocks;
@@ -25,6 +28,16 @@ function counterMinus(iv: Uint8Array, blocks: number, out: Uint8Array): Uint8Arr
 /** Builds the Node backend over the given `node:crypto` module. */
 export function createNodeBackend(crypto: typeof NodeCrypto): CryptoBackend {
   const scratch = new Uint8Array(SCRATCH_HASH_LIMIT);
+  const dhObjects = new Map<bigint, NodeCrypto.DiffieHellman>();
+  const dhFor = (modulus: bigint, length: number): NodeCrypto.DiffieHellman => {
+    let dh = dhObjects.get(modulus);
+    if (!dh) {
+      if (dhObjects.size >= 8) dhObjects.clear();
+      dh = crypto.createDiffieHellman(bigIntToBytes(modulus, length), TWO);
+      dhObjects.set(modulus, dh);
+    }
+    return dh;
+  };
   const ivScratch = new Uint8Array(16);
   const oneShot = typeof crypto.hash === 'function';
 
@@ -63,18 +76,26 @@ export function createNodeBackend(crypto: typeof NodeCrypto): CryptoBackend {
       return output;
     },
     modPow(base, exponent, modulus) {
-      // OpenSSL's DH does the exponentiation ~5x faster than BigInt; it wants 1 < base < modulus and exponent > 0.
+      // OpenSSL's DH computes base^exponent mod p ~5x faster than BigInt, via computeSecret (peer key = base,
+      // private key = exponent). createDiffieHellman runs OpenSSL's DH_check on an unknown prime (~0.25 s), so
+      // one object per modulus is kept. OpenSSL wants 1 < base < p-1, exponent > 0 and an odd modulus.
       const reduced = base % modulus;
-      if (reduced < 2n || exponent < 1n || modulus < 5n || (modulus & 1n) === 0n) {
+      if (reduced < 2n || reduced >= modulus - 1n || exponent < 1n || modulus < 5n || (modulus & 1n) === 0n) {
         return modPowBigInt(base, exponent, modulus);
       }
       const length = Math.ceil(modulus.toString(16).length / 2);
-      const dh = crypto.createDiffieHellman(bigIntToBytes(modulus, length), bigIntToBytes(reduced, length));
+      const dh = dhFor(modulus, length);
       const secret = bigIntToBytes(exponent, Math.ceil(exponent.toString(16).length / 2));
-      dh.setPrivateKey(secret);
-      const result = bytesToBigInt(dh.generateKeys());
-      secret.fill(0);
-      return result;
+      try {
+        dh.setPrivateKey(secret);
+        return bytesToBigInt(dh.computeSecret(bigIntToBytes(reduced, length)));
+      } catch {
+        // OpenSSL refuses some results (e.g. a shared value of 1); the portable path computes them.
+        return modPowBigInt(base, exponent, modulus);
+      } finally {
+        secret.fill(0);
+        dh.setPrivateKey(ONE); // do not leave the exponent in the cached object
+      }
     },
     isProbablePrime(n) {
       if (n < 2n) return false;
