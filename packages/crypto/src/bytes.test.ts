@@ -14,7 +14,7 @@ it('base64 round-trips and matches Node', () => {
 });
 
 it('base64 rejects anything that is not strict padded base64', () => {
-  for (const bad of ['a', 'ab', 'abc', 'ab=', 'ab==c', 'a b=', 'ab-_', '====', 'abc==', 5 as unknown as string]) {
+  for (const bad of ['a', 'ab', 'abc', 'ab=', 'ab==c', 'a b=', 'ab-_', '====', 'abc==', 'AB==', 'AAB=', 5 as unknown as string]) {
     expect(base64ToBytes(bad)).toBeNull();
   }
   expect(base64ToBytes('')).toEqual(new Uint8Array(0));

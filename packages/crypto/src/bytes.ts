@@ -92,5 +92,6 @@ export function base64ToBytes(text: string): Uint8Array | null {
   const binary = atob(text);
   const out = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
+  // Canonical only: non-zero padding bits ('AB==' for [0]) would give the same bytes a second spelling.
+  return bytesToBase64(out) === text ? out : null;
 }

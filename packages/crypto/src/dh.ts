@@ -8,6 +8,7 @@ import { defaultBackend, type CryptoBackend } from './backend/index.js';
 import { bigIntToBytes, bytesToBigInt, randomBytes } from './bytes.js';
 import { DhCheckError } from './errors.js';
 import { KEY_LENGTH } from './packet.js';
+import { RFC3526_GROUP_14, TELEGRAM_DH_GROUP } from './dh-groups.js';
 
 /** A prime as big-endian bytes or as an integer. */
 export type DhPrime = Uint8Array | bigint;
@@ -16,8 +17,12 @@ const P_MIN_EXCLUSIVE = 1n << 2047n;
 const P_MAX_EXCLUSIVE = 1n << 2048n;
 const PUBLIC_MARGIN = 1n << (2048n - 64n);
 
-/** Primes already proven safe in this process: the test costs ~0.25 s (Node) and is done once per p. */
-const safePrimes = new Set<bigint>();
+/**
+ * Primes known to be safe: proven in this process (the test costs ~0.25 s in Node, 1–2 s with BigInt in a
+ * browser) or published and checked offline — the primes of `TELEGRAM_DH_GROUP` and `RFC3526_GROUP_14`,
+ * as TDLib's DhCache trusts its built-in good prime. The p-size and g checks still run for these.
+ */
+const safePrimes = new Set<bigint>([bytesToBigInt(TELEGRAM_DH_GROUP.p), bytesToBigInt(RFC3526_GROUP_14.p)]);
 
 function toBigInt(value: DhPrime): bigint {
   return typeof value === 'bigint' ? value : bytesToBigInt(value);
@@ -119,7 +124,8 @@ export function generateDhKeyPair(p: DhPrime, g: number, backend: CryptoBackend 
 
 /**
  * The shared key (g_x)^secret mod p as exactly 256 bytes, left-padded with zeros. Checks g_x first and
- * throws `DhCheckError` when it violates a rule.
+ * throws `DhCheckError` when it violates a rule. Precondition: p passed `checkDhConfig` (as it has when
+ * `secret` came from `generateDhKeyPair` with the same p).
  */
 export function computeSharedKey(gX: Uint8Array | bigint, secret: Uint8Array, p: DhPrime, backend: CryptoBackend = defaultBackend): Uint8Array {
   checkDhPublic(gX, p);

@@ -33,4 +33,5 @@ it('reads the fingerprint as little-endian signed bytes 12..20 of SHA1 and masks
 it('rejects a key that is not 256 bytes', () => {
   expect(() => keyFingerprint(new Uint8Array(255))).toThrow(/256 bytes/);
   expect(() => emojiIndices(new Uint8Array(10), new Uint8Array(256))).toThrow(/256 bytes/);
+  expect(() => emojiIndices(new Uint8Array(256), new Uint8Array(255))).toThrow(/gA: expected 256 bytes/);
 });

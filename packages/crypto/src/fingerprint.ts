@@ -25,7 +25,7 @@ export function keyFingerprint(key: Uint8Array): bigint {
  */
 export function emojiIndices(key: Uint8Array, gA: Uint8Array): number[] {
   assertBytes(key, 'key', KEY_LENGTH);
-  assertBytes(gA, 'gA');
+  assertBytes(gA, 'gA', KEY_LENGTH); // g_a as the 256-byte big-endian value both sides hash alike
   const digest = sha256(key, gA);
   const view = new DataView(digest.buffer, digest.byteOffset, 32);
   const count = BigInt(EMOJI_TABLE.length);

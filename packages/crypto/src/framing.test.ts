@@ -45,8 +45,17 @@ it('rejects every malformed body', () => {
   expect(parseMessages(new Uint8Array([0, 0, 0, 1, 0x81, 0x00, 1]))).toBeNull(); // non-minimal length 1
   expect(parseMessages(new Uint8Array([0, 0, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]))).toBeNull(); // 6-byte length
   expect(parseMessages(new Uint8Array([0, 0, 0, 1, 0x80]))).toBeNull(); // length runs off the end
+  // Without the 5-byte cap this would decode to NaN and parse as a second spelling of an empty message.
+  expect(parseMessages(new Uint8Array([0, 0, 0, 1, ...new Array(150).fill(0x80), 0x01]))).toBeNull();
+  expect(parseMessages(new Uint8Array([0, 0, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x00]))).toBeNull(); // non-minimal 5-byte zero
   expect(parseMessages(new Uint8Array([0, 0, 0, 1]))).toBeNull(); // no length
   expect(parseMessages(new Uint8Array([0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]))).toBeNull(); // length 2^32-1 > rest
+});
+
+it('refuses to write a seq the parser would reject', () => {
+  for (const seq of [0, -1, 1.5, SEQ_LIMIT, 2 ** 32 + 5]) {
+    expect(() => frameMessages([{ seq, data: new Uint8Array(1) }])).toThrow(RangeError);
+  }
 });
 
 it('never throws on arbitrary bytes', () => {

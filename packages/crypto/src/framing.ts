@@ -39,6 +39,7 @@ export function framedLength(messages: readonly SeqMessage[]): number {
 
 /** Writes one framed message into `out` at `offset`; returns the offset after it. */
 export function writeMessage(out: Uint8Array, offset: number, seq: number, data: Uint8Array): number {
+  if (!Number.isInteger(seq) || seq < 1 || seq >= SEQ_LIMIT) throw new RangeError(`seq ${seq} is outside 1..2^30-1`);
   out[offset] = seq >>> 24;
   out[offset + 1] = (seq >>> 16) & 0xff;
   out[offset + 2] = (seq >>> 8) & 0xff;

@@ -31,6 +31,8 @@ export {
   type OpenerStats,
   type PacketChannelOptions,
   type PacketSealerOptions,
+  type PacketOpenerOptions,
+  DEFAULT_MAX_PACKET_BYTES,
 } from './sealer.js';
 export { keyFingerprint, emojiIndices, emojiFingerprint, EMOJI_TABLE } from './fingerprint.js';
 export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type DhKeyPair, type DhPrime } from './dh.js';

@@ -118,11 +118,55 @@ it('rejects a wrong key length, a wrong x and a wrong msg_key length with clear 
   expect(() => deriveAesKeyIv(key, new Uint8Array(15), 0)).toThrow(/msgKey: expected 16 bytes/);
 });
 
-it('PacketCipher.destroy wipes its copies of the key slices', () => {
+it('PacketCipher.destroy wipes its key copies and refuses further use', () => {
   const cipher = new PacketCipher(key, 0);
-  const before = cipher.encrypt(new Uint8Array([1, 2, 3]));
+  const packet = cipher.encrypt(new Uint8Array([1, 2, 3]));
+  expect(cipher.decrypt(packet)).toEqual(new Uint8Array([1, 2, 3]));
   cipher.destroy();
-  const after = cipher.encrypt(new Uint8Array([1, 2, 3]));
-  expect(bytesToHex(after)).not.toBe(bytesToHex(before));
-  expect(bytesToHex(after)).toBe(bytesToHex(encryptPacket(new Uint8Array(256), 0, new Uint8Array([1, 2, 3]))));
+  expect(() => cipher.encrypt(new Uint8Array([1, 2, 3]))).toThrow(/destroyed/);
+  expect(cipher.decrypt(packet)).toBeNull();
+  // A packet sealed under an all-zero key (what wiped slices would be) does not open either.
+  expect(cipher.decrypt(encryptPacket(new Uint8Array(256), 0, new Uint8Array([1, 2, 3])))).toBeNull();
+});
+
+describe('AES-256-CTR counter semantics on every backend (forced IVs: carries through zero bytes, 2^128 wrap)', () => {
+  const ivs = [
+    '00000000000000000000000000000000',
+    '0102030405060708090a0b0c0d0e0f00',
+    '01020304050607080900000000000000',
+    '0102030405060708ffffffff00000000',
+    '01020304050607080000000000000000',
+    'ffffffffffffffffffffffffffffffff',
+    'fffffffffffffffffffffffffffffffe',
+    '0102030405060708fffffffffffffffe',
+    '000000000000000000000000ffffffff',
+  ];
+  const aesKey = nodeRandomBytes(32);
+  it.each(availableBackends().map((b) => [b.name, b] as const))('%s matches OpenSSL started at the IV, for skip 0/16/32/48', (_n, backend) => {
+    for (const ivHex of ivs) {
+      const iv = Buffer.from(ivHex, 'hex');
+      const ivCopy = Buffer.from(iv);
+      for (const length of [1, 15, 16, 17, 100, 1000]) {
+        const data = nodeRandomBytes(length);
+        const expected = createCipheriv('aes-256-ctr', aesKey, iv).update(data);
+        for (const skip of [0, 16, 32, 48]) {
+          const input = new Uint8Array(skip + length);
+          input.set(data, skip);
+          const out = backend.aes256Ctr(aesKey, iv, input, skip);
+          expect(out.length).toBe(skip + length);
+          expect(out.subarray(0, skip).every((b) => b === 0)).toBe(true);
+          expect(bytesToHex(out.subarray(skip))).toBe(expected.toString('hex'));
+        }
+      }
+      expect(iv.equals(ivCopy)).toBe(true); // the caller's IV is not modified
+    }
+    expect(() => backend.aes256Ctr(aesKey, Buffer.from(ivs[0]!, 'hex'), new Uint8Array(40), 8)).toThrow(RangeError);
+  });
+});
+
+it('Node modPow falls back to BigInt where OpenSSL refuses (small moduli) and agrees with noble', () => {
+  const node = getNodeBackend()!;
+  for (const [b, e, m] of [[3n, 1000003n, 1000033n], [5n, (1n << 100n) + 7n, (1n << 127n) - 1n], [2n, 10n, 1n << 64n]] as const) {
+    expect(node.modPow(b, e, m)).toBe(nobleBackend.modPow(b, e, m));
+  }
 });

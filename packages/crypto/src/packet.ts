@@ -13,6 +13,7 @@
 import { defaultBackend, type CryptoBackend } from './backend/index.js';
 import { assertBytes, constantTimeEqual } from './bytes.js';
 import { isChannelOffset, type ChannelOffset } from './channel.js';
+import { MtcallCryptoError } from './errors.js';
 
 /** Length of the shared DH key. */
 export const KEY_LENGTH = 256;
@@ -45,6 +46,7 @@ export class PacketCipher {
   readonly #aInput: Uint8Array;
   /** substr(key, 40+x, 36) ‖ msg_key: the input of sha256_b, with msg_key written in per packet. */
   readonly #bInput: Uint8Array;
+  #destroyed = false;
 
   constructor(key: Uint8Array, x: ChannelOffset, backend: CryptoBackend = defaultBackend) {
     assertKeyAndOffset(key, x);
@@ -91,6 +93,7 @@ export class PacketCipher {
    * and encrypted with no further copy. Returns a new packet `msg_key ‖ AES-256-CTR(body)`.
    */
   encryptInRoom(room: Uint8Array): Uint8Array {
+    if (this.#destroyed) throw new MtcallCryptoError('destroyed', 'this packet cipher was destroyed');
     room.set(this.#msgKeyPrefix, 0);
     const msgKeyLarge = this.backend.sha256(room);
     const msgKey = msgKeyLarge.subarray(8, 24);
@@ -110,7 +113,7 @@ export class PacketCipher {
    * decrypted body (compared in constant time). Never throws on any bytes.
    */
   decrypt(packet: Uint8Array): Uint8Array | null {
-    if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return null;
+    if (this.#destroyed || !(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return null;
     const msgKey = packet.subarray(0, MSG_KEY_LENGTH);
     const { aesKey, aesIv } = this.aesKeyIv(msgKey);
     const body = this.backend.aes256Ctr(aesKey, aesIv, packet, MSG_KEY_LENGTH).subarray(MSG_KEY_LENGTH);
@@ -123,8 +126,9 @@ export class PacketCipher {
     return body;
   }
 
-  /** Overwrites the key slices this cipher holds; it cannot be used afterwards. */
+  /** Overwrites the key slices this cipher holds; afterwards encrypting throws and decrypting returns null. */
   destroy(): void {
+    this.#destroyed = true;
     this.#msgKeyPrefix.fill(0);
     this.#aInput.fill(0);
     this.#bInput.fill(0);

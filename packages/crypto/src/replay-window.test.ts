@@ -55,6 +55,7 @@ it('check never records; rejects nonsense seqs', () => {
   expect(w.check(10)).toBe(true);
   expect(w.maxReceivedSeq).toBe(0);
   expect(w.check(-1)).toBe(false);
+  expect(w.check(0)).toBe(false); // seqs start at 1
   expect(w.check(1.5)).toBe(false);
   expect(w.check(Number.NaN)).toBe(false);
 });

@@ -23,9 +23,9 @@ export class ReplayWindow {
     return this.#max;
   }
 
-  /** Classifies `seq` without recording it. Seqs must be non-negative integers; anything else is `'too-old'`. */
+  /** Classifies `seq` without recording it. Seqs start at 1; anything that is not a positive integer is `'too-old'`. */
   verdict(seq: number): ReplayVerdict {
-    if (!Number.isSafeInteger(seq) || seq < 0) return 'too-old';
+    if (!Number.isSafeInteger(seq) || seq < 1) return 'too-old';
     if (seq > this.#max) return 'ok';
     if (seq <= this.#max - REPLAY_WINDOW_SIZE) return 'too-old';
     return this.#slots[seq % REPLAY_WINDOW_SIZE] === seq ? 'replay' : 'ok';

@@ -18,6 +18,7 @@ const calleeSignaling: ChannelEndpoint = { outgoing: false, channel: 'signaling'
 const text = (s: string) => new TextEncoder().encode(s);
 const messagesOf = (r: OpenResult) => (r.ok ? r.messages.map((m) => ({ seq: m.seq, data: new TextDecoder().decode(m.data), fresh: m.fresh })) : r.reason);
 
+
 describe.each(availableBackends().map((b) => [b.name, b] as const))('backend %s', (_name, backend) => {
   it('uses x = 0/8 on transport and 128/136 on signaling, in the right direction', () => {
     expect(new PacketSealer(key, callerTransport, { backend }).x).toBe(0);
@@ -104,6 +105,36 @@ describe.each(availableBackends().map((b) => [b.name, b] as const))('backend %s'
     expect(opener.stats.opened).toBe(3);
   });
 
+  it('memorizes every seq of a packet, not just the first (the spec: "the seq values of all incoming messages")', () => {
+    const sealer = new PacketSealer(key, callerSignaling, { backend });
+    const opener = new PacketOpener(key, calleeSignaling, { backend });
+    const first = sealer.seal([text('a')]); // seq 1, lost on the way
+    const second = sealer.seal([text('b')], first.messages); // seq 2, carrying a resend of seq 1
+    const opened = opener.open(second.packet);
+    expect(opened.ok && opened.messages.map((m) => [m.seq, m.verdict])).toEqual([[2, 'ok'], [1, 'ok']]);
+    // The original seq-1 packet arriving late is now a replay, because seq 1 was memorized.
+    expect(messagesOf(opener.open(first.packet))).toBe('replay');
+  });
+
+  it('tells a resend it no longer remembers (too old) from a duplicate', () => {
+    const sealer = new PacketSealer(key, callerSignaling, { backend });
+    const opener = new PacketOpener(key, calleeSignaling, { backend });
+    const lost = sealer.seal([text('lost')]);
+    for (let i = 0; i < 70; i++) expect(opener.open(sealer.seal([text('x')]).packet).ok).toBe(true);
+    const resend = opener.open(sealer.seal([], lost.messages).packet);
+    expect(resend.ok && resend.messages.map((m) => [m.seq, m.verdict, m.fresh])).toEqual([[72, 'ok', true], [1, 'too-old', false]]);
+    const dup = sealer.seal([], [{ seq: 71, data: text('x') }]);
+    const again = opener.open(dup.packet);
+    expect(again.ok && again.messages.map((m) => m.verdict)).toEqual(['ok', 'replay']);
+  });
+
+  it('drops packets over maxPacketBytes before decrypting', () => {
+    const sealer = new PacketSealer(key, callerTransport, { backend });
+    const opener = new PacketOpener(key, calleeTransport, { backend, maxPacketBytes: 1000 });
+    expect(messagesOf(opener.open(sealer.sealMessage(new Uint8Array(2000))))).toBe('malformed');
+    expect(opener.open(sealer.sealMessage(new Uint8Array(900))).ok).toBe(true);
+  });
+
   it('refuses to hand out seq 2^30 and changes nothing when it refuses', () => {
     const sealer = new PacketSealer(key, callerTransport, { backend, firstSeq: SEQ_LIMIT - 2 });
     const opener = new PacketOpener(key, calleeTransport, { backend });
@@ -114,6 +145,7 @@ describe.each(availableBackends().map((b) => [b.name, b] as const))('backend %s'
     expect(opener.open(last.packet).ok).toBe(true);
     expect(() => sealer.sealMessage(text('x'))).toThrow(SeqExhaustedError);
     expect(() => sealer.seal([])).toThrow(/2\^30/);
+    expect(() => new PacketSealer(key, callerTransport, { firstSeq: SEQ_LIMIT })).toThrow(RangeError);
     expect(sealer.stats.packets).toBe(1);
   });
 

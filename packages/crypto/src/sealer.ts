@@ -9,13 +9,22 @@ import { channelOffset, type ChannelEndpoint, type ChannelOffset } from './chann
 import { MtcallCryptoError, SeqExhaustedError } from './errors.js';
 import { framedLength, parseMessages, SEQ_LIMIT, varintLength, writeMessage, type SeqMessage } from './framing.js';
 import { MSG_KEY_LENGTH, PACKET_ROOM, PacketCipher } from './packet.js';
-import { ReplayWindow } from './replay-window.js';
+import { ReplayWindow, type ReplayVerdict } from './replay-window.js';
 
 /** Options of a sealer or opener. */
 export interface PacketChannelOptions {
   /** Primitives to use; the environment's default when omitted. */
   backend?: CryptoBackend;
 }
+
+/** Options of an opener. */
+export interface PacketOpenerOptions extends PacketChannelOptions {
+  /** Packets longer than this are dropped as `'malformed'` before any work (default 1 MiB). */
+  maxPacketBytes?: number;
+}
+
+/** Default `maxPacketBytes`: room for a large video key frame, small enough that garbage cannot cost much. */
+export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
 
 /** Options of a sealer. */
 export interface PacketSealerOptions extends PacketChannelOptions {
@@ -51,7 +60,7 @@ export class PacketSealer {
     this.x = channelOffset(endpoint, 'send');
     this.#cipher = new PacketCipher(key, this.x, options.backend ?? defaultBackend);
     const first = options.firstSeq ?? 1;
-    if (!Number.isSafeInteger(first) || first < 1 || first > SEQ_LIMIT) throw new RangeError('firstSeq must be in 1..2^30');
+    if (!Number.isSafeInteger(first) || first < 1 || first >= SEQ_LIMIT) throw new RangeError('firstSeq must be in 1..2^30-1');
     this.#nextSeq = first;
   }
 
@@ -135,9 +144,15 @@ export type DropReason = 'auth' | 'replay' | 'malformed' | 'too-old';
 /** All drop reasons, for iterating counters. */
 export const DROP_REASONS: readonly DropReason[] = ['auth', 'replay', 'malformed', 'too-old'];
 
-/** A message of an opened packet. `fresh` is false for a resent message whose seq was already received. */
+/**
+ * A message of an opened packet. `verdict` is the replay window's answer for its seq: `'ok'` the first time,
+ * `'replay'` when that seq was already received, `'too-old'` when it fell behind the window (a resend that may or
+ * may not have been received before — the window no longer knows). The first message is always `'ok'`.
+ * `fresh` is `verdict === 'ok'`.
+ */
 export interface ReceivedMessage extends SeqMessage {
   fresh: boolean;
+  verdict: ReplayVerdict;
 }
 
 /** Result of opening a packet: its messages, or why it was dropped. */
@@ -162,8 +177,11 @@ export class PacketOpener {
   #destroyed = false;
   readonly #stats: OpenerStats = { opened: 0, messages: 0, bytes: 0, dropped: { auth: 0, replay: 0, malformed: 0, 'too-old': 0 } };
 
-  constructor(key: Uint8Array, endpoint: ChannelEndpoint, options: PacketChannelOptions = {}) {
+  readonly #maxPacketBytes: number;
+
+  constructor(key: Uint8Array, endpoint: ChannelEndpoint, options: PacketOpenerOptions = {}) {
     this.x = channelOffset(endpoint, 'receive');
+    this.#maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
     this.#cipher = new PacketCipher(key, this.x, options.backend ?? defaultBackend);
   }
 
@@ -182,7 +200,7 @@ export class PacketOpener {
    * otherwise returns the drop reason, counts it, and changes no other state. Never throws on any bytes.
    */
   open(packet: Uint8Array): OpenResult {
-    if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return this.#drop('malformed');
+    if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH || packet.length > this.#maxPacketBytes) return this.#drop('malformed');
     if (this.#destroyed) return this.#drop('auth');
     const body = this.#cipher.decrypt(packet);
     if (body === null) return this.#drop('auth');
@@ -190,7 +208,11 @@ export class PacketOpener {
     if (parsed === null) return this.#drop('malformed');
     const verdict = this.#window.verdict(parsed[0]!.seq);
     if (verdict !== 'ok') return this.#drop(verdict);
-    const messages: ReceivedMessage[] = parsed.map((m) => ({ seq: m.seq, data: m.data, fresh: this.#window.accept(m.seq) }));
+    const messages: ReceivedMessage[] = parsed.map((m) => {
+      const seqVerdict = this.#window.verdict(m.seq);
+      if (seqVerdict === 'ok') this.#window.accept(m.seq);
+      return { seq: m.seq, data: m.data, fresh: seqVerdict === 'ok', verdict: seqVerdict };
+    });
     this.#stats.opened++;
     this.#stats.messages += messages.length;
     for (const m of messages) this.#stats.bytes += m.data.length;

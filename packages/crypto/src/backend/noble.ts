@@ -17,6 +17,7 @@ export const nobleBackend: CryptoBackend = {
     return nobleSha1(data);
   },
   aes256Ctr(key, iv, input, skip) {
+    if (skip % 16 !== 0 || skip < 0) throw new RangeError('aes256Ctr: skip must be a non-negative multiple of 16');
     const output = new Uint8Array(input.length);
     if (input.length > skip) ctr(key, iv).encrypt(input.subarray(skip), output.subarray(skip));
     return output;

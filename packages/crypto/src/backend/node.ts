@@ -64,6 +64,7 @@ export function createNodeBackend(crypto: typeof NodeCrypto): CryptoBackend {
       return view(oneShot ? crypto.hash('sha1', data, 'buffer') : crypto.createHash('sha1').update(data).digest());
     },
     aes256Ctr(key, iv, input, skip) {
+      if (skip % 16 !== 0 || skip < 0) throw new RangeError('aes256Ctr: skip must be a non-negative multiple of 16');
       if (input.length <= skip) return new Uint8Array(input.length);
       // Start the counter skip/16 blocks early and encrypt the whole input: the bytes after `skip` get
       // exactly the keystream from `iv`, and OpenSSL's one output buffer is the result (no copy).
@@ -80,7 +81,8 @@ export function createNodeBackend(crypto: typeof NodeCrypto): CryptoBackend {
       // private key = exponent). createDiffieHellman runs OpenSSL's DH_check on an unknown prime (~0.25 s), so
       // one object per modulus is kept. OpenSSL wants 1 < base < p-1, exponent > 0 and an odd modulus.
       const reduced = base % modulus;
-      if (reduced < 2n || reduced >= modulus - 1n || exponent < 1n || modulus < 5n || (modulus & 1n) === 0n) {
+      const bits = modulus.toString(2).length;
+      if (reduced < 2n || reduced >= modulus - 1n || exponent < 1n || bits < 512 || bits > 10000 || (modulus & 1n) === 0n) {
         return modPowBigInt(base, exponent, modulus);
       }
       const length = Math.ceil(modulus.toString(16).length / 2);

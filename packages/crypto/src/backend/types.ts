@@ -12,7 +12,7 @@ export interface CryptoBackend {
   /**
    * AES-256-CTR (full 128-bit big-endian counter block starting at `iv`, as OpenSSL's `aes-256-ctr`) of
    * `input[skip..]`, returned at the same offset of a new array of `input.length` bytes whose first `skip`
-   * bytes are zero. `skip` is a multiple of 16. The room in front lets callers prepend a header (msg_key)
+   * bytes are zero. `skip` is a multiple of 16 (RangeError otherwise). The room in front lets callers prepend a header (msg_key)
    * without another allocation or copy.
    */
   aes256Ctr(key: Uint8Array, iv: Uint8Array, input: Uint8Array, skip: number): Uint8Array;
