@@ -80,7 +80,15 @@ export const MAX_SIGNALING_DATA_BYTES = 32 * 1024;
 
 /** Messages a client sends. */
 export const clientMessageSchema = v.variant('type', [
-  v.strictObject({ type: v.literal('hello'), protocol: v.literal(PROTOCOL_VERSION), userId: idSchema, deviceId: idSchema, token: v.optional(v.pipe(v.string(), v.maxLength(256))) }),
+  v.strictObject({
+    type: v.literal('hello'),
+    protocol: v.literal(PROTOCOL_VERSION),
+    userId: idSchema,
+    deviceId: idSchema,
+    token: v.optional(v.pipe(v.string(), v.maxLength(256))),
+    /** Ask for `presence` updates (who is online). */
+    presence: v.optional(v.boolean()),
+  }),
   v.strictObject({ type: v.literal('getDhConfig'), version: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
   v.strictObject({ type: v.literal('requestCall'), requestId: requestIdSchema, calleeId: idSchema, gAHash: base64Bytes(32), video: v.boolean() }),
   v.strictObject({ type: v.literal('acceptCall'), callId: callIdSchema, gB: base64Bytes(256) }),

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/** mtcall-signal: the signaling server as a command. */
+
+import { parseArgs } from 'node:util';
+import { consoleLog, startSignalingServer } from './server.js';
+import { DEFAULT_SERVER_LIMITS } from './server-core.js';
+
+const HELP = `mtcall-signal — the mtcall signaling server (WebSocket, in-memory, trusted with nothing)
+
+Usage: mtcall-signal [options]
+
+  --host <addr>             interface to bind (default 127.0.0.1; use 0.0.0.0 to expose it)
+  --port <n>                TCP port (default 8443; 0 picks a free one)
+  --path <p>                WebSocket path (default /signal)
+  --token <t>               require this shared token in every client's hello (also MTCALL_TOKEN)
+  --ring-timeout <s>        seconds a call may ring unanswered (default ${DEFAULT_SERVER_LIMITS.ringTimeoutMs / 1000})
+  --confirm-timeout <s>     seconds between accept and the caller's confirm (default ${DEFAULT_SERVER_LIMITS.confirmTimeoutMs / 1000})
+  --max-message-bytes <n>   largest frame answered normally (default ${DEFAULT_SERVER_LIMITS.maxMessageBytes})
+  --rate <n>                messages per second per connection (default ${DEFAULT_SERVER_LIMITS.rateLimit.perSecond})
+  --quiet                   no log lines
+  -h, --help                this text
+
+The server relays the three key-agreement messages (it sees SHA256(g_a), g_b, g_a — never a, b or the key)
+and sealed in-call signaling it cannot read. See the README for the protocol.`;
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8443' },
+      path: { type: 'string', default: '/signal' },
+      token: { type: 'string' },
+      'ring-timeout': { type: 'string' },
+      'confirm-timeout': { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      rate: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const number = (name: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${text}`);
+    return n;
+  };
+  const token = values.token ?? process.env['MTCALL_TOKEN'];
+  const rate = number('rate', values.rate, DEFAULT_SERVER_LIMITS.rateLimit.perSecond);
+  void startSignalingServer({
+    host: values.host,
+    port: number('port', values.port, 8443),
+    path: values.path,
+    ringTimeoutMs: number('ring-timeout', values['ring-timeout'], DEFAULT_SERVER_LIMITS.ringTimeoutMs / 1000) * 1000,
+    confirmTimeoutMs: number('confirm-timeout', values['confirm-timeout'], DEFAULT_SERVER_LIMITS.confirmTimeoutMs / 1000) * 1000,
+    maxMessageBytes: number('max-message-bytes', values['max-message-bytes'], DEFAULT_SERVER_LIMITS.maxMessageBytes),
+    rateLimit: { perSecond: rate, burst: Math.max(rate * 4, 20), maxViolations: DEFAULT_SERVER_LIMITS.rateLimit.maxViolations },
+    ...(token !== undefined ? { token } : {}),
+    ...(values.quiet ? {} : { log: consoleLog }),
+  }).then(
+    (server) => {
+      process.stderr.write(`mtcall-signal listening on ${server.url}${token !== undefined ? ' (token required)' : ''}\n`);
+      const stop = () => void server.close().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    },
+    (error: Error) => {
+      process.stderr.write(`mtcall-signal: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+try {
+  main();
+} catch (error) {
+  process.stderr.write(`mtcall-signal: ${(error as Error).message}\nTry --help.\n`);
+  process.exit(2);
+}

@@ -1,0 +1,390 @@
+/**
+ * `SignalingClient`: one device's connection to the signaling server, wiring the WebSocket to the handshake
+ * machines. Works in browsers (platform WebSocket) and Node (pass `ws`'s WebSocket class). Each call is a
+ * `Call` with events for its state, the agreed keys and emoji, its end, and the sealed in-call signaling.
+ */
+
+import { DhCheckError, SeqExhaustedError, base64ToBytes, bytesToHex, checkDhConfig, randomBytes } from '@mtcall/crypto';
+import { Emitter } from './emitter.js';
+import {
+  CalleeHandshake,
+  CallerHandshake,
+  type CallKeys,
+  type DhConfig,
+  type HandshakeState,
+  type HandshakeStep,
+  type HandshakeTimeouts,
+} from './handshake.js';
+import { PROTOCOL_VERSION, parseServerMessage, type CallEndReason, type ClientMessage, type PresenceEntry, type ServerMessage } from './protocol.js';
+import { SecureSignalingChannel, type InCallMessage, type SignalingDropReason } from './secure-channel.js';
+
+/** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: { data?: unknown; code?: number; reason?: string }) => void): void;
+}
+
+/** A WebSocket constructor. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Where a verified DH config is kept between connections (e.g. localStorage in a browser). */
+export interface DhConfigCache {
+  get(): DhConfig | undefined;
+  set(config: DhConfig): void;
+}
+
+/** In-memory DH config cache (the default). */
+export function memoryDhConfigCache(): DhConfigCache {
+  let config: DhConfig | undefined;
+  return { get: () => config, set: (c) => void (config = c) };
+}
+
+/** Options of a client. */
+export interface SignalingClientOptions {
+  /** ws:// or wss:// URL of the server's endpoint. */
+  url: string;
+  userId: string;
+  /** Identifies this device among the user's devices (default: random). */
+  deviceId?: string;
+  token?: string;
+  /** Receive `presence` events (who is online). */
+  presence?: boolean;
+  /** WebSocket implementation; default `globalThis.WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  dhConfigCache?: DhConfigCache;
+  timeouts?: Partial<HandshakeTimeouts>;
+  /** Clock (default Date.now) and how often deadlines are checked (default 250 ms). */
+  now?: () => number;
+  tickMs?: number;
+}
+
+/** Events of a client. */
+export interface SignalingClientEvents extends Record<string, unknown> {
+  /** A call is ringing on this device. */
+  incoming: Call;
+  presence: PresenceEntry[];
+  /** A server error reply not tied to a call, or a malformed server frame. */
+  error: { code: string; message: string };
+  /** The connection closed. */
+  close: { code: number; reason: string };
+}
+
+/** Events of a call. */
+export interface CallEvents extends Record<string, unknown> {
+  state: HandshakeState;
+  /** The key is agreed: compare `keys.emoji` with the peer. */
+  established: CallKeys;
+  /** The call ended (by either side, the server or a failed check). */
+  ended: { reason: CallEndReason; detail: string; byPeer: boolean };
+  /** A message of the encrypted in-call signaling channel. */
+  signal: InCallMessage;
+  /** A signaling packet was dropped (forged, replayed, malformed). */
+  signalDropped: SignalingDropReason;
+}
+
+/** One call on this device. */
+export class Call extends Emitter<CallEvents> {
+  readonly direction: 'outgoing' | 'incoming';
+  readonly peerId: string;
+  readonly video: boolean;
+  readonly #client: SignalingClient;
+  readonly #handshake: CallerHandshake | CalleeHandshake;
+  #channel: SecureSignalingChannel | undefined;
+  #ended: CallEvents['ended'] | undefined;
+
+  /** @internal */
+  constructor(client: SignalingClient, handshake: CallerHandshake | CalleeHandshake, peerId: string, video: boolean) {
+    super();
+    this.#client = client;
+    this.#handshake = handshake;
+    this.direction = handshake instanceof CallerHandshake ? 'outgoing' : 'incoming';
+    this.peerId = peerId;
+    this.video = video;
+  }
+
+  get callId(): string | undefined {
+    return this.#handshake.callId;
+  }
+  get state(): HandshakeState {
+    return this.#handshake.state;
+  }
+  /** The agreed key, emoji and fingerprint (until the call ends). */
+  get keys(): CallKeys | undefined {
+    return this.#handshake.keys;
+  }
+  /** Why it ended, once it has. */
+  get ended(): CallEvents['ended'] | undefined {
+    return this.#ended;
+  }
+  /** Counters of the encrypted signaling channel and of discarded handshake input. */
+  get stats() {
+    return { signaling: this.#channel?.stats, handshake: { ...this.#handshake.counters } };
+  }
+
+  /** Accepts an incoming call (picks b and sends g_b). */
+  accept(): void {
+    if (!(this.#handshake instanceof CalleeHandshake)) throw new Error('accept() is for incoming calls');
+    this.#apply(this.#handshake.accept(this.#client.now()));
+  }
+
+  /** Declines an incoming call. */
+  decline(): void {
+    if (!(this.#handshake instanceof CalleeHandshake)) throw new Error('decline() is for incoming calls');
+    this.#apply(this.#handshake.decline());
+  }
+
+  /** Ends the call and wipes its key. */
+  hangUp(reason: CallEndReason = 'hangup'): void {
+    this.#apply(this.#handshake.hangUp(reason));
+  }
+
+  /** Sends messages over the encrypted signaling channel (needs the key: after `established`). */
+  sendSignal(...messages: InCallMessage[]): void {
+    if (!this.#channel || this.state !== 'established') throw new Error('the call has no key yet (wait for "established")');
+    let data: string;
+    try {
+      data = this.#channel.seal(...messages);
+    } catch (error) {
+      if (error instanceof SeqExhaustedError) return this.hangUp('seq-exhausted');
+      throw error;
+    }
+    this.#client.send({ type: 'signalingData', callId: this.callId!, data });
+  }
+
+  /** @internal A server message for this call. */
+  receive(message: ServerMessage): void {
+    if (message.type === 'signalingData') {
+      if (!this.#channel) return;
+      const result = this.#channel.open(message.data);
+      if (!result.ok) this.emit('signalDropped', result.reason);
+      else for (const m of result.messages) this.emit('signal', m);
+      return;
+    }
+    this.#apply(this.#handshake.receive(message));
+  }
+
+  /** @internal */
+  tick(now: number): void {
+    this.#apply(this.#handshake.tick(now));
+  }
+
+  /** @internal */
+  start(): void {
+    if (this.#handshake instanceof CallerHandshake) this.#apply(this.#handshake.start());
+  }
+
+  #apply(step: HandshakeStep): void {
+    for (const message of step.send) this.#client.send(message);
+    for (const event of step.events) {
+      switch (event.type) {
+        case 'state':
+          this.emit('state', event.state);
+          break;
+        case 'established':
+          this.#channel = new SecureSignalingChannel(event.keys.key, this.direction === 'outgoing');
+          this.emit('established', event.keys);
+          break;
+        case 'ended':
+          this.#channel?.destroy();
+          this.#ended = { reason: event.reason, detail: event.detail, byPeer: event.byPeer };
+          this.#client.forget(this);
+          this.emit('ended', this.#ended);
+          break;
+        case 'ignored':
+          break;
+      }
+    }
+  }
+}
+
+/** A device's connection to the signaling server. */
+export class SignalingClient extends Emitter<SignalingClientEvents> {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly #options: SignalingClientOptions;
+  readonly #cache: DhConfigCache;
+  readonly #calls = new Map<string, Call>();
+  readonly #pending = new Map<string, Call>();
+  #socket: WebSocketLike | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #dhConfig: DhConfig | undefined;
+  #connected: { resolve: () => void; reject: (error: Error) => void } | undefined;
+
+  constructor(options: SignalingClientOptions) {
+    super();
+    this.#options = options;
+    this.userId = options.userId;
+    this.deviceId = options.deviceId ?? bytesToHex(randomBytes(6));
+    this.#cache = options.dhConfigCache ?? memoryDhConfigCache();
+  }
+
+  /** The clock the client runs on. */
+  now(): number {
+    return (this.#options.now ?? Date.now)();
+  }
+
+  /** The verified DH config in use. */
+  get dhConfig(): DhConfig | undefined {
+    return this.#dhConfig;
+  }
+
+  /** Calls in progress on this device. */
+  get calls(): Call[] {
+    return [...this.#calls.values(), ...this.#pending.values()];
+  }
+
+  /**
+   * Opens the connection, says hello and fetches the DH config (sending the cached version; a new config is
+   * checked with `checkDhConfig` before it is cached). Resolves when ready for calls.
+   */
+  connect(): Promise<void> {
+    const WebSocketImpl = this.#options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WebSocketImpl) return Promise.reject(new Error('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")'));
+    return new Promise<void>((resolve, reject) => {
+      this.#connected = { resolve, reject };
+      const socket = new WebSocketImpl(this.#options.url);
+      this.#socket = socket;
+      socket.addEventListener('open', () => {
+        const hello: ClientMessage = { type: 'hello', protocol: PROTOCOL_VERSION, userId: this.userId, deviceId: this.deviceId };
+        if (this.#options.token !== undefined) hello.token = this.#options.token;
+        if (this.#options.presence) hello.presence = true;
+        this.send(hello);
+      });
+      socket.addEventListener('message', (event) => this.#onFrame(event.data));
+      socket.addEventListener('error', () => this.#connected?.reject(new Error(`cannot connect to ${this.#options.url}`)));
+      socket.addEventListener('close', (event) => {
+        this.#connected?.reject(new Error(`connection closed (${event.code ?? 0} ${event.reason ?? ''})`));
+        this.#connected = undefined;
+        for (const call of this.calls) call.hangUp('disconnected');
+        if (this.#timer !== undefined) clearInterval(this.#timer);
+        this.emit('close', { code: event.code ?? 0, reason: event.reason ?? '' });
+      });
+      this.#timer = setInterval(() => {
+        const now = this.now();
+        for (const call of this.calls) call.tick(now);
+      }, this.#options.tickMs ?? 250);
+      (this.#timer as { unref?: () => void }).unref?.();
+    });
+  }
+
+  /** Places a call. Listen to the returned call's `established` and `ended`. */
+  call(calleeId: string, options: { video?: boolean } = {}): Call {
+    if (!this.#dhConfig) throw new Error('not connected (await connect() first)');
+    const requestId = bytesToHex(randomBytes(8));
+    const handshake = new CallerHandshake({
+      calleeId,
+      video: options.video ?? true,
+      requestId,
+      dhConfig: this.#dhConfig,
+      now: this.now(),
+      ...(this.#options.timeouts ? { timeouts: this.#options.timeouts } : {}),
+    });
+    const call = new Call(this, handshake, calleeId, options.video ?? true);
+    this.#pending.set(requestId, call);
+    queueMicrotask(() => call.start()); // lets the caller attach listeners first
+    return call;
+  }
+
+  /** Closes the connection (calls in progress end with 'hangup'). */
+  close(): void {
+    for (const call of this.calls) call.hangUp();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#socket?.close(1000, 'bye');
+  }
+
+  /** @internal Sends one protocol message. */
+  send(message: ClientMessage): void {
+    if (this.#socket && this.#socket.readyState === 1) this.#socket.send(JSON.stringify(message));
+  }
+
+  /** @internal A call ended: stop routing to it. */
+  forget(call: Call): void {
+    // A call hung up before the server named it stays pending, so its callRequested can still be discarded.
+    if (call.callId !== undefined) for (const [key, value] of this.#pending) if (value === call) this.#pending.delete(key);
+    if (call.callId !== undefined && this.#calls.get(call.callId) === call) {
+      // Keep routing for a moment is not needed: ended handshakes ignore everything.
+      this.#calls.delete(call.callId);
+    }
+  }
+
+  #onFrame(data: unknown): void {
+    const text = typeof data === 'string' ? data : data instanceof ArrayBuffer ? new TextDecoder().decode(data) : String(data);
+    const parsed = parseServerMessage(text);
+    if (!parsed.ok) {
+      this.emit('error', { code: parsed.code, message: parsed.message });
+      return;
+    }
+    const message = parsed.message;
+    switch (message.type) {
+      case 'welcome':
+        this.send({ type: 'getDhConfig', version: this.#cache.get()?.version ?? 0 });
+        return;
+      case 'dhConfig':
+      case 'dhConfigNotModified':
+        return this.#onDhConfig(message);
+      case 'presence':
+        this.emit('presence', message.users);
+        return;
+      case 'callRequested': {
+        const call = this.#pending.get(message.requestId);
+        if (!call) return;
+        this.#pending.delete(message.requestId);
+        this.#calls.set(message.callId, call);
+        call.receive(message);
+        return;
+      }
+      case 'phoneCallRequested': {
+        if (this.#calls.has(message.callId)) return this.#calls.get(message.callId)!.receive(message);
+        if (!this.#dhConfig) return;
+        const handshake = new CalleeHandshake({
+          offer: { callId: message.callId, callerId: message.callerId, gAHash: base64ToBytes(message.gAHash)!, video: message.video },
+          dhConfig: this.#dhConfig,
+          now: this.now(),
+          ...(this.#options.timeouts ? { timeouts: this.#options.timeouts } : {}),
+        });
+        const call = new Call(this, handshake, message.callerId, message.video);
+        this.#calls.set(message.callId, call);
+        this.emit('incoming', call);
+        return;
+      }
+      case 'error': {
+        if (message.requestId !== undefined && this.#pending.has(message.requestId)) return this.#pending.get(message.requestId)!.receive(message);
+        if (message.callId !== undefined && this.#calls.has(message.callId)) {
+          // A refused call message (e.g. wrong-state) is reported but does not end the call by itself.
+          this.emit('error', { code: message.code, message: `${message.message} (call ${message.callId.slice(0, 8)})` });
+          return;
+        }
+        this.emit('error', { code: message.code, message: message.message });
+        return;
+      }
+      default:
+        this.#calls.get(message.callId)?.receive(message);
+    }
+  }
+
+  #onDhConfig(message: Extract<ServerMessage, { type: 'dhConfig' | 'dhConfigNotModified' }>): void {
+    let config: DhConfig | undefined;
+    if (message.type === 'dhConfigNotModified') {
+      config = this.#cache.get();
+    } else {
+      config = { version: message.version, p: base64ToBytes(message.p)!, g: message.g };
+      try {
+        checkDhConfig(config.p, config.g);
+        this.#cache.set(config);
+      } catch (error) {
+        // Keep the config so calls fail visibly with 'bad-dh-config' (the handshakes re-check it).
+        if (!(error instanceof DhCheckError)) throw error;
+        this.emit('error', { code: 'bad-dh-config', message: error.message });
+      }
+    }
+    if (!config) {
+      this.emit('error', { code: 'bad-dh-config', message: 'server said the config is not modified but none is cached' });
+      return;
+    }
+    this.#dhConfig = config;
+    this.#connected?.resolve();
+    this.#connected = undefined;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * @mtcall/signaling — key agreement and signaling for mtcall: the three-message hash-commitment DH
+ * (`CallerHandshake`, `CalleeHandshake`, sans-IO), the wire protocol, `SignalingClient`, and the encrypted
+ * in-call signaling channel. The server lives at `@mtcall/signaling/server` (Node only).
+ */
+
+export {
+  CallerHandshake,
+  CalleeHandshake,
+  DEFAULT_HANDSHAKE_TIMEOUTS,
+  type CallKeys,
+  type DhConfig,
+  type HandshakeState,
+  type HandshakeStep,
+  type HandshakeEvent,
+  type HandshakeTimeouts,
+  type HandshakeCounters,
+  type IncomingCallOffer,
+  type CallerHandshakeOptions,
+  type CalleeHandshakeOptions,
+} from './handshake.js';
+export {
+  PROTOCOL_VERSION,
+  CALL_END_REASONS,
+  MAX_SIGNALING_DATA_BYTES,
+  parseClientMessage,
+  parseServerMessage,
+  type CallEndReason,
+  type ClientMessage,
+  type ServerMessage,
+  type ServerErrorCode,
+  type PresenceEntry,
+  type ParseResult,
+} from './protocol.js';
+export { SecureSignalingChannel, inCallMessageSchema, type InCallMessage, type SignalingDropReason, type SignalingOpenResult } from './secure-channel.js';
+export {
+  SignalingClient,
+  Call,
+  memoryDhConfigCache,
+  type SignalingClientOptions,
+  type SignalingClientEvents,
+  type CallEvents,
+  type DhConfigCache,
+  type WebSocketLike,
+  type WebSocketConstructor,
+} from './client.js';
+export { Emitter } from './emitter.js';

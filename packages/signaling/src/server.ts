@@ -1,0 +1,119 @@
+/**
+ * The WebSocket adapter of the signaling server: `ws` on the outside, `SignalingServerCore` inside.
+ * Thin on purpose — every decision is in the core.
+ */
+
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AddressInfo } from 'node:net';
+import { TELEGRAM_DH_GROUP } from '@mtcall/crypto';
+import { DEFAULT_SERVER_LIMITS, SignalingServerCore, type ConnectionId, type ServerLogEntry, type ServerOutput, type SignalingServerOptions } from './server-core.js';
+
+export { SignalingServerCore, DEFAULT_SERVER_LIMITS, CLOSE_CODES } from './server-core.js';
+export type { SignalingServerOptions, ServerLogEntry, ServerOutput, ConnectionId, ServerStats, RateLimit } from './server-core.js';
+
+/** Options of `startSignalingServer`; everything but the network has defaults. */
+export interface StartSignalingServerOptions extends Partial<SignalingServerOptions> {
+  /** TCP port (0 = any free port). Default 8443. */
+  port?: number;
+  /** Interface to bind. Default 127.0.0.1. */
+  host?: string;
+  /** How often deadlines are checked (ms). Default 250. */
+  tickMs?: number;
+  /** An existing HTTP server to attach to (then `port`/`host` are ignored), e.g. the demo's. */
+  server?: import('node:http').Server;
+  /** URL path of the WebSocket endpoint. Default '/signal'. */
+  path?: string;
+}
+
+/** A running server. */
+export interface RunningSignalingServer {
+  /** ws://host:port/path */
+  readonly url: string;
+  readonly port: number;
+  readonly core: SignalingServerCore;
+  /** Stops accepting, closes every connection, resolves when done. */
+  close(): Promise<void>;
+}
+
+/** The default DH config: Telegram's 2048-bit safe prime with g = 3, version 1. */
+export const DEFAULT_DH_CONFIG = { version: 1, p: TELEGRAM_DH_GROUP.p, g: TELEGRAM_DH_GROUP.g } as const;
+
+/** Starts the signaling server. */
+export async function startSignalingServer(options: StartSignalingServerOptions = {}): Promise<RunningSignalingServer> {
+  const coreOptions: SignalingServerOptions = {
+    dhConfig: options.dhConfig ?? DEFAULT_DH_CONFIG,
+    ringTimeoutMs: options.ringTimeoutMs ?? DEFAULT_SERVER_LIMITS.ringTimeoutMs,
+    confirmTimeoutMs: options.confirmTimeoutMs ?? DEFAULT_SERVER_LIMITS.confirmTimeoutMs,
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_SERVER_LIMITS.maxMessageBytes,
+    rateLimit: options.rateLimit ?? { ...DEFAULT_SERVER_LIMITS.rateLimit },
+  };
+  if (options.token !== undefined) coreOptions.token = options.token;
+  if (options.log !== undefined) coreOptions.log = options.log;
+  const core = new SignalingServerCore(coreOptions);
+  const path = options.path ?? '/signal';
+  // The hard limit closes the socket; below it, oversized frames get a polite error from the core.
+  const maxPayload = Math.max(1024 * 1024, coreOptions.maxMessageBytes * 4);
+  const wss = options.server
+    ? new WebSocketServer({ server: options.server, path, maxPayload })
+    : new WebSocketServer({ host: options.host ?? '127.0.0.1', port: options.port ?? 8443, path, maxPayload });
+  if (!options.server) {
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve);
+      wss.once('error', reject);
+    });
+  }
+  const sockets = new Map<ConnectionId, WebSocket>();
+  let nextId = 1;
+
+  const apply = (outputs: ServerOutput[]) => {
+    for (const output of outputs) {
+      const socket = sockets.get(output.to);
+      if (!socket || socket.readyState !== socket.OPEN) continue;
+      if (output.kind === 'send') socket.send(JSON.stringify(output.message));
+      else socket.close(output.code, output.reason);
+    }
+  };
+
+  wss.on('connection', (socket) => {
+    const id = nextId++;
+    sockets.set(id, socket);
+    core.open(id, Date.now());
+    socket.on('message', (data, isBinary) => {
+      const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const text = isBinary ? '\u0000binary' : buffer.toString('utf8');
+      apply(core.receive(id, text, buffer.length, Date.now()));
+    });
+    socket.on('close', () => {
+      sockets.delete(id);
+      apply(core.close(id, Date.now()));
+    });
+    socket.on('error', () => socket.terminate());
+  });
+
+  const timer = setInterval(() => apply(core.tick(Date.now())), options.tickMs ?? 250);
+  timer.unref();
+
+  const address = options.server ? (options.server.address() as AddressInfo | null) : (wss.address() as AddressInfo);
+  const port = address?.port ?? 0;
+  const host = options.server ? '127.0.0.1' : (options.host ?? '127.0.0.1');
+  return {
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path}`,
+    port,
+    core,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        for (const socket of sockets.values()) socket.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+/** A log sink printing one readable line per event to stderr. */
+export function consoleLog(entry: ServerLogEntry): void {
+  const parts = [new Date().toISOString(), entry.event];
+  if (entry.userId) parts.push(`user=${entry.userId}${entry.deviceId ? '/' + entry.deviceId : ''}`);
+  if (entry.callId) parts.push(`call=${entry.callId.slice(0, 8)}`);
+  if (entry.detail) parts.push(entry.detail);
+  process.stderr.write(parts.join(' ') + '\n');
+}
