@@ -1,0 +1,62 @@
+import { afterEach, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { SignalingClient } from './client.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+let child: ChildProcess | undefined;
+
+afterEach(() => {
+  child?.kill('SIGTERM');
+  child = undefined;
+});
+
+it('--help documents the flags', () => {
+  const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  expect(result.status).toBe(0);
+  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate']) {
+    expect(result.stdout).toContain(flag);
+  }
+});
+
+it('rejects unknown flags with a hint', () => {
+  const result = spawnSync(process.execPath, [cli, '--bogus'], { encoding: 'utf8' });
+  expect(result.status).toBe(2);
+  expect(result.stderr).toMatch(/Try --help/);
+});
+
+it('serves calls on the port it prints, and logs without secrets', async () => {
+  child = spawn(process.execPath, [cli, '--port', '0', '--token', 't'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child!.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (ws:\/\/\S+)/.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    child!.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/signal$/);
+  const alice = new SignalingClient({ url, userId: 'alice', token: 't', WebSocket: WebSocket as never });
+  const bob = new SignalingClient({ url, userId: 'bob', token: 't', WebSocket: WebSocket as never });
+  await Promise.all([alice.connect(), bob.connect()]);
+  const ring = bob.next('incoming', 10_000);
+  const call = alice.call('bob');
+  const incoming = await ring;
+  const both = Promise.all([call.next('established', 10_000), incoming.next('established', 10_000)]);
+  incoming.accept();
+  const [a, b] = await both;
+  expect(a.emoji).toEqual(b.emoji);
+  const keyHex = Buffer.from(a.key).toString('hex');
+  call.hangUp();
+  await incoming.next('ended', 10_000);
+  alice.close();
+  bob.close();
+  await expect.poll(() => stderr, { timeout: 10_000 }).toMatch(/disconnected user=bob/);
+  expect(stderr).toMatch(/call-confirmed/);
+  expect(stderr).toMatch(/call-ended call=\w+ hangup/);
+  for (const secretish of [keyHex.slice(0, 16), Buffer.from(a.key.length ? keyHex : '', 'hex').toString('base64').slice(0, 12)]) {
+    expect(stderr).not.toContain(secretish);
+  }
+});
