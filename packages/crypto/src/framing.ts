@@ -37,15 +37,18 @@ export function framedLength(messages: readonly SeqMessage[]): number {
   return total;
 }
 
-/** Writes one framed message into `out` at `offset`; returns the offset after it. */
-export function writeMessage(out: Uint8Array, offset: number, seq: number, data: Uint8Array): number {
+/**
+ * Writes one framed message into `out` at `offset`; returns the offset after it. With `declaredLength`, only the
+ * header is written (for `declaredLength` bytes the caller writes itself) and `data` must be empty.
+ */
+export function writeMessage(out: Uint8Array, offset: number, seq: number, data: Uint8Array, declaredLength?: number): number {
   if (!Number.isInteger(seq) || seq < 1 || seq >= SEQ_LIMIT) throw new RangeError(`seq ${seq} is outside 1..2^30-1`);
   out[offset] = seq >>> 24;
   out[offset + 1] = (seq >>> 16) & 0xff;
   out[offset + 2] = (seq >>> 8) & 0xff;
   out[offset + 3] = seq & 0xff;
   offset += 4;
-  let length = data.length;
+  let length = declaredLength ?? data.length;
   while (length >= 0x80) {
     out[offset++] = (length & 0x7f) | 0x80;
     length = Math.floor(length / 0x80);

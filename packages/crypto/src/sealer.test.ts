@@ -211,3 +211,14 @@ it('seals what a hand-assembled reference opens (independent framing + KDF readi
   expect(bytesToHex(body.subarray(4, 6))).toBe('ac02'); // 300 as LEB128
   expect(Buffer.from(body.subarray(6)).equals(Buffer.from(data))).toBe(true);
 });
+
+it('sealMessage(...parts) seals the concatenation, byte-equal to sealing it whole', () => {
+  const a = new PacketSealer(key, callerTransport);
+  const b = new PacketSealer(key, callerTransport);
+  const tag = new Uint8Array([1]);
+  const frame = randomBytes(1000);
+  const whole = new Uint8Array([1, ...frame]);
+  expect(bytesToHex(a.sealMessage(tag, frame))).toBe(bytesToHex(b.sealMessage(whole)));
+  expect(bytesToHex(a.sealMessage())).toBe(bytesToHex(b.sealMessage(new Uint8Array(0))));
+  expect(a.stats).toEqual(b.stats);
+});

@@ -11,6 +11,8 @@ import { framedLength, parseMessages, SEQ_LIMIT, varintLength, writeMessage, typ
 import { MSG_KEY_LENGTH, PACKET_ROOM, PacketCipher } from './packet.js';
 import { ReplayWindow, type ReplayVerdict } from './replay-window.js';
 
+const EMPTY = new Uint8Array(0);
+
 /** Options of a sealer or opener. */
 export interface PacketChannelOptions {
   /** Primitives to use; the environment's default when omitted. */
@@ -98,13 +100,31 @@ export class PacketSealer {
     return { packet, messages: framed };
   }
 
-  /** Seals one message into its own packet: the media hot path. */
-  sealMessage(data: Uint8Array): Uint8Array {
+  /**
+   * Seals one message into its own packet: the media hot path. The message is the concatenation of `parts`
+   * (e.g. a one-byte stream tag and a frame), written straight into the sealer's scratch without another copy.
+   */
+  sealMessage(...parts: Uint8Array[]): Uint8Array {
     this.#reserve(1);
-    const room = this.#room(4 + varintLength(data.length) + data.length);
-    writeMessage(room, PACKET_ROOM, this.#nextSeq, data);
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const headerLength = 4 + varintLength(length);
+    const room = this.#room(headerLength + length);
+    if (parts.length === 1) {
+      writeMessage(room, PACKET_ROOM, this.#nextSeq, parts[0]!);
+    } else {
+      writeMessage(room, PACKET_ROOM, this.#nextSeq, EMPTY, length);
+      let offset = PACKET_ROOM + headerLength;
+      for (const part of parts) {
+        room.set(part, offset);
+        offset += part.length;
+      }
+    }
     const packet = this.#cipher.encryptInRoom(room);
-    this.#commit(1, [data]);
+    this.#nextSeq += 1;
+    this.#stats.packets++;
+    this.#stats.messages++;
+    this.#stats.bytes += length;
     return packet;
   }
 
