@@ -222,3 +222,12 @@ it('sealMessage(...parts) seals the concatenation, byte-equal to sealing it whol
   expect(bytesToHex(a.sealMessage())).toBe(bytesToHex(b.sealMessage(new Uint8Array(0))));
   expect(a.stats).toEqual(b.stats);
 });
+
+it('an accept check that refuses drops the packet as malformed without recording its seq', () => {
+  const sealer = new PacketSealer(key, callerTransport);
+  const opener = new PacketOpener(key, calleeTransport);
+  const packet = sealer.sealMessage(text('x'));
+  expect(messagesOf(opener.open(packet, () => false))).toBe('malformed');
+  expect(opener.maxReceivedSeq).toBe(0);
+  expect(messagesOf(opener.open(packet, (m) => m.length === 1))).toEqual([{ seq: 1, data: 'x', fresh: true }]);
+});

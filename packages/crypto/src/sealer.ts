@@ -218,8 +218,10 @@ export class PacketOpener {
   /**
    * Decrypts and checks a packet. On success records every seq it carries and returns its messages;
    * otherwise returns the drop reason, counts it, and changes no other state. Never throws on any bytes.
+   * `accept`, when given, sees the authentic messages before anything is recorded; returning false drops the
+   * packet as `'malformed'` with no state change (for content checks of the layer above, e.g. a stream tag).
    */
-  open(packet: Uint8Array): OpenResult {
+  open(packet: Uint8Array, accept?: (messages: readonly SeqMessage[]) => boolean): OpenResult {
     if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH || packet.length > this.#maxPacketBytes) return this.#drop('malformed');
     if (this.#destroyed) return this.#drop('auth');
     const body = this.#cipher.decrypt(packet);
@@ -228,6 +230,7 @@ export class PacketOpener {
     if (parsed === null) return this.#drop('malformed');
     const verdict = this.#window.verdict(parsed[0]!.seq);
     if (verdict !== 'ok') return this.#drop(verdict);
+    if (accept && !accept(parsed)) return this.#drop('malformed');
     const messages: ReceivedMessage[] = parsed.map((m) => {
       const seqVerdict = this.#window.verdict(m.seq);
       if (seqVerdict === 'ok') this.#window.accept(m.seq);

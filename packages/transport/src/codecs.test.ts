@@ -1,0 +1,47 @@
+import { expect, it } from 'vitest';
+import fc from 'fast-check';
+import { FrameFormat, escapeEmulation, frameFormatForCodec, h264ClearLength, unescapeEmulation, vp8ClearLength } from './codecs.js';
+
+const hasStartCode = (d: Uint8Array) => {
+  for (let i = 0; i + 2 < d.length; i++) if (d[i] === 0 && d[i + 1] === 0 && d[i + 2]! <= 2) return true;
+  return false;
+};
+
+it('maps codecs to frame formats', () => {
+  expect(frameFormatForCodec('VP8')).toBe(FrameFormat.Vp8);
+  expect(frameFormatForCodec('video/H264')).toBe(FrameFormat.H264);
+  expect(frameFormatForCodec('h264')).toBe(FrameFormat.H264);
+  for (const c of ['opus', 'VP9', 'AV1', 'red', undefined, '']) expect(frameFormatForCodec(c)).toBe(FrameFormat.Opaque);
+});
+
+it('VP8 keeps 10 bytes of a key frame and 3 of a delta frame', () => {
+  expect(vp8ClearLength(new Uint8Array(100).fill(0x10))).toBe(10); // P bit 0: key frame
+  expect(vp8ClearLength(new Uint8Array(100).fill(0x11))).toBe(3);
+  expect(vp8ClearLength(new Uint8Array(5))).toBe(5);
+  expect(vp8ClearLength(new Uint8Array(0))).toBe(0);
+});
+
+it('H.264 keeps every NAL up to the first slice header byte', () => {
+  const sps = [0, 0, 0, 1, 0x67, 1, 2, 3];
+  const pps = [0, 0, 0, 1, 0x68, 4, 5];
+  const idr = [0, 0, 1, 0x65, 9, 9, 9, 9];
+  const frame = new Uint8Array([...sps, ...pps, ...idr]);
+  expect(h264ClearLength(frame)).toBe(sps.length + pps.length + 4);
+  expect(h264ClearLength(new Uint8Array([0, 0, 0, 1, 0x41, 7, 7]))).toBe(5); // non-IDR slice
+  expect(h264ClearLength(new Uint8Array([0, 0, 0, 1, 0x67, 1, 2]))).toBe(-1); // no slice
+  expect(h264ClearLength(new Uint8Array([1, 2, 3]))).toBe(-1);
+  expect(h264ClearLength(new Uint8Array([0, 0, 1]))).toBe(-1);
+});
+
+it('escaping round-trips and never leaves a start code', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }).map((a) => a.map((b) => (b < 128 ? b % 4 : b))), (data) => {
+      const escaped = escapeEmulation(data);
+      expect(hasStartCode(escaped)).toBe(false);
+      expect(Array.from(unescapeEmulation(escaped)!)).toEqual(Array.from(data));
+    }),
+    { numRuns: 3000, seed: 8 },
+  );
+  expect(Array.from(escapeEmulation(new Uint8Array([0, 0, 0, 0, 1, 0, 0, 3])))).toEqual([0, 0, 3, 0, 0, 3, 1, 0, 0, 3, 3]);
+  expect(unescapeEmulation(new Uint8Array([5, 0, 0, 1]))).toBeNull();
+});
