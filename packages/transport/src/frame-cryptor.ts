@@ -37,6 +37,16 @@ export interface FrameCryptorStats {
   dropped: Record<FrameDropReason, number>;
 }
 
+/** All-zero counters. */
+export function emptyFrameCryptorStats(): FrameCryptorStats {
+  return {
+    sealed: { frames: 0, bytes: 0 },
+    opened: { frames: 0, bytes: 0 },
+    empty: 0,
+    dropped: { auth: 0, replay: 0, malformed: 0, 'too-old': 0, 'wrong-stream': 0, 'clear-mismatch': 0 },
+  };
+}
+
 export type DecryptResult = { ok: true; frame: Uint8Array } | { ok: false; reason: FrameDropReason };
 
 export interface FrameCryptorOptions {
@@ -49,12 +59,7 @@ export interface FrameCryptorOptions {
 export class FrameCryptor {
   readonly #sealer: PacketSealer;
   readonly #openers: Record<MediaKind, PacketOpener>;
-  readonly #stats: FrameCryptorStats = {
-    sealed: { frames: 0, bytes: 0 },
-    opened: { frames: 0, bytes: 0 },
-    empty: 0,
-    dropped: { auth: 0, replay: 0, malformed: 0, 'too-old': 0, 'wrong-stream': 0, 'clear-mismatch': 0 },
-  };
+  readonly #stats: FrameCryptorStats = emptyFrameCryptorStats();
 
   /** `outgoing`: true on the caller. The key is copied into the sealers' slices; wipe your copy when you like. */
   constructor(key: Uint8Array, outgoing: boolean, options: FrameCryptorOptions = {}) {

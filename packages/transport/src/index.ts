@@ -1,0 +1,10 @@
+/**
+ * @mtcall/transport — end-to-end media encryption for WebRTC calls: `FrameCryptor` (sans-IO, used by the
+ * worker and by Node peers), `SecureCall` (attaches the worker's transforms to an RTCPeerConnection), and the
+ * codec rules. The worker entry is `@mtcall/transport/worker`.
+ */
+
+export { FrameCryptor, FRAME_DROP_REASONS, emptyFrameCryptorStats, type MediaKind, type FrameDropReason, type FrameCryptorStats, type DecryptResult, type FrameCryptorOptions } from './frame-cryptor.js';
+export { FrameFormat, frameFormatForCodec, vp8ClearLength, h264ClearLength, escapeEmulation, unescapeEmulation } from './codecs.js';
+export { SecureCall, detectTransformMode, EncodedTransformUnsupportedError, type SecureCallOptions, type SecureCallEvents, type TransformMode } from './secure-call.js';
+export type { TransportStats, TransformOptions, ToWorker, FromWorker } from './worker-protocol.js';

@@ -1,0 +1,191 @@
+/**
+ * `SecureCall`: attaches mtcall's frame encryption to an `RTCPeerConnection` — every sender and receiver,
+ * including those added later — and exposes live stats. The main-thread half; the worker does the crypto.
+ *
+ *   const media = new SecureCall({ pc, key, outgoing, worker: new Worker(workerUrl, { type: 'module' }) });
+ *
+ * Chromium: create the peer connection with `{ encodedInsertableStreams: true }` when using
+ * `createEncodedStreams` (`SecureCall.peerConnectionConfig()` adds it when that is the mode).
+ */
+
+import { Emitter } from '@mtcall/signaling';
+import type { MediaKind } from './frame-cryptor.js';
+import type { FromWorker, ToWorker, TransformOptions, TransportStats } from './worker-protocol.js';
+
+/** Which browser API carries the frames to the worker. */
+export type TransformMode = 'script-transform' | 'encoded-streams';
+
+/** Thrown when the browser has neither encoded-transform API. */
+export class EncodedTransformUnsupportedError extends Error {
+  constructor() {
+    super('this browser supports neither RTCRtpScriptTransform nor RTCRtpSender.createEncodedStreams: end-to-end media encryption is impossible here');
+    this.name = 'EncodedTransformUnsupportedError';
+  }
+}
+
+/**
+ * The mode to use here: Chromium has both and gets `createEncodedStreams` by default (issue #4's preference;
+ * pass `prefer: 'script-transform'` to override); everything else gets `RTCRtpScriptTransform`. `null` when neither exists.
+ */
+export function detectTransformMode(prefer?: TransformMode): TransformMode | null {
+  const g = globalThis as { RTCRtpScriptTransform?: unknown; RTCRtpSender?: { prototype: object } };
+  const script = typeof g.RTCRtpScriptTransform === 'function';
+  const streams = !!g.RTCRtpSender && 'createEncodedStreams' in g.RTCRtpSender.prototype;
+  if (prefer === 'script-transform' && script) return 'script-transform';
+  if (prefer === 'encoded-streams' && streams) return 'encoded-streams';
+  if (streams) return 'encoded-streams';
+  if (script) return 'script-transform';
+  return null;
+}
+
+export interface SecureCallOptions {
+  pc: RTCPeerConnection;
+  /** The 256-byte call key. It is posted to the worker (a copy); wipe yours when the call ends. */
+  key: Uint8Array;
+  /** True on the caller. */
+  outgoing: boolean;
+  /** A module worker running `@mtcall/transport/worker`. `SecureCall` terminates it at `end()`. */
+  worker: Worker;
+  /** Force an API (default: `detectTransformMode()`). */
+  mode?: TransformMode;
+  /** Remove audio/red from audio transceivers' codec preferences (default true: RED duplicates frames
+   *  inside one payload, which frame encryption cannot see into). */
+  disableRed?: boolean;
+}
+
+export interface SecureCallEvents extends Record<string, unknown> {
+  /** The worker reported a problem; `fatal` (seq exhausted) means the call must end. */
+  error: { message: string; fatal: boolean };
+}
+
+type Endpoint = (RTCRtpSender | RTCRtpReceiver) & {
+  transform?: unknown;
+  createEncodedStreams?: () => { readable: ReadableStream; writable: WritableStream };
+};
+
+/** Frame encryption of one call on one peer connection. */
+export class SecureCall extends Emitter<SecureCallEvents> {
+  readonly mode: TransformMode;
+  readonly #pc: RTCPeerConnection;
+  readonly #worker: Worker;
+  readonly #attached = new WeakSet<object>();
+  readonly #pending = new Map<number, (stats: TransportStats) => void>();
+  readonly #disableRed: boolean;
+  #nextRequest = 1;
+  #nextStream = 1;
+  #ended = false;
+  readonly #listeners: [string, () => void][] = [];
+
+  /** The `RTCConfiguration` additions the chosen mode needs (Chromium's encodedInsertableStreams). */
+  static peerConnectionConfig(mode: TransformMode | null = detectTransformMode()): Record<string, unknown> {
+    return mode === 'encoded-streams' ? { encodedInsertableStreams: true } : {};
+  }
+
+  constructor(options: SecureCallOptions) {
+    super();
+    const mode = options.mode ?? detectTransformMode();
+    if (!mode) throw new EncodedTransformUnsupportedError();
+    this.mode = mode;
+    this.#pc = options.pc;
+    this.#worker = options.worker;
+    this.#disableRed = options.disableRed ?? true;
+    this.#worker.addEventListener('message', (event: MessageEvent<FromWorker>) => this.#onWorker(event.data));
+    // The key goes first: the worker handles messages in order, and transforms wait for it anyway.
+    this.#post({ type: 'key', key: options.key.slice(), outgoing: options.outgoing });
+    const rescan = () => this.#attachAll();
+    for (const event of ['negotiationneeded', 'track', 'signalingstatechange']) {
+      this.#pc.addEventListener(event, rescan);
+      this.#listeners.push([event, rescan]);
+    }
+    this.#attachAll();
+  }
+
+  /**
+   * Attaches transforms to every sender and receiver not yet attached. Runs on negotiationneeded, track and
+   * signalingstatechange; call it yourself after adding a transceiver if you negotiate by other means.
+   */
+  #attachAll(): void {
+    if (this.#ended) return;
+    for (const transceiver of this.#pc.getTransceivers()) {
+      const kind = transceiver.receiver.track.kind as MediaKind;
+      if (kind === 'audio' && this.#disableRed) this.#preferNoRed(transceiver);
+      this.#attach(transceiver.sender as Endpoint, 'send', kind);
+      this.#attach(transceiver.receiver as Endpoint, 'receive', kind);
+    }
+    this.#sendCodecs();
+  }
+
+  #attach(endpoint: Endpoint, side: TransformOptions['side'], kind: MediaKind): void {
+    if (this.#attached.has(endpoint)) return;
+    this.#attached.add(endpoint);
+    const options: TransformOptions = { side, kind, streamId: `${side}-${kind}-${this.#nextStream++}` };
+    if (this.mode === 'script-transform') {
+      const Transform = (globalThis as unknown as { RTCRtpScriptTransform: new (worker: Worker, options: unknown) => unknown }).RTCRtpScriptTransform;
+      (endpoint as { transform?: unknown }).transform = new Transform(this.#worker, options);
+    } else {
+      const { readable, writable } = endpoint.createEncodedStreams!();
+      this.#post({ type: 'stream', readable, writable, options }, [readable as unknown as Transferable, writable as unknown as Transferable]);
+    }
+  }
+
+  #preferNoRed(transceiver: RTCRtpTransceiver): void {
+    const capabilities = (globalThis as { RTCRtpReceiver?: typeof RTCRtpReceiver }).RTCRtpReceiver?.getCapabilities?.('audio');
+    if (!capabilities || typeof transceiver.setCodecPreferences !== 'function') return;
+    const codecs = capabilities.codecs.filter((c) => c.mimeType.toLowerCase() !== 'audio/red');
+    try {
+      transceiver.setCodecPreferences(codecs);
+    } catch {
+      // A stopped transceiver refuses; nothing to do.
+    }
+  }
+
+  /** Tells the worker which codec each payload type is (for browsers whose frame metadata lacks mimeType). */
+  #sendCodecs(): void {
+    const sdp = [this.#pc.localDescription?.sdp, this.#pc.remoteDescription?.sdp].filter(Boolean).join('\n');
+    if (!sdp) return;
+    const payloadTypes: Record<number, string> = {};
+    for (const match of sdp.matchAll(/^a=rtpmap:(\d+) ([^/\s]+)/gm)) payloadTypes[Number(match[1])] = match[2]!;
+    this.#post({ type: 'codecs', payloadTypes });
+  }
+
+  /** Live counters: frames sealed/opened, bytes, drops by reason, last error, per-frame cost. */
+  stats(): Promise<TransportStats> {
+    return new Promise((resolve) => {
+      const requestId = this.#nextRequest++;
+      this.#pending.set(requestId, resolve);
+      this.#post({ type: 'stats', requestId });
+    });
+  }
+
+  /** Ends encryption: the worker wipes the key and drops every later frame; then it is terminated. */
+  async end(): Promise<TransportStats> {
+    const final = await Promise.race([this.stats(), new Promise<TransportStats>((r) => setTimeout(() => r(undefined as never), 1000))]);
+    this.#ended = true;
+    for (const [event, listener] of this.#listeners) this.#pc.removeEventListener(event, listener);
+    this.#post({ type: 'end' });
+    setTimeout(() => this.#worker.terminate(), 100);
+    return final;
+  }
+
+  #post(message: ToWorker, transfer: Transferable[] = []): void {
+    this.#worker.postMessage(message, transfer);
+  }
+
+  #onWorker(message: FromWorker): void {
+    switch (message.type) {
+      case 'stats':
+        this.#pending.get(message.requestId)?.(message.stats);
+        this.#pending.delete(message.requestId);
+        return;
+      case 'error':
+        this.emit('error', { message: message.message, fatal: message.fatal });
+        return;
+      case 'keyframe-request':
+        // createEncodedStreams has no receiver-side key-frame request; the next key frame (periodic or after
+        // the peer's own PLI from packet loss) repairs the stream. Counted in stats.
+        return;
+      case 'ready':
+        return;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/** Messages between the main thread (`SecureCall`) and the encryption worker. */
+
+import type { FrameCryptorStats, MediaKind } from './frame-cryptor.js';
+
+/** What a transform is attached to. */
+export interface TransformOptions {
+  side: 'send' | 'receive';
+  kind: MediaKind;
+  /** Identifies the sender/receiver in stats and key-frame requests. */
+  streamId: string;
+}
+
+export type ToWorker =
+  | { type: 'key'; key: Uint8Array; outgoing: boolean }
+  | { type: 'codecs'; payloadTypes: Record<number, string> }
+  | { type: 'stream'; readable: ReadableStream; writable: WritableStream; options: TransformOptions }
+  | { type: 'stats'; requestId: number }
+  | { type: 'end' };
+
+/** Live counters of one call's transforms. */
+export interface TransportStats extends FrameCryptorStats {
+  /** Frames whose wire bytes differ from their plaintext (every sealed frame; a check that encryption happened). */
+  ciphertextDiffers: number;
+  keyFrameRequests: number;
+  lastError?: string | undefined;
+  /** Microseconds spent sealing/opening, summed (the per-frame transform cost). */
+  sealMicros: number;
+  openMicros: number;
+}
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'stats'; requestId: number; stats: TransportStats }
+  | { type: 'keyframe-request'; streamId: string }
+  | { type: 'error'; message: string; fatal: boolean };
