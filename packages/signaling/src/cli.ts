@@ -17,6 +17,8 @@ Usage: mtcall-signal [options]
   --confirm-timeout <s>     seconds between accept and the caller's confirm (default ${DEFAULT_SERVER_LIMITS.confirmTimeoutMs / 1000})
   --max-message-bytes <n>   largest frame answered normally (default ${DEFAULT_SERVER_LIMITS.maxMessageBytes})
   --rate <n>                messages per second per connection (default ${DEFAULT_SERVER_LIMITS.rateLimit.perSecond})
+  --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side) so the
+                            two sides see different emoji. Never use for real calls.
   --quiet                   no log lines
   -h, --help                this text
 
@@ -35,6 +37,7 @@ function main(): void {
       'max-message-bytes': { type: 'string' },
       rate: { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      mitm: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -61,9 +64,11 @@ function main(): void {
     rateLimit: { perSecond: rate, burst: Math.max(rate * 4, 20), maxViolations: DEFAULT_SERVER_LIMITS.rateLimit.maxViolations },
     ...(token !== undefined ? { token } : {}),
     ...(values.quiet ? {} : { log: consoleLog }),
+    ...(values.mitm ? { mitm: true } : {}),
   }).then(
     (server) => {
       process.stderr.write(`mtcall-signal listening on ${server.url}${token !== undefined ? ' (token required)' : ''}\n`);
+      if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
       const stop = () => void server.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);

@@ -7,6 +7,7 @@
  */
 
 import { bytesToBase64, bytesToHex, randomBytes } from '@mtcall/crypto';
+import { MitmCall } from './mitm.js';
 import {
   PROTOCOL_VERSION,
   parseClientMessage,
@@ -60,6 +61,11 @@ export interface SignalingServerOptions {
   rateLimit: RateLimit;
   /** Log sink (default: none). */
   log?: (entry: ServerLogEntry) => void;
+  /**
+   * DEMONSTRATION ONLY: act as a man in the middle — run a separate DH with each side and re-seal the in-call
+   * signaling — so the two sides see different emoji. Never enable this for real calls.
+   */
+  mitm?: boolean;
 }
 
 export const DEFAULT_SERVER_LIMITS = {
@@ -96,6 +102,7 @@ interface Call {
   calleeConnection?: ConnectionId;
   state: CallState;
   deadline: number;
+  mitm?: MitmCall;
 }
 
 /** Counters for tests, logs and the load test. */
@@ -234,7 +241,8 @@ export class SignalingServerCore {
           this.#connections.get(other)?.calls.delete(call.id);
         }
         call.ringing.clear();
-        this.#send(out, call.callerConnection, { type: 'phoneCallAccepted', callId: call.id, gB: message.gB });
+        const gB = call.mitm ? call.mitm.onAccept(message.gB) : message.gB;
+        this.#send(out, call.callerConnection, { type: 'phoneCallAccepted', callId: call.id, gB });
         this.#log({ event: 'call-accepted', callId: call.id, ...this.#who(connection) });
         return;
       }
@@ -249,7 +257,8 @@ export class SignalingServerCore {
         }
         call.state = 'confirmed';
         this.#stats.callsEstablished++;
-        this.#send(out, call.calleeConnection!, { type: 'phoneCall', callId: call.id, gA: message.gA, keyFingerprint: message.keyFingerprint });
+        const confirm = call.mitm ? call.mitm.onConfirm(message.gA) : { gA: message.gA, keyFingerprint: message.keyFingerprint };
+        this.#send(out, call.calleeConnection!, { type: 'phoneCall', callId: call.id, ...confirm });
         this.#log({ event: 'call-confirmed', callId: call.id });
         this.#broadcastPresence(out);
         return;
@@ -269,7 +278,8 @@ export class SignalingServerCore {
         const to = connection.id === call.callerConnection ? call.calleeConnection : connection.id === call.calleeConnection ? call.callerConnection : undefined;
         if (to === undefined) return this.#error(out, connection.id, 'not-a-participant', 'this device is not in the call', message.callId);
         this.#stats.relayedSignaling++;
-        this.#send(out, to, { type: 'signalingData', callId: call.id, data: message.data });
+        const data = call.mitm ? call.mitm.relay(message.data, connection.id === call.callerConnection) : message.data;
+        if (data !== null) this.#send(out, to, { type: 'signalingData', callId: call.id, data });
         return;
       }
     }
@@ -328,11 +338,13 @@ export class SignalingServerCore {
       this.#send(out, connection.id, { type: 'phoneCallDiscarded', callId, reason: 'busy' });
       return;
     }
+    if (this.#options.mitm) call.mitm = new MitmCall(this.#options.dhConfig);
     this.#calls.set(callId, call);
     connection.calls.add(callId);
+    const gAHash = call.mitm ? call.mitm.gAHashForCallee : message.gAHash;
     for (const device of devices) {
       this.#connections.get(device)?.calls.add(callId);
-      this.#send(out, device, { type: 'phoneCallRequested', callId, callerId: call.callerId, gAHash: message.gAHash, video: message.video });
+      this.#send(out, device, { type: 'phoneCallRequested', callId, callerId: call.callerId, gAHash, video: message.video });
     }
   }
 
@@ -353,6 +365,7 @@ export class SignalingServerCore {
   /** Ends a call, telling every other participant why. */
   #endCall(call: Call, reason: CallEndReason, by: ConnectionId | undefined, out: ServerOutput[]): void {
     this.#calls.delete(call.id);
+    call.mitm?.destroy();
     const participants = new Set<ConnectionId>([call.callerConnection, ...call.ringing]);
     if (call.calleeConnection !== undefined) participants.add(call.calleeConnection);
     for (const id of participants) {

@@ -264,7 +264,7 @@ describe('bad input gets an error reply and the server keeps serving', () => {
     const bob = await client('bob');
     const flood = await raw('flooder');
     for (let i = 0; i < 100; i++) flood.send({ type: 'getDhConfig', version: 1 });
-    expect((await flood.next((m) => m.type === 'error' && m.code === 'rate-limited')).message).toMatch(/slow down/);
+    expect(((await flood.next((m) => m.type === 'error' && m.code === 'rate-limited')) as { message: string }).message).toMatch(/slow down/);
     expect((await flood.closed).code).toBe(1008);
     const { outgoing, incoming } = await establish(alice, bob);
     expect(outgoing.keys!.emoji).toEqual(incoming.keys!.emoji);
@@ -313,5 +313,25 @@ describe('DH config', () => {
     const cached = alice.dhConfig!;
     const again = await client('alice2', undefined, { dhConfigCache: { get: () => cached, set: () => undefined } });
     expect(again.dhConfig).toBe(cached);
+  });
+});
+
+describe('--mitm (demonstration server)', () => {
+  it('calls connect, signaling still flows (re-sealed), and the two sides see different emoji', async () => {
+    await server.close();
+    server = await startSignalingServer({ port: 0, mitm: true });
+    for (let run = 0; run < 3; run++) {
+      const alice = await client(`alice${run}`);
+      const bob = await client(`bob${run}`);
+      const { outgoing, incoming } = await establish(alice, bob);
+      expect(outgoing.state).toBe('established');
+      expect(incoming.state).toBe('established');
+      expect(outgoing.keys!.emoji).not.toEqual(incoming.keys!.emoji);
+      expect(Buffer.from(outgoing.keys!.key).equals(Buffer.from(incoming.keys!.key))).toBe(false);
+      const got = incoming.next('signal', 10_000);
+      outgoing.sendSignal({ type: 'media', audio: true, video: true });
+      expect(await got).toEqual({ type: 'media', audio: true, video: true });
+      outgoing.hangUp();
+    }
   });
 });

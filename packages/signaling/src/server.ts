@@ -49,6 +49,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   };
   if (options.token !== undefined) coreOptions.token = options.token;
   if (options.log !== undefined) coreOptions.log = options.log;
+  if (options.mitm) coreOptions.mitm = true;
   const core = new SignalingServerCore(coreOptions);
   const path = options.path ?? '/signal';
   // The hard limit closes the socket; below it, oversized frames get a polite error from the core.
