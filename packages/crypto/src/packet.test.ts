@@ -170,3 +170,16 @@ it('Node modPow falls back to BigInt where OpenSSL refuses (small moduli) and ag
     expect(node.modPow(b, e, m)).toBe(nobleBackend.modPow(b, e, m));
   }
 });
+
+it('never modifies the caller\'s key, also when it is a Node Buffer (Buffer#slice is a view)', () => {
+  const bufferKey = nodeRandomBytes(256);
+  const before = Buffer.from(bufferKey);
+  for (const x of OFFSETS) {
+    const packet = encryptPacket(bufferKey, x, new Uint8Array([1, 2, 3]));
+    expect(decryptPacket(bufferKey, x, packet)).toEqual(new Uint8Array([1, 2, 3]));
+    computeMsgKey(bufferKey, x, new Uint8Array(0));
+    deriveAesKeyIv(bufferKey, new Uint8Array(16), x);
+    new PacketCipher(bufferKey, x).destroy();
+  }
+  expect(bufferKey.equals(before)).toBe(true);
+});

@@ -52,7 +52,7 @@ export class PacketCipher {
     assertKeyAndOffset(key, x);
     this.x = x;
     this.backend = backend;
-    this.#msgKeyPrefix = key.slice(88 + x, 88 + x + 32);
+    this.#msgKeyPrefix = new Uint8Array(key.subarray(88 + x, 88 + x + 32)); // a copy (Buffer#slice would be a view)
     this.#aInput = new Uint8Array(MSG_KEY_LENGTH + 36);
     this.#aInput.set(key.subarray(x, x + 36), MSG_KEY_LENGTH);
     this.#bInput = new Uint8Array(36 + MSG_KEY_LENGTH);

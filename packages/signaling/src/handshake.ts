@@ -331,7 +331,7 @@ export class CalleeHandshake extends HandshakeBase {
   constructor(options: CalleeHandshakeOptions) {
     super(options);
     if (options.offer.gAHash.length !== 32) throw new RangeError('gAHash must be 32 bytes');
-    this.offer = { ...options.offer, gAHash: options.offer.gAHash.slice() };
+    this.offer = { ...options.offer, gAHash: new Uint8Array(options.offer.gAHash) };
     this.stateValue = 'ringing';
     this.deadline = options.now + this.timeouts.ringMs;
   }

@@ -91,7 +91,7 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     this.#disableRed = options.disableRed ?? true;
     this.#worker.addEventListener('message', (event: MessageEvent<FromWorker>) => this.#onWorker(event.data));
     // The key goes first: the worker handles messages in order, and transforms wait for it anyway.
-    this.#post({ type: 'key', key: options.key.slice(), outgoing: options.outgoing });
+    this.#post({ type: 'key', key: new Uint8Array(options.key), outgoing: options.outgoing });
     const rescan = () => this.#attachAll();
     for (const event of ['negotiationneeded', 'track', 'signalingstatechange']) {
       this.#pc.addEventListener(event, rescan);
