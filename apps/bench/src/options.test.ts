@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SECONDS, DEFAULT_SIZES, parseOptions } from './options.js';
+
+describe('parseOptions', () => {
+  it('has the defaults of the issue', () => {
+    expect(parseOptions([])).toEqual({ help: false, json: false, native: true, sizes: [...DEFAULT_SIZES], seconds: DEFAULT_SECONDS, backend: undefined });
+    expect(DEFAULT_SIZES).toEqual([64, 160, 1200, 4096, 65536]);
+  });
+  it('reads every option', () => {
+    expect(parseOptions(['--json', '--sizes', '1200,160', '--seconds', '0.3', '--backend', 'noble', '--no-native'])).toEqual({
+      help: false,
+      json: true,
+      native: false,
+      sizes: [160, 1200],
+      seconds: 0.3,
+      backend: 'noble',
+    });
+    expect(parseOptions(['-h']).help).toBe(true);
+  });
+  it('rejects bad input', () => {
+    expect(() => parseOptions(['--sizes', '0'])).toThrow(/--sizes/);
+    expect(() => parseOptions(['--sizes', '1.5'])).toThrow(/--sizes/);
+    expect(() => parseOptions(['--seconds', 'x'])).toThrow(/--seconds/);
+    expect(() => parseOptions(['--frobnicate'])).toThrow();
+  });
+});

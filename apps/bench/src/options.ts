@@ -1,0 +1,75 @@
+/** Command-line options of mtcall-bench. Pure: parsing never touches the environment. */
+
+import { parseArgs } from 'node:util';
+
+export const DEFAULT_SIZES: readonly number[] = [64, 160, 1200, 4096, 65536];
+/**
+ * Seconds of each timed repeat. 6 rows × 5 sizes × 3 repeats × 0.4 s, plus warm-ups and ~11 s of openssl speed,
+ * keeps the default run under a minute.
+ */
+export const DEFAULT_SECONDS = 0.4;
+/** Largest --sizes value: the packet must stay well under the opener's default 1 MiB limit. */
+export const MAX_SIZE = 256 * 1024;
+
+export const USAGE = `Usage: mtcall-bench [options]
+
+Packets per second of @mtcall/crypto's PacketSealer.sealMessage (seal) and PacketOpener.open (open) per
+backend, next to three references at the same body size:
+  bound   SHA-256(32+B) + 2×SHA-256(52) + AES-256-CTR(B), fresh createCipheriv per packet, on node:crypto
+  gcm     AES-256-GCM per packet with a fixed key (the SFrame way), on node:crypto
+  native  the same primitives as bound, timed by \`openssl speed\` (needs openssl on PATH)
+
+Options:
+  --sizes LIST     comma-separated body sizes in bytes (default ${DEFAULT_SIZES.join(',')})
+  --seconds N      seconds of each timed repeat; each row is the median of 3 (default ${DEFAULT_SECONDS})
+  --backend NAME   only this @mtcall/crypto backend: node | noble (references are always measured)
+  --no-native      skip openssl speed (ratioToNative is then null)
+  --json           print one JSON array of rows on stdout instead of the table
+  -h, --help       print this help
+
+Progress goes to stderr, the table (or JSON) to stdout. Targets are reported, never turned into an exit code.
+
+Sizes above 128 KiB: node:crypto's output buffers then come from mmap and glibc returns them to the kernel, so
+every row pays page faults that depend on GC timing and the figures swing by ±30%. For stable numbers there,
+run with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4000000000 in the environment.
+`;
+
+export interface Options {
+  help: boolean;
+  json: boolean;
+  native: boolean;
+  sizes: number[];
+  seconds: number;
+  backend: string | undefined;
+}
+
+/** Parses argv (without node and the script); throws an Error with a readable message on bad input. */
+export function parseOptions(argv: readonly string[]): Options {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      help: { type: 'boolean', short: 'h', default: false },
+      json: { type: 'boolean', default: false },
+      'no-native': { type: 'boolean', default: false },
+      sizes: { type: 'string' },
+      seconds: { type: 'string' },
+      backend: { type: 'string' },
+    },
+  });
+  const sizes = values.sizes === undefined ? [...DEFAULT_SIZES] : parseSizes(values.sizes);
+  const seconds = values.seconds === undefined ? DEFAULT_SECONDS : Number(values.seconds);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 60) throw new Error(`--seconds must be a number in (0, 60]; got ${values.seconds}`);
+  if (values.backend !== undefined && !/^[a-z]+$/.test(values.backend)) throw new Error(`--backend: bad name ${JSON.stringify(values.backend)}`);
+  return { help: values.help, json: values.json, native: !values['no-native'], sizes, seconds, backend: values.backend };
+}
+
+function parseSizes(list: string): number[] {
+  const sizes = list.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+  if (sizes.length === 0) throw new Error('--sizes: empty list');
+  for (const s of sizes) {
+    if (!Number.isInteger(s) || s < 1 || s > MAX_SIZE) throw new Error(`--sizes: each size must be an integer in 1..${MAX_SIZE}; got ${list}`);
+  }
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
