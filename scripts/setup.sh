@@ -23,6 +23,7 @@ if [ "${1:-}" = "--browsers" ]; then
   missing=()
   command -v chromium >/dev/null || missing+=(chromium)
   command -v firefox-esr >/dev/null || missing+=(firefox-esr)
+  [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} from Debian"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
