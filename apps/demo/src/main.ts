@@ -1,7 +1,7 @@
 /**
  * The mtcall demo: sign in with a name, see who is online, call; both sides see each other and the same four
  * emoji. URL parameters drive it for automated tests (the page then runs a call by itself and can report to a
- * test server): name, call, autoaccept, codec, transform, report, audioOnly.
+ * test server): name, call, autoaccept, codec, transform, report, audioOnly, wrongkey (test hook).
  */
 
 import './style.css';
@@ -18,6 +18,7 @@ const auto = {
   transform: (params.get('transform') as TransformMode | null) ?? undefined,
   report: params.get('report') ?? undefined,
   audioOnly: params.has('audioOnly'),
+  wrongMediaKey: params.has('wrongkey'),
 };
 
 const REASONS: Record<CallEndReason, string> = {
@@ -162,6 +163,7 @@ function track(call: Call, status: string): void {
       local: state.local!,
       codec: auto.codec,
       transform: auto.transform,
+      wrongMediaKey: auto.wrongMediaKey,
       onRemoteTrack: (stream) => {
         remoteStream = stream;
         render();

@@ -14,6 +14,8 @@ export interface SessionOptions {
   codec?: string | undefined;
   transform?: TransformMode | undefined;
   relayOnly?: boolean;
+  /** TEST HOOK: give the media encryption a key with one byte changed (the receiver must then decode nothing). */
+  wrongMediaKey?: boolean;
   iceServers?: RTCIceServer[];
   onRemoteTrack: (stream: MediaStream) => void;
   onPeerMedia: (state: { audio: boolean; video: boolean }) => void;
@@ -48,13 +50,15 @@ export class MediaSession {
       ...SecureCall.peerConnectionConfig(mode),
     } as RTCConfiguration);
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-    this.media = new SecureCall({ pc: this.pc, key: keys.key, outgoing: options.call.direction === 'outgoing', worker, ...(mode ? { mode } : {}) });
+    const mediaKey = options.wrongMediaKey ? keys.key.map((b, i) => (i === 100 ? b ^ 1 : b)) : keys.key;
+    this.media = new SecureCall({ pc: this.pc, key: mediaKey, outgoing: options.call.direction === 'outgoing', worker, ...(mode ? { mode } : {}) });
     this.media.on('error', (e) => options.onError(e.message));
 
     if (options.call.direction === 'outgoing') {
       // The caller offers; the callee's transceivers come from the offer and get its tracks in #onSignal.
       for (const track of options.local.getTracks()) {
         const transceiver = this.pc.addTransceiver(track, { direction: 'sendrecv', streams: [options.local] });
+        this.media.attach(); // restricts codecs first, so our preference below is the last word
         if (track.kind === 'video' && options.codec) this.#preferCodec(transceiver, options.codec);
       }
     }
@@ -106,7 +110,7 @@ export class MediaSession {
   }
 
   #preferCodec(transceiver: RTCRtpTransceiver, codec: string): void {
-    const all = RTCRtpReceiver.getCapabilities('video')?.codecs ?? [];
+    const all = SecureCall.allowedCodecs('video') ?? [];
     const wanted = all.filter((c) => c.mimeType.toLowerCase() === `video/${codec.toLowerCase()}`);
     if (wanted.length === 0) {
       this.options.onError(`this browser cannot send ${codec}`);
@@ -128,6 +132,7 @@ export class MediaSession {
       case 'sdp': {
         await this.pc.setRemoteDescription(message.description as RTCSessionDescriptionInit);
         if (message.description.type === 'offer') {
+          this.media.attach();
           // The callee's transceivers come from the offer: force the codec on them too.
           if (this.options.codec) {
             for (const t of this.pc.getTransceivers()) if (t.receiver.track.kind === 'video') this.#preferCodec(t, this.options.codec);

@@ -12,6 +12,9 @@ import { Emitter } from '@mtcall/signaling';
 import type { MediaKind } from './frame-cryptor.js';
 import type { FromWorker, ToWorker, TransformOptions, TransportStats } from './worker-protocol.js';
 
+/** Codecs whose packetizer needs payload structure that sealed frames do not keep (see codecs.ts). */
+const UNSUPPORTED_CODECS = new Set(['audio/red', 'video/av1']);
+
 /** Which browser API carries the frames to the worker. */
 export type TransformMode = 'script-transform' | 'encoded-streams';
 
@@ -48,9 +51,12 @@ export interface SecureCallOptions {
   worker: Worker;
   /** Force an API (default: `detectTransformMode()`). */
   mode?: TransformMode;
-  /** Remove audio/red from audio transceivers' codec preferences (default true: RED duplicates frames
-   *  inside one payload, which frame encryption cannot see into). */
-  disableRed?: boolean;
+  /**
+   * Restrict codec preferences of each transceiver when first seen (default true): no audio/red (RED packs
+   * several frames into one payload, which frame encryption cannot see into) and no AV1 (its packetizer parses
+   * OBUs, which sealed frames do not keep; see codecs.ts). Set your own preferences after `attach()`.
+   */
+  restrictCodecs?: boolean;
 }
 
 export interface SecureCallEvents extends Record<string, unknown> {
@@ -70,7 +76,8 @@ export class SecureCall extends Emitter<SecureCallEvents> {
   readonly #worker: Worker;
   readonly #attached = new WeakSet<object>();
   readonly #pending = new Map<number, (stats: TransportStats) => void>();
-  readonly #disableRed: boolean;
+  readonly #restrictCodecs: boolean;
+  readonly #restricted = new WeakSet<RTCRtpTransceiver>();
   #nextRequest = 1;
   #nextStream = 1;
   #ended = false;
@@ -88,27 +95,31 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     this.mode = mode;
     this.#pc = options.pc;
     this.#worker = options.worker;
-    this.#disableRed = options.disableRed ?? true;
+    this.#restrictCodecs = options.restrictCodecs ?? true;
     this.#worker.addEventListener('message', (event: MessageEvent<FromWorker>) => this.#onWorker(event.data));
     // The key goes first: the worker handles messages in order, and transforms wait for it anyway.
     this.#post({ type: 'key', key: new Uint8Array(options.key), outgoing: options.outgoing });
-    const rescan = () => this.#attachAll();
+    const rescan = () => this.attach();
     for (const event of ['negotiationneeded', 'track', 'signalingstatechange']) {
       this.#pc.addEventListener(event, rescan);
       this.#listeners.push([event, rescan]);
     }
-    this.#attachAll();
+    this.attach();
   }
 
   /**
-   * Attaches transforms to every sender and receiver not yet attached. Runs on negotiationneeded, track and
-   * signalingstatechange; call it yourself after adding a transceiver if you negotiate by other means.
+   * Attaches transforms to every sender and receiver not yet attached (and restricts new transceivers' codecs).
+   * Runs by itself on negotiationneeded, track and signalingstatechange; call it right after `addTransceiver`
+   * when you then set codec preferences of your own.
    */
-  #attachAll(): void {
+  attach(): void {
     if (this.#ended) return;
     for (const transceiver of this.#pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind as MediaKind;
-      if (kind === 'audio' && this.#disableRed) this.#preferNoRed(transceiver);
+      if (this.#restrictCodecs && !this.#restricted.has(transceiver)) {
+        this.#restricted.add(transceiver);
+        this.#restrict(transceiver, kind);
+      }
       this.#attach(transceiver.sender as Endpoint, 'send', kind);
       this.#attach(transceiver.receiver as Endpoint, 'receive', kind);
     }
@@ -128,15 +139,20 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     }
   }
 
-  #preferNoRed(transceiver: RTCRtpTransceiver): void {
-    const capabilities = (globalThis as { RTCRtpReceiver?: typeof RTCRtpReceiver }).RTCRtpReceiver?.getCapabilities?.('audio');
-    if (!capabilities || typeof transceiver.setCodecPreferences !== 'function') return;
-    const codecs = capabilities.codecs.filter((c) => c.mimeType.toLowerCase() !== 'audio/red');
+  #restrict(transceiver: RTCRtpTransceiver, kind: MediaKind): void {
+    const codecs = SecureCall.allowedCodecs(kind);
+    if (!codecs || typeof transceiver.setCodecPreferences !== 'function') return;
     try {
       transceiver.setCodecPreferences(codecs);
     } catch {
       // A stopped transceiver refuses; nothing to do.
     }
+  }
+
+  /** The receive codecs of this browser that frame encryption supports (no audio/red, no video/AV1). */
+  static allowedCodecs(kind: MediaKind): RTCRtpCodec[] | undefined {
+    const capabilities = (globalThis as { RTCRtpReceiver?: typeof RTCRtpReceiver }).RTCRtpReceiver?.getCapabilities?.(kind);
+    return capabilities?.codecs.filter((c) => !UNSUPPORTED_CODECS.has(c.mimeType.toLowerCase()));
   }
 
   /** Tells the worker which codec each payload type is (for browsers whose frame metadata lacks mimeType). */

@@ -19,7 +19,7 @@ export type ToWorker =
 
 /** Live counters of one call's transforms. */
 export interface TransportStats extends FrameCryptorStats {
-  /** Frames whose wire bytes differ from their plaintext (every sealed frame; a check that encryption happened). */
+  /** Sealed frames whose wire bytes do not contain the plaintext's last (up to) 64 bytes: evidence encryption happened. */
   ciphertextDiffers: number;
   keyFrameRequests: number;
   lastError?: string | undefined;
