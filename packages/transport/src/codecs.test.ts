@@ -26,8 +26,9 @@ it('H.264 keeps every NAL up to the first slice header byte', () => {
   const pps = [0, 0, 0, 1, 0x68, 4, 5];
   const idr = [0, 0, 1, 0x65, 9, 9, 9, 9];
   const frame = new Uint8Array([...sps, ...pps, ...idr]);
-  expect(h264ClearLength(frame)).toBe(sps.length + pps.length + 4);
-  expect(h264ClearLength(new Uint8Array([0, 0, 0, 1, 0x41, 7, 7]))).toBe(5); // non-IDR slice
+  expect(h264ClearLength(frame)).toBe(sps.length + pps.length + 3 + 3); // start code, NAL header, 2 slice-header bytes
+  expect(h264ClearLength(new Uint8Array([0, 0, 0, 1, 0x41, 7, 7]))).toBe(7); // non-IDR slice
+  expect(h264ClearLength(new Uint8Array([0, 0, 0, 1, 0x41, 7]))).toBe(-1); // slice too short to keep its header clear
   expect(h264ClearLength(new Uint8Array([0, 0, 0, 1, 0x67, 1, 2]))).toBe(-1); // no slice
   expect(h264ClearLength(new Uint8Array([1, 2, 3]))).toBe(-1);
   expect(h264ClearLength(new Uint8Array([0, 0, 1]))).toBe(-1);
@@ -44,4 +45,8 @@ it('escaping round-trips and never leaves a start code', () => {
   );
   expect(Array.from(escapeEmulation(new Uint8Array([0, 0, 0, 0, 1, 0, 0, 3])))).toEqual([0, 0, 3, 0, 0, 3, 1, 0, 0, 3, 3]);
   expect(unescapeEmulation(new Uint8Array([5, 0, 0, 1]))).toBeNull();
+  // Across the seam with a clear part ending in 00 00: the first escaped byte is protected too.
+  expect(Array.from(escapeEmulation(new Uint8Array([1, 7]), 2))).toEqual([3, 1, 7]);
+  expect(Array.from(unescapeEmulation(new Uint8Array([3, 1, 7]), 2)!)).toEqual([1, 7]);
+  expect(unescapeEmulation(new Uint8Array([1, 7]), 2)).toBeNull();
 });

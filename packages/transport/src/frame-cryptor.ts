@@ -16,7 +16,7 @@
  */
 
 import { PacketOpener, PacketSealer, type CryptoBackend, type DropReason } from '@mtcall/crypto';
-import { FrameFormat, escapeEmulation, frameFormatForCodec, h264ClearLength, unescapeEmulation, vp8ClearLength } from './codecs.js';
+import { FrameFormat, escapeEmulation, frameFormatForCodec, h264ClearLength, trailingZeros, unescapeEmulation, vp8ClearLength } from './codecs.js';
 
 export type MediaKind = 'audio' | 'video';
 
@@ -108,7 +108,7 @@ export class FrameCryptor {
     let tail: Uint8Array = new Uint8Array(packet.length + 1);
     tail.set(packet, 0);
     tail[packet.length] = TRAILER_BASE | format;
-    if (format === FrameFormat.H264) tail = escapeEmulation(tail);
+    if (format === FrameFormat.H264) tail = escapeEmulation(tail, trailingZeros(frame.subarray(0, clearLength)));
     const wire = new Uint8Array(clearLength + tail.length);
     wire.set(frame.subarray(0, clearLength), 0);
     wire.set(tail, clearLength);
@@ -134,7 +134,7 @@ export class FrameCryptor {
     let packet: Uint8Array | null = wire.subarray(clearLength, wire.length - 1);
     if (format === FrameFormat.H264) {
       // The trailer was escaped with the packet; it is never 0..3, so it stayed the last byte.
-      packet = unescapeEmulation(packet);
+      packet = unescapeEmulation(packet, trailingZeros(wire.subarray(0, clearLength)));
       if (packet === null) return this.#drop('malformed');
     }
     // Tag and clear bytes are checked before the opener records the seq, so a frame with altered clear bytes
@@ -144,8 +144,12 @@ export class FrameCryptor {
       const message = messages[0]!.data;
       if (messages.length !== 1 || message.length < 1) refusal = 'malformed';
       else if (message[0] !== TAG[kind]) refusal = 'wrong-stream';
-      else if (message.length - 1 < clearLength) refusal = 'clear-mismatch';
-      else for (let i = 0; i < clearLength; i++) if (message[i + 1] !== wire[i]) refusal = 'clear-mismatch';
+      else if (format === FrameFormat.Vp8) {
+        // VP8's clear bytes reach us untouched: any difference is tampering. (H.264's may be rewritten by the
+        // depacketizer; they only located the ciphertext, and the decoder gets the sealed frame either way.)
+        if (message.length - 1 < clearLength) refusal = 'clear-mismatch';
+        else for (let i = 0; i < clearLength; i++) if (message[i + 1] !== wire[i]) refusal = 'clear-mismatch';
+      }
       return refusal === undefined;
     });
     if (!result.ok) return this.#drop(refusal ?? result.reason);
