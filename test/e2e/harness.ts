@@ -88,3 +88,69 @@ export const totalDrops = (s: Snapshot) => (s.transport ? Object.values(s.transp
  */
 export const harmfulDrops = (s: Snapshot) => totalDrops(s) - (s.transport?.dropped.replay ?? 0);
 export const duplicates = (s: Snapshot) => s.transport?.dropped.replay ?? 0;
+
+/** A headless Firefox ESR showing one page that runs by itself (playwright-core cannot drive Debian's Firefox). */
+export interface FirefoxPage {
+  process: import('node:child_process').ChildProcess;
+  close(): Promise<void>;
+}
+
+/** Prefs: fake camera/mic without prompts, host candidates without mDNS, and no background network traffic. */
+const FIREFOX_PREFS: Record<string, string | number | boolean> = {
+  'media.navigator.streams.fake': true,
+  'media.navigator.permission.disabled': true,
+  'media.peerconnection.ice.obfuscate_host_addresses': false,
+  'media.peerconnection.ice.loopback': true,
+  'media.autoplay.default': 0,
+  'app.update.enabled': false,
+  'app.update.auto': false,
+  'browser.shell.checkDefaultBrowser': false,
+  'browser.startup.homepage_override.mstone': 'ignore',
+  'datareporting.policy.dataSubmissionEnabled': false,
+  'datareporting.healthreport.uploadEnabled': false,
+  'toolkit.telemetry.enabled': false,
+  'network.captive-portal-service.enabled': false,
+  'network.connectivity-service.enabled': false,
+  'browser.safebrowsing.malware.enabled': false,
+  'browser.safebrowsing.phishing.enabled': false,
+  'extensions.update.enabled': false,
+  'browser.newtabpage.enabled': false,
+  'browser.aboutwelcome.enabled': false,
+  'dom.min_background_timeout_value': 4,
+};
+
+export async function launchFirefox(url: string): Promise<FirefoxPage> {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  if (!haveBrowser(FIREFOX)) throw new Error(`${FIREFOX} is missing: run scripts/setup.sh --browsers`);
+  const profile = mkdtempSync(join(tmpdir(), 'mtcall-firefox-'));
+  writeFileSync(join(profile, 'user.js'), Object.entries(FIREFOX_PREFS).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});`).join('\n') + '\n');
+  const child = spawn(FIREFOX, ['--headless', '--no-remote', '--profile', profile, url], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, MOZ_HEADLESS: '1', MOZ_DISABLE_CONTENT_SANDBOX: '1' },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  child.on('exit', (code) => {
+    if (code) console.error(`firefox exited ${code}: ${stderr}`);
+  });
+  return {
+    process: child,
+    close: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The last report a self-running page posted to the demo server. */
+export function reported(server: RunningDemoServer, name: string): () => Promise<Snapshot> {
+  return async () => (server.reports.get(name) as Snapshot | undefined) ?? { status: 'no report yet' };
+}

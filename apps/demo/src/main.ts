@@ -61,6 +61,8 @@ interface State {
 const state: State = { people: [], status: 'Not in a call', mic: true, cam: true, mitmWarning: false };
 const app = document.querySelector<HTMLDivElement>('#app')!;
 let remoteStream: MediaStream | undefined;
+/** The last media errors, shown in reports (tests) and the console. */
+const mediaErrors: string[] = [];
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { class?: string } = {}, ...children: (Node | string | undefined | false)[]): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -172,7 +174,11 @@ function track(call: Call, status: string): void {
         state.peerMedia = m;
         render();
       },
-      onError: (message) => console.warn('media:', message),
+      onError: (message) => {
+        console.warn('media:', message);
+        mediaErrors.push(message);
+        if (mediaErrors.length > 10) mediaErrors.shift();
+      },
     });
     render();
   });
@@ -325,7 +331,7 @@ async function report(): Promise<void> {
 }
 
 function snapshot() {
-  return { me: state.me, status: state.status, emoji: state.emoji, callState: state.call?.state, transport: state.transport, inbound: state.inbound, userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform) };
+  return { errors: [...mediaErrors], me: state.me, status: state.status, emoji: state.emoji, callState: state.call?.state, transport: state.transport, inbound: state.inbound, userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform) };
 }
 
 (window as unknown as { mtcallDemo: unknown }).mtcallDemo = {

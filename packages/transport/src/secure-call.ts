@@ -15,6 +15,13 @@ import type { FromWorker, ToWorker, TransformOptions, TransportStats } from './w
 /** Codecs whose packetizer needs payload structure that sealed frames do not keep (see codecs.ts). */
 const UNSUPPORTED_CODECS = new Set(['audio/red', 'video/av1']);
 
+/**
+ * Firefox (ESR 153 here): after setCodecPreferences removes a codec, its offers and answers keep the a=rtcp-fb
+ * lines of the removed payload types, which Chromium refuses ("Failed to parse codecs correctly"). There we leave
+ * preferences alone: Firefox offers no RED and lists AV1 after VP8/VP9, and a Chromium peer restricts its side.
+ */
+const CODEC_PREFERENCES_EMIT_BAD_SDP = typeof navigator !== 'undefined' && /\bFirefox\/\d+/.test(navigator.userAgent);
+
 /** Which browser API carries the frames to the worker. */
 export type TransformMode = 'script-transform' | 'encoded-streams';
 
@@ -52,9 +59,10 @@ export interface SecureCallOptions {
   /** Force an API (default: `detectTransformMode()`). */
   mode?: TransformMode;
   /**
-   * Restrict codec preferences of each transceiver when first seen (default true): no audio/red (RED packs
-   * several frames into one payload, which frame encryption cannot see into) and no AV1 (its packetizer parses
-   * OBUs, which sealed frames do not keep; see codecs.ts). Set your own preferences after `attach()`.
+   * Restrict the codecs of each transceiver when first seen (default true; not in Firefox, see
+   * CODEC_PREFERENCES_EMIT_BAD_SDP): no audio/red (RED packs several frames into one payload, which frame
+   * encryption cannot see into) and no AV1 (its packetizer parses OBUs, which sealed frames do not keep; see
+   * codecs.ts). Set your own preferences after `attach()`.
    */
   restrictCodecs?: boolean;
 }
@@ -116,7 +124,7 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     if (this.#ended) return;
     for (const transceiver of this.#pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind as MediaKind;
-      if (this.#restrictCodecs && !this.#restricted.has(transceiver)) {
+      if (this.#restrictCodecs && !CODEC_PREFERENCES_EMIT_BAD_SDP && !this.#restricted.has(transceiver)) {
         this.#restricted.add(transceiver);
         this.#restrict(transceiver, kind);
       }
