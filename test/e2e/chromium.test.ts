@@ -86,3 +86,36 @@ describe('each video codec, forced with setCodecPreferences, and Opus', () => {
     }
   });
 });
+
+describe('the demo as a person uses it', () => {
+  it('sign in, see who is online, call, accept, compare emoji, mute, hang up; errors in words', async () => {
+    server = await startDemo();
+    const alice = await (await browser.newContext()).newPage();
+    const bob = await (await browser.newContext()).newPage();
+    pages.push(alice, bob);
+    for (const [page, name] of [[alice, 'alice'], [bob, 'bob']] as const) {
+      await page.goto(server.url);
+      await page.fill('#name', name);
+      await page.click('#join');
+    }
+    await alice.click('[data-call="bob"]');
+    await bob.waitForSelector('#incoming', { timeout: 30_000 });
+    expect(await bob.textContent('#incoming')).toContain('alice');
+    await bob.click('#accept');
+    await alice.waitForSelector('#emoji', { timeout: 30_000 });
+    await bob.waitForSelector('#emoji', { timeout: 30_000 });
+    expect(await alice.textContent('#emoji')).toBe(await bob.textContent('#emoji'));
+    expect(await alice.textContent('#status')).toContain('End-to-end encrypted');
+    await alice.click('#mute');
+    await bob.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('they are muted'), null, { timeout: 30_000 });
+    await alice.click('#hangup');
+    await bob.waitForSelector('#emoji', { state: 'detached', timeout: 30_000 });
+    expect(await bob.textContent('#status')).toContain('The call ended.');
+    // Calling someone who declines: the caller reads why.
+    await bob.click('[data-call="alice"]');
+    await alice.waitForSelector('#decline', { timeout: 30_000 });
+    await alice.click('#decline');
+    await bob.waitForSelector('#toast', { timeout: 30_000 });
+    expect(await bob.textContent('#toast')).toBe('The call was declined.');
+  });
+});
