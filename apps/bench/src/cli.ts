@@ -2,6 +2,7 @@
 /**
  * mtcall-bench: packets per second of @mtcall/crypto's seal and open per backend, against the bare
  * primitives on node:crypto (bound), AES-256-GCM per packet (gcm) and openssl speed (native).
+ * With --browser: µs per frame of @mtcall/transport's FrameCryptor in a Chromium worker against WebCrypto AES-GCM.
  * Progress on stderr; a table, or with --json one JSON array of rows, on stdout.
  */
 
@@ -15,6 +16,7 @@ import { boundWorkload, gcmWorkload, sha256Call } from './reference.js';
 import { buildRows, evaluateTargets, type Measurement, type Op } from './report.js';
 import { openWorkload, poolCount, randomBodies, randomKey, sealPackets, sealWorkload } from './scheme.js';
 import { formatCount, formatRatio, formatTable } from './table.js';
+import { buildBrowserRows, formatBrowserTable } from './browser-report.js';
 
 const REPEATS = 3;
 
@@ -106,7 +108,32 @@ function run(options: Options): void {
   }
 }
 
-function main(argv: readonly string[]): number {
+/** `--browser`: the same kind of report, from one worker in headless Chromium (browser.ts does the driving). */
+async function runBrowser(options: Options): Promise<void> {
+  // Loaded only in this mode, so the default run never loads Vite or playwright-core.
+  const { runInBrowser } = await import('./browser.js');
+  const config = { sizes: options.sizes, seconds: options.seconds, warmupSeconds: Math.min(0.2, options.seconds / 2), repeats: REPEATS };
+  const run = await runInBrowser(config, (line) => progress(`browser: ${line}`));
+  const rows = buildBrowserRows(run.result.measurements);
+  if (run.contention) progress(`other processes kept ${run.contention.otherCpus.toFixed(2)} of ${run.contention.cpus} CPUs busy during the measurements`);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  } else {
+    process.stdout.write(
+      formatBrowserTable(rows, {
+        seconds: options.seconds,
+        repeats: REPEATS,
+        chromiumVersion: run.chromiumVersion,
+        cryptoBackend: run.result.cryptoBackend,
+        crossOriginIsolated: run.result.crossOriginIsolated,
+        hybridCheckedSizes: run.result.hybridCheckedSizes,
+        ...(run.contention ? { contention: run.contention } : {}),
+      }),
+    );
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
   let options: Options;
   try {
     options = parseOptions(argv);
@@ -119,7 +146,8 @@ function main(argv: readonly string[]): number {
     return 0;
   }
   try {
-    run(options);
+    if (options.browser) await runBrowser(options);
+    else run(options);
   } catch (error) {
     process.stderr.write(`mtcall-bench: ${(error as Error).message}\n`);
     return 1;
@@ -127,4 +155,4 @@ function main(argv: readonly string[]): number {
   return 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -17,6 +17,9 @@ export interface Workload {
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { median } from './shared.js';
+
+export { median };
 
 /**
  * A full garbage collection, when V8 lets us have one (`--expose-gc` set at run time; a no-op otherwise).
@@ -53,14 +56,6 @@ export function timeRepeat(workload: Workload, seconds: number): number {
     ops += workload.opsPerRun;
   } while (process.hrtime.bigint() - start < budget);
   return ops / (Number(timed) / 1e9);
-}
-
-/** The median of a non-empty list (mean of the middle two for an even count). */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) throw new RangeError('median of an empty list');
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Options of {@link measureInterleaved}. */

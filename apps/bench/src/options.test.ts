@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SECONDS, DEFAULT_SIZES, parseOptions } from './options.js';
+import { BROWSER_DEFAULT_SIZES, DEFAULT_SECONDS, DEFAULT_SIZES, parseOptions } from './options.js';
 
 describe('parseOptions', () => {
   it('has the defaults of the issue', () => {
-    expect(parseOptions([])).toEqual({ help: false, json: false, native: true, sizes: [...DEFAULT_SIZES], seconds: DEFAULT_SECONDS, backend: undefined });
+    expect(parseOptions([])).toEqual({
+      help: false,
+      json: false,
+      native: true,
+      sizes: [...DEFAULT_SIZES],
+      seconds: DEFAULT_SECONDS,
+      backend: undefined,
+      browser: false,
+    });
     expect(DEFAULT_SIZES).toEqual([64, 160, 1200, 4096, 65536]);
   });
   it('reads every option', () => {
@@ -14,8 +22,20 @@ describe('parseOptions', () => {
       sizes: [160, 1200],
       seconds: 0.3,
       backend: 'noble',
+      browser: false,
     });
     expect(parseOptions(['-h']).help).toBe(true);
+  });
+  it('has its own default sizes with --browser, and honours --sizes and --seconds there', () => {
+    expect(BROWSER_DEFAULT_SIZES).toEqual([160, 1200, 4096, 65536]);
+    expect(parseOptions(['--browser'])).toMatchObject({ browser: true, sizes: [...BROWSER_DEFAULT_SIZES], seconds: DEFAULT_SECONDS });
+    expect(parseOptions(['--browser', '--json', '--sizes', '4096,160', '--seconds', '0.2'])).toMatchObject({
+      browser: true,
+      json: true,
+      sizes: [160, 4096],
+      seconds: 0.2,
+    });
+    expect(() => parseOptions(['--browser', '--backend', 'node'])).toThrow(/--backend does not apply to --browser/);
   });
   it('rejects bad input', () => {
     expect(() => parseOptions(['--sizes', '0'])).toThrow(/--sizes/);

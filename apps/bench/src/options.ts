@@ -3,6 +3,8 @@
 import { parseArgs } from 'node:util';
 
 export const DEFAULT_SIZES: readonly number[] = [64, 160, 1200, 4096, 65536];
+/** Frame sizes of `--browser`: an audio frame, a small and a typical video delta frame, a key frame. */
+export const BROWSER_DEFAULT_SIZES: readonly number[] = [160, 1200, 4096, 65536];
 /**
  * Seconds of each timed repeat. 6 rows × 5 sizes × 3 repeats × 0.4 s, plus warm-ups and ~11 s of openssl speed,
  * keeps the default run under a minute.
@@ -25,6 +27,7 @@ Options:
   --backend NAME   only this @mtcall/crypto backend: node | noble (references are always measured)
   --no-native      skip openssl speed (ratioToNative is then null)
   --json           print one JSON array of rows on stdout instead of the table
+  --browser        measure in headless Chromium instead (see below)
   -h, --help       print this help
 
 Progress goes to stderr, the table (or JSON) to stdout. Targets are reported, never turned into an exit code.
@@ -32,6 +35,18 @@ Progress goes to stderr, the table (or JSON) to stdout. Targets are reported, ne
 Sizes above 128 KiB: node:crypto's output buffers then come from mmap and glibc returns them to the kernel, so
 every row pays page faults that depend on GC timing and the figures swing by ±30%. For stable numbers there,
 run with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4000000000 in the environment.
+
+--browser: µs per frame inside ONE dedicated Web Worker of headless Chromium (the kind of worker the encoded
+transforms run in), every frame awaited before the next, at frame sizes ${BROWSER_DEFAULT_SIZES.join(',')} unless --sizes says
+otherwise (--seconds applies; --backend does not: the worker uses @mtcall/crypto's browser default, @noble):
+  gcm               WebCrypto AES-256-GCM, key imported once, one subtle.encrypt per frame (the LiveKit/Jitsi way)
+  seal              @mtcall/transport FrameCryptor.encrypt(frame, 'video', 'VP9'): the worker's real per-frame path
+  open              FrameCryptor.decrypt of frames sealed beforehand (a fresh cryptor per batch, untimed)
+  webcrypto-hybrid  the scheme with subtle.digest for msg_key, @noble for the two 52-byte KDF hashes, importKey +
+                    AES-CTR subtle.encrypt; checked byte for byte against encryptPacket first (informational)
+The worker is bundled with Vite from the workspace's dist/ builds (run \`npx turbo run build\` first) and served
+from 127.0.0.1. Chromium: $MTCALL_CHROMIUM, else /usr/bin/chromium. Rows (--json): backend 'chromium-worker',
+op, size, usPerFrame, framesPerSec, ratioToGcm (framesPerSec ÷ gcm's). About 30 s with the defaults.
 `;
 
 export interface Options {
@@ -41,6 +56,8 @@ export interface Options {
   sizes: number[];
   seconds: number;
   backend: string | undefined;
+  /** Measure in headless Chromium's worker instead of Node. */
+  browser: boolean;
 }
 
 /** Parses argv (without node and the script); throws an Error with a readable message on bad input. */
@@ -56,13 +73,16 @@ export function parseOptions(argv: readonly string[]): Options {
       sizes: { type: 'string' },
       seconds: { type: 'string' },
       backend: { type: 'string' },
+      browser: { type: 'boolean', default: false },
     },
   });
-  const sizes = values.sizes === undefined ? [...DEFAULT_SIZES] : parseSizes(values.sizes);
+  const browser = values.browser;
+  const sizes = values.sizes === undefined ? [...(browser ? BROWSER_DEFAULT_SIZES : DEFAULT_SIZES)] : parseSizes(values.sizes);
   const seconds = values.seconds === undefined ? DEFAULT_SECONDS : Number(values.seconds);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 60) throw new Error(`--seconds must be a number in (0, 60]; got ${values.seconds}`);
   if (values.backend !== undefined && !/^[a-z]+$/.test(values.backend)) throw new Error(`--backend: bad name ${JSON.stringify(values.backend)}`);
-  return { help: values.help, json: values.json, native: !values['no-native'], sizes, seconds, backend: values.backend };
+  if (browser && values.backend !== undefined) throw new Error('--backend does not apply to --browser (the worker always uses the browser default, @noble)');
+  return { help: values.help, json: values.json, native: !values['no-native'], sizes, seconds, backend: values.backend, browser };
 }
 
 function parseSizes(list: string): number[] {

@@ -13,18 +13,12 @@ import { PacketOpener, PacketSealer, type ChannelEndpoint, type CryptoBackend } 
 import { randomFillSync } from 'node:crypto';
 import { blackhole, type Workload } from './measure.js';
 
+export { poolCount } from './shared.js';
+
 /** The caller's transport sender... */
 export const SEALER_ENDPOINT: ChannelEndpoint = { outgoing: true, channel: 'transport' };
 /** ...and the callee's transport receiver: both use x = 0, so the opener accepts what the sealer produces. */
 export const OPENER_ENDPOINT: ChannelEndpoint = { outgoing: false, channel: 'transport' };
-
-/** Bytes of input a workload cycles through: large enough not to sit in L1/L2 unrealistically, small enough to pre-generate. */
-const POOL_BYTES = 4 * 1024 * 1024;
-
-/** Distinct inputs (bodies, packets) per workload for a body size: ~4 MiB worth, between 8 and 4096. */
-export function poolCount(size: number): number {
-  return Math.min(4096, Math.max(8, Math.floor(POOL_BYTES / size)));
-}
 
 /** `count` random buffers of `size` bytes, generated once and reused by every batch. */
 export function randomBodies(size: number, count: number): Uint8Array[] {

@@ -1,0 +1,48 @@
+/**
+ * Messages between the Node side of `--browser` (browser.ts), the page it serves, and the benchmark worker
+ * (browser-worker.ts). Types and constants only.
+ */
+
+/** The rows of a browser run, in table order within a size (the reference first). */
+export const BROWSER_OPS = ['gcm', 'seal', 'open', 'webcrypto-hybrid'] as const;
+export type BrowserOp = (typeof BROWSER_OPS)[number];
+
+/** What the page posts to the worker to start. */
+export interface BrowserBenchConfig {
+  sizes: number[];
+  /** Wall time of each timed repeat. */
+  seconds: number;
+  /** Wall time of the untimed warm-up of each row. */
+  warmupSeconds: number;
+  /** Timed repeats per row; the median is reported. */
+  repeats: number;
+}
+
+/** One row's rate as the worker measured it. */
+export interface BrowserMeasurement {
+  op: BrowserOp;
+  /** Frame bytes. */
+  size: number;
+  /** Median frames per second of the repeats. */
+  framesPerSec: number;
+  /** Frames per second of every repeat, in the order they ran. */
+  repeats: number[];
+}
+
+/** Everything the worker reports at the end. */
+export interface BrowserBenchResult {
+  measurements: BrowserMeasurement[];
+  /** @mtcall/crypto's default backend inside the worker (`noble` in a browser). */
+  cryptoBackend: string;
+  /** Whether the worker was cross-origin isolated (performance.now() then has 5 µs instead of 100 µs granularity). */
+  crossOriginIsolated: boolean;
+  /** Bodies for which webcrypto-hybrid was checked byte for byte against encryptPacket before timing. */
+  hybridCheckedSizes: number[];
+  userAgent: string;
+}
+
+/** Worker → page. */
+export type FromBenchWorker =
+  | { type: 'progress'; line: string }
+  | { type: 'done'; result: BrowserBenchResult }
+  | { type: 'error'; message: string };
