@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createCipheriv, createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { availableBackends, nobleBackend, getNodeBackend } from './backend/index.js';
+import { createWebCryptoBackend } from './backend/webcrypto.js';
 import { ChannelOffset, type ChannelOffset as X } from './channel.js';
 import { computeMsgKey, decryptPacket, deriveAesKeyIv, encryptPacket, PacketCipher } from './packet.js';
 import { bytesToHex } from './bytes.js';
@@ -162,6 +163,26 @@ describe('AES-256-CTR counter semantics on every backend (forced IVs: carries th
     }
     expect(() => backend.aes256Ctr(aesKey, Buffer.from(ivs[0]!, 'hex'), new Uint8Array(40), 8)).toThrow(RangeError);
   });
+});
+
+it('the Web Crypto AES-CTR matches OpenSSL at forced IVs and skips (async backend)', async () => {
+  const webcrypto = createWebCryptoBackend()!;
+  const aesKey = nodeRandomBytes(32);
+  for (const ivHex of ['00000000000000000000000000000000', 'ffffffffffffffffffffffffffffffff', '0102030405060708ffffffff00000000', '0102030405060708090a0b0c0d0e0f00']) {
+    const iv = Buffer.from(ivHex, 'hex');
+    for (const length of [1, 17, 1000]) {
+      const data = nodeRandomBytes(length);
+      const expected = createCipheriv('aes-256-ctr', aesKey, iv).update(data).toString('hex');
+      for (const skip of [0, 16, 32]) {
+        const input = new Uint8Array(skip + length);
+        input.set(data, skip);
+        const out = await webcrypto.aes256Ctr(aesKey, iv, input, skip);
+        expect(bytesToHex(out.subarray(skip))).toBe(expected);
+        expect(out.subarray(0, skip).every((b) => b === 0)).toBe(true);
+      }
+    }
+  }
+  expect(bytesToHex(await webcrypto.sha256(new Uint8Array([1, 2, 3])))).toBe(createHash('sha256').update(new Uint8Array([1, 2, 3])).digest('hex'));
 });
 
 it('Node modPow falls back to BigInt where OpenSSL refuses (small moduli) and agrees with noble', () => {

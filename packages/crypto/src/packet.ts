@@ -11,6 +11,7 @@
  */
 
 import { defaultBackend, type CryptoBackend } from './backend/index.js';
+import type { AsyncCryptoBackend } from './backend/webcrypto.js';
 import { assertBytes, constantTimeEqual } from './bytes.js';
 import { isChannelOffset, type ChannelOffset } from './channel.js';
 import { MtcallCryptoError } from './errors.js';
@@ -93,14 +94,32 @@ export class PacketCipher {
    * and encrypted with no further copy. Returns a new packet `msg_key ‖ AES-256-CTR(body)`.
    */
   encryptInRoom(room: Uint8Array): Uint8Array {
-    if (this.#destroyed) throw new MtcallCryptoError('destroyed', 'this packet cipher was destroyed');
-    room.set(this.#msgKeyPrefix, 0);
-    const msgKeyLarge = this.backend.sha256(room);
-    const msgKey = msgKeyLarge.subarray(8, 24);
-    const { aesKey, aesIv } = this.aesKeyIv(msgKey);
+    const msgKeyLarge = this.backend.sha256(this.#prepareRoom(room));
+    const { aesKey, aesIv } = this.aesKeyIv(msgKeyLarge.subarray(8, 24));
     // Encrypt room[16..]: its first 16 bytes become msg_key, the rest is the encrypted body.
     const packet = this.backend.aes256Ctr(aesKey, aesIv, room.subarray(MSG_KEY_LENGTH), MSG_KEY_LENGTH);
-    packet.set(msgKey, 0);
+    return this.#finishPacket(packet, room, msgKeyLarge, aesKey, aesIv);
+  }
+
+  /**
+   * `encryptInRoom` with the body hash and the cipher on an asynchronous backend (Web Crypto): the same bytes,
+   * faster for large bodies in browsers. `room` must not be shared with concurrent calls.
+   */
+  async encryptInRoomAsync(room: Uint8Array, async: AsyncCryptoBackend): Promise<Uint8Array> {
+    const msgKeyLarge = await async.sha256(this.#prepareRoom(room));
+    const { aesKey, aesIv } = this.aesKeyIv(msgKeyLarge.subarray(8, 24));
+    const packet = await async.aes256Ctr(aesKey, aesIv, room.subarray(MSG_KEY_LENGTH), MSG_KEY_LENGTH);
+    return this.#finishPacket(packet, room, msgKeyLarge, aesKey, aesIv);
+  }
+
+  #prepareRoom(room: Uint8Array): Uint8Array {
+    if (this.#destroyed) throw new MtcallCryptoError('destroyed', 'this packet cipher was destroyed');
+    room.set(this.#msgKeyPrefix, 0);
+    return room;
+  }
+
+  #finishPacket(packet: Uint8Array, room: Uint8Array, msgKeyLarge: Uint8Array, aesKey: Uint8Array, aesIv: Uint8Array): Uint8Array {
+    packet.set(msgKeyLarge.subarray(8, 24), 0);
     room.fill(0, 0, PACKET_ROOM);
     msgKeyLarge.fill(0);
     aesKey.fill(0);
@@ -114,12 +133,34 @@ export class PacketCipher {
    */
   decrypt(packet: Uint8Array): Uint8Array | null {
     if (this.#destroyed || !(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return null;
-    const msgKey = packet.subarray(0, MSG_KEY_LENGTH);
-    const { aesKey, aesIv } = this.aesKeyIv(msgKey);
+    const { aesKey, aesIv } = this.aesKeyIv(packet.subarray(0, MSG_KEY_LENGTH));
     const body = this.backend.aes256Ctr(aesKey, aesIv, packet, MSG_KEY_LENGTH).subarray(MSG_KEY_LENGTH);
     aesKey.fill(0);
     aesIv.fill(0);
-    if (!constantTimeEqual(this.msgKey(body), msgKey)) {
+    return this.#verify(packet, body, this.msgKey(body));
+  }
+
+  /** `decrypt` with the cipher and the body hash on an asynchronous backend (Web Crypto). Never rejects on any bytes. */
+  async decryptAsync(packet: Uint8Array, async: AsyncCryptoBackend): Promise<Uint8Array | null> {
+    if (this.#destroyed || !(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return null;
+    const { aesKey, aesIv } = this.aesKeyIv(packet.subarray(0, MSG_KEY_LENGTH));
+    const decrypted = await async.aes256Ctr(aesKey, aesIv, packet, MSG_KEY_LENGTH);
+    aesKey.fill(0);
+    aesIv.fill(0);
+    // Hash prefix ‖ body in one call: the 16 zero bytes in front of the body make room for half the prefix,
+    // so copy into a fresh buffer of exactly prefix ‖ body.
+    const hashed = new Uint8Array(32 + decrypted.length - MSG_KEY_LENGTH);
+    hashed.set(this.#msgKeyPrefix, 0);
+    hashed.set(decrypted.subarray(MSG_KEY_LENGTH), 32);
+    const msgKeyLarge = await async.sha256(hashed);
+    hashed.fill(0);
+    if (this.#destroyed) return null;
+    return this.#verify(packet, decrypted.subarray(MSG_KEY_LENGTH), msgKeyLarge.subarray(8, 24));
+  }
+
+  /** The body when `computed` equals the packet's msg_key (constant time); otherwise wipes it and returns null. */
+  #verify(packet: Uint8Array, body: Uint8Array, computed: Uint8Array): Uint8Array | null {
+    if (!constantTimeEqual(computed, packet.subarray(0, MSG_KEY_LENGTH))) {
       body.fill(0);
       return null;
     }

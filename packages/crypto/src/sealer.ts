@@ -5,6 +5,7 @@
  */
 
 import { defaultBackend, type CryptoBackend } from './backend/index.js';
+import type { AsyncCryptoBackend } from './backend/webcrypto.js';
 import { channelOffset, type ChannelEndpoint, type ChannelOffset } from './channel.js';
 import { MtcallCryptoError, SeqExhaustedError } from './errors.js';
 import { framedLength, parseMessages, SEQ_LIMIT, varintLength, writeMessage, type SeqMessage } from './framing.js';
@@ -128,6 +129,29 @@ export class PacketSealer {
     return packet;
   }
 
+  /**
+   * `sealMessage` with the body hash and the cipher on an asynchronous backend (Web Crypto in browsers, for large
+   * frames). The seq is taken when called, so concurrent calls get distinct seqs in call order.
+   */
+  sealMessageAsync(async: AsyncCryptoBackend, ...parts: Uint8Array[]): Promise<Uint8Array> {
+    this.#reserve(1);
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const headerLength = 4 + varintLength(length);
+    const room = new Uint8Array(PACKET_ROOM + headerLength + length); // not the shared scratch: other seals may run meanwhile
+    writeMessage(room, PACKET_ROOM, this.#nextSeq, EMPTY, length);
+    let offset = PACKET_ROOM + headerLength;
+    for (const part of parts) {
+      room.set(part, offset);
+      offset += part.length;
+    }
+    this.#nextSeq += 1;
+    this.#stats.packets++;
+    this.#stats.messages++;
+    this.#stats.bytes += length;
+    return this.#cipher.encryptInRoomAsync(room, async).finally(() => room.fill(0));
+  }
+
   /** Overwrites the key material; the sealer cannot be used afterwards. */
   destroy(): void {
     this.#cipher.destroy();
@@ -224,7 +248,26 @@ export class PacketOpener {
   open(packet: Uint8Array, accept?: (messages: readonly SeqMessage[]) => boolean): OpenResult {
     if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH || packet.length > this.#maxPacketBytes) return this.#drop('malformed');
     if (this.#destroyed) return this.#drop('auth');
-    const body = this.#cipher.decrypt(packet);
+    return this.#accept(this.#cipher.decrypt(packet), accept);
+  }
+
+  /**
+   * `open` with the cipher and body hash on an asynchronous backend (Web Crypto). The replay check and the
+   * recording of seqs happen together after decryption, so concurrent opens stay consistent. Never rejects.
+   */
+  async openAsync(packet: Uint8Array, async: AsyncCryptoBackend, accept?: (messages: readonly SeqMessage[]) => boolean): Promise<OpenResult> {
+    if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH || packet.length > this.#maxPacketBytes) return this.#drop('malformed');
+    if (this.#destroyed) return this.#drop('auth');
+    let body: Uint8Array | null;
+    try {
+      body = await this.#cipher.decryptAsync(packet, async);
+    } catch {
+      body = null;
+    }
+    return this.#accept(this.#destroyed ? null : body, accept);
+  }
+
+  #accept(body: Uint8Array | null, accept?: (messages: readonly SeqMessage[]) => boolean): OpenResult {
     if (body === null) return this.#drop('auth');
     const parsed = parseMessages(body);
     if (parsed === null) return this.#drop('malformed');

@@ -141,3 +141,40 @@ it('a wrong key decrypts nothing and counts auth drops', () => {
   for (let i = 0; i < 10; i++) expect(stranger.decrypt(caller.encrypt(new Uint8Array(randomBytes(50)), 'audio', 'opus'), 'audio').ok).toBe(false);
   expect(stranger.stats.dropped.auth).toBe(10);
 });
+
+describe('the asynchronous (Web Crypto) path for large frames', () => {
+  it('produces the same wire bytes as the synchronous path and interoperates with it, for every codec format', async () => {
+    for (const [kind, codec] of [['audio', 'opus'], ['video', 'VP8'], ['video', 'VP9'], ['video', 'H264']] as [MediaKind, string][]) {
+      const sync = pair();
+      const async = pair();
+      for (const n of [0, 100, 511, 512, 1200, 5000, 70000]) {
+        let frame = new Uint8Array(randomBytes(n));
+        if (codec === 'H264' && n > 0) frame = h264Frame(frame);
+        if (codec === 'VP8' && n > 0) frame[0] = frame[0]! & 0xfe;
+        const a = sync.caller.encrypt(frame, kind, codec);
+        const b = await async.caller.encryptAsync(frame, kind, codec);
+        expect(bytesToHex(b), `${codec} ${n}`).toBe(bytesToHex(a));
+        const viaAsync = await sync.callee.decryptAsync(a, kind);
+        expect(viaAsync.ok && bytesToHex(viaAsync.frame)).toBe(bytesToHex(frame));
+        const viaSync = async.callee.decrypt(b, kind);
+        expect(viaSync.ok && bytesToHex(viaSync.frame)).toBe(bytesToHex(frame));
+        if (n > 0) expect(await sync.callee.decryptAsync(a, kind)).toEqual({ ok: false, reason: 'replay' });
+      }
+    }
+  });
+
+  it('drops forged large frames as the synchronous path does, without burning the genuine seq', async () => {
+    const { caller, callee } = pair();
+    const frame = new Uint8Array(randomBytes(3000));
+    frame[0] = frame[0]! & 0xfe;
+    const wire = caller.encrypt(frame, 'video', 'VP8');
+    const clearForged = wire.slice();
+    clearForged[2]! ^= 1; // a clear VP8 header byte
+    expect(await callee.decryptAsync(clearForged, 'video')).toEqual({ ok: false, reason: 'clear-mismatch' });
+    const cipherForged = wire.slice();
+    cipherForged[1500]! ^= 1;
+    expect(await callee.decryptAsync(cipherForged, 'video')).toEqual({ ok: false, reason: 'auth' });
+    expect((await callee.decryptAsync(wire, 'audio')).ok).toBe(false);
+    expect((await callee.decryptAsync(wire, 'video')).ok).toBe(true);
+  });
+});

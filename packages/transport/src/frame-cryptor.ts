@@ -15,7 +15,7 @@
  * judged against audio's faster-moving seqs. Empty frames (DTX) pass through untouched.
  */
 
-import { PacketOpener, PacketSealer, type CryptoBackend, type DropReason } from '@mtcall/crypto';
+import { PacketOpener, PacketSealer, createWebCryptoBackend, type AsyncCryptoBackend, type CryptoBackend, type DropReason, type OpenResult } from '@mtcall/crypto';
 import { FrameFormat, escapeEmulation, frameFormatForCodec, h264ClearLength, trailingZeros, unescapeEmulation, vp8ClearLength } from './codecs.js';
 
 export type MediaKind = 'audio' | 'video';
@@ -53,6 +53,12 @@ export interface FrameCryptorOptions {
   backend?: CryptoBackend;
   /** Largest accepted wire frame (bytes); default 4 MiB (a 4K key frame fits). */
   maxFrameBytes?: number;
+  /**
+   * The asynchronous backend of `encryptAsync`/`decryptAsync` (default: Web Crypto where present; `null` for none)
+   * and the frame size from which it is used (default 512 bytes: measured crossover ~450 B in a Chromium worker).
+   */
+  asyncBackend?: AsyncCryptoBackend | null;
+  asyncThreshold?: number;
 }
 
 /** Seals outgoing frames and opens incoming ones for one call. */
@@ -60,6 +66,8 @@ export class FrameCryptor {
   readonly #sealer: PacketSealer;
   readonly #openers: Record<MediaKind, PacketOpener>;
   readonly #stats: FrameCryptorStats = emptyFrameCryptorStats();
+  readonly #async: AsyncCryptoBackend | undefined;
+  readonly #asyncThreshold: number;
 
   /** `outgoing`: true on the caller. The key is copied into the sealers' slices; wipe your copy when you like. */
   constructor(key: Uint8Array, outgoing: boolean, options: FrameCryptorOptions = {}) {
@@ -67,6 +75,8 @@ export class FrameCryptor {
     const common = options.backend ? { backend: options.backend } : {};
     const maxPacketBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
     this.#sealer = new PacketSealer(key, endpoint, common);
+    this.#async = options.asyncBackend === null ? undefined : (options.asyncBackend ?? createWebCryptoBackend());
+    this.#asyncThreshold = options.asyncThreshold ?? 512;
     this.#openers = {
       audio: new PacketOpener(key, endpoint, { ...common, maxPacketBytes }),
       video: new PacketOpener(key, endpoint, { ...common, maxPacketBytes }),
@@ -84,10 +94,28 @@ export class FrameCryptor {
    * ('opus', 'VP8', 'H264', …); unknown codecs are sealed whole. Throws `SeqExhaustedError` at 2^30 (abort the call).
    */
   encrypt(frame: Uint8Array, kind: MediaKind, codec?: string): Uint8Array {
-    if (frame.length === 0) {
-      this.#stats.empty++;
-      return frame;
-    }
+    if (frame.length === 0) return this.#empty(frame);
+    const layout = this.#layout(frame, kind, codec);
+    return this.#assemble(frame, layout, this.#sealer.sealMessage(TAG_BYTES[kind], frame));
+  }
+
+  /**
+   * `encrypt` on the asynchronous backend (Web Crypto) for frames of `asyncThreshold` bytes and more, where it is
+   * 2–10× faster in browsers; smaller frames take the synchronous path. The same wire bytes either way.
+   */
+  async encryptAsync(frame: Uint8Array, kind: MediaKind, codec?: string): Promise<Uint8Array> {
+    if (!this.#async || frame.length < this.#asyncThreshold) return this.encrypt(frame, kind, codec);
+    const layout = this.#layout(frame, kind, codec);
+    return this.#assemble(frame, layout, await this.#sealer.sealMessageAsync(this.#async, TAG_BYTES[kind], frame));
+  }
+
+  #empty(frame: Uint8Array): Uint8Array {
+    this.#stats.empty++;
+    return frame;
+  }
+
+  /** The frame's format and how many of its bytes stay in the clear. */
+  #layout(frame: Uint8Array, kind: MediaKind, codec?: string): { format: FrameFormat; clearLength: number } {
     let format = kind === 'video' ? frameFormatForCodec(codec) : FrameFormat.Opaque;
     let clearLength = 0;
     if (format === FrameFormat.Vp8) {
@@ -104,7 +132,11 @@ export class FrameCryptor {
         clearLength = 0;
       }
     }
-    const packet = this.#sealer.sealMessage(TAG_BYTES[kind], frame);
+    return { format, clearLength };
+  }
+
+  /** wire = clear ‖ E(packet ‖ trailer). */
+  #assemble(frame: Uint8Array, { format, clearLength }: { format: FrameFormat; clearLength: number }, packet: Uint8Array): Uint8Array {
     let tail: Uint8Array = new Uint8Array(packet.length + 1);
     tail.set(packet, 0);
     tail[packet.length] = TRAILER_BASE | format;
@@ -119,40 +151,63 @@ export class FrameCryptor {
 
   /** The frame inside wire bytes from the peer, or why it was dropped. Never throws. */
   decrypt(wire: Uint8Array, kind: MediaKind): DecryptResult {
-    if (wire.length === 0) {
-      this.#stats.empty++;
-      return { ok: true, frame: wire };
-    }
+    if (wire.length === 0) return { ok: true, frame: this.#empty(wire) };
+    const located = this.#locate(wire);
+    if ('reason' in located) return this.#drop(located.reason);
+    const check = this.#checker(wire, kind, located);
+    return this.#finish(this.#openers[kind].open(located.packet, check.accept), check);
+  }
+
+  /** `decrypt` on the asynchronous backend for wire frames of `asyncThreshold` bytes and more. Never rejects. */
+  async decryptAsync(wire: Uint8Array, kind: MediaKind): Promise<DecryptResult> {
+    if (!this.#async || wire.length < this.#asyncThreshold) return this.decrypt(wire, kind);
+    const located = this.#locate(wire);
+    if ('reason' in located) return this.#drop(located.reason);
+    const check = this.#checker(wire, kind, located);
+    return this.#finish(await this.#openers[kind].openAsync(located.packet, this.#async, check.accept), check);
+  }
+
+  /** Where the packet is in a wire frame, from its trailer (and its clear part). */
+  #locate(wire: Uint8Array): { packet: Uint8Array; format: number; clearLength: number } | { reason: FrameDropReason } {
     const trailer = wire[wire.length - 1]!;
     const format = trailer ^ TRAILER_BASE;
-    let clearLength: number;
-    if ((trailer & 0xf0) !== TRAILER_BASE || format > FrameFormat.H264) return this.#drop('malformed');
-    if (format === FrameFormat.Vp8) clearLength = vp8ClearLength(wire);
-    else if (format === FrameFormat.H264) clearLength = h264ClearLength(wire);
-    else clearLength = 0;
-    if (clearLength < 0 || clearLength > wire.length - 1) return this.#drop('malformed');
+    if ((trailer & 0xf0) !== TRAILER_BASE || format > FrameFormat.H264) return { reason: 'malformed' };
+    const clearLength = format === FrameFormat.Vp8 ? vp8ClearLength(wire) : format === FrameFormat.H264 ? h264ClearLength(wire) : 0;
+    if (clearLength < 0 || clearLength > wire.length - 1) return { reason: 'malformed' };
     let packet: Uint8Array | null = wire.subarray(clearLength, wire.length - 1);
     if (format === FrameFormat.H264) {
       // The trailer was escaped with the packet; it is never 0..3, so it stayed the last byte.
       packet = unescapeEmulation(packet, trailingZeros(wire.subarray(0, clearLength)));
-      if (packet === null) return this.#drop('malformed');
+      if (packet === null) return { reason: 'malformed' };
     }
-    // Tag and clear bytes are checked before the opener records the seq, so a frame with altered clear bytes
-    // (or fed to the wrong stream) cannot burn the seq of the genuine one.
-    let refusal: FrameDropReason | undefined;
-    const result = this.#openers[kind].open(packet, (messages) => {
-      const message = messages[0]!.data;
-      if (messages.length !== 1 || message.length < 1) refusal = 'malformed';
-      else if (message[0] !== TAG[kind]) refusal = 'wrong-stream';
-      else if (format === FrameFormat.Vp8) {
-        // VP8's clear bytes reach us untouched: any difference is tampering. (H.264's may be rewritten by the
-        // depacketizer; they only located the ciphertext, and the decoder gets the sealed frame either way.)
-        if (message.length - 1 < clearLength) refusal = 'clear-mismatch';
-        else for (let i = 0; i < clearLength; i++) if (message[i + 1] !== wire[i]) refusal = 'clear-mismatch';
-      }
-      return refusal === undefined;
-    });
-    if (!result.ok) return this.#drop(refusal ?? result.reason);
+    return { packet, format, clearLength };
+  }
+
+  /**
+   * The content check the opener runs before it records the seq — tag and clear bytes — so a frame with altered
+   * clear bytes (or fed to the wrong stream) cannot burn the seq of the genuine one.
+   */
+  #checker(wire: Uint8Array, kind: MediaKind, { format, clearLength }: { format: number; clearLength: number }) {
+    const check = {
+      refusal: undefined as FrameDropReason | undefined,
+      accept: (messages: readonly { data: Uint8Array }[]): boolean => {
+        const message = messages[0]!.data;
+        if (messages.length !== 1 || message.length < 1) check.refusal = 'malformed';
+        else if (message[0] !== TAG[kind]) check.refusal = 'wrong-stream';
+        else if (format === FrameFormat.Vp8) {
+          // VP8's clear bytes reach us untouched: any difference is tampering. (H.264's may be rewritten by the
+          // depacketizer; they only located the ciphertext, and the decoder gets the sealed frame either way.)
+          if (message.length - 1 < clearLength) check.refusal = 'clear-mismatch';
+          else for (let i = 0; i < clearLength; i++) if (message[i + 1] !== wire[i]) check.refusal = 'clear-mismatch';
+        }
+        return check.refusal === undefined;
+      },
+    };
+    return check;
+  }
+
+  #finish(result: OpenResult, check: { refusal: FrameDropReason | undefined }): DecryptResult {
+    if (!result.ok) return this.#drop(check.refusal ?? result.reason);
     const frame = result.messages[0]!.data.subarray(1);
     this.#stats.opened.frames++;
     this.#stats.opened.bytes += frame.length;

@@ -6,6 +6,7 @@
 import type * as NodeCrypto from 'node:crypto';
 import type { CryptoBackend } from './types.js';
 import { modPowBigInt } from './bigint-math.js';
+import { counterMinus } from './counter.js';
 import { bigIntToBytes, bytesToBigInt } from '../bytes.js';
 
 /** Inputs up to this size are hashed by copying into a scratch buffer and one `crypto.hash` call (fewer native crossings). */
@@ -13,17 +14,6 @@ const SCRATCH_HASH_LIMIT = 4096;
 
 const ONE = new Uint8Array([1]);
 const TWO = new Uint8Array([2]);
-
-/** Writes `iv - blocks` (128-bit big-endian, wrapping) into `out`. */
-function counterMinus(iv: Uint8Array, blocks: number, out: Uint8Array): Uint8Array {
-  let borrow = blocks;
-  for (let i = 15; i >= 0; i--) {
-    const v = iv[i]! - (borrow & 0xff);
-    borrow = Math.floor(borrow / 256) + (v < 0 ? 1 : 0);
-    out[i] = v & 0xff;
-  }
-  return out;
-}
 
 /** Builds the Node backend over the given `node:crypto` module. */
 export function createNodeBackend(crypto: typeof NodeCrypto): CryptoBackend {
