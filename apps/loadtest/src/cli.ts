@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * mtcall-loadtest: N client connections and M calls against one signaling server process on loopback, optionally
+ * with a share of the connections sending garbage. Progress on stderr; the report, or with --json one JSON
+ * object, on stdout.
+ */
+
+import { parseOptions, USAGE, type Options } from './options.js';
+import { formatReport } from './report.js';
+import { runLoadTest, TimeoutError } from './run.js';
+
+function progress(line: string): void {
+  process.stderr.write(`[loadtest] ${line}\n`);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    process.stderr.write(`mtcall-loadtest: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  progress(
+    `${options.runs.join(' then ')} run${options.runs.length > 1 ? 's' : ''}: ${options.connections} connections, ${options.calls} calls, ` +
+      `${options.messages} packets each way${options.runs.includes('garbage') ? `, garbage ${options.garbage}` : ''}; timeout ${options.timeoutSeconds} s`,
+  );
+  try {
+    const result = await runLoadTest(options, progress);
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
+    return result.ok ? 0 : 1;
+  } catch (error) {
+    if (error instanceof TimeoutError) {
+      process.stderr.write(`mtcall-loadtest: ABORTED: ${error.message}. Raise --timeout, or lower --connections/--calls.\n`);
+      return 3;
+    }
+    process.stderr.write(`mtcall-loadtest: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Everything is closed by now; should a socket linger, do not hang the shell on it.
+setTimeout(() => process.exit(code), 3000).unref();
