@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSignalingServer, type RunningSignalingServer } from '@mtcall/signaling/server';
+import { startPeer, type RunningPeer } from './run.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+let server: RunningSignalingServer | undefined;
+const peers: RunningPeer[] = [];
+
+afterEach(async () => {
+  for (const peer of peers.splice(0)) await peer.close();
+  await server?.close();
+});
+
+function run(args: string[]): { done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))) };
+}
+
+describe('mtcall-peer CLI', () => {
+  it('--help prints the usage', async () => {
+    const { code, stdout } = await run(['--help']).done;
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/mtcall-peer <mode>/);
+    expect(stdout).toMatch(/--record FILE/);
+  });
+
+  it('an unknown mode is refused', async () => {
+    const { code, stderr } = await run(['dance']).done;
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/unknown mode/);
+  });
+
+  it('`mtcall-peer echo --duration 3` answers a call, prints the emoji, echoes the caller\'s tone and reports it as JSON', async () => {
+    server = await startSignalingServer({ port: 0, log: () => undefined });
+    const child = run(['echo', '--server', server.url, '--user', 'bob', '--duration', '3', '--json']);
+    // Wait for bob to be signed in, then call him.
+    const deadline = Date.now() + 30_000;
+    while (server.core.stats.users < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const alice = await startPeer({ server: server.url, user: 'alice', call: 'bob', send: { type: 'tone', frequency: 880 } });
+    peers.push(alice);
+    const { code, stdout, stderr } = await child.done;
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(stderr).toContain(`compare the emoji: ${report.emoji.join(' ')}`);
+    expect(report.emoji).toEqual(alice.calls[0]!.emoji);
+    expect(Math.abs(report.audio.dominantHz - 880)).toBeLessThan(10);
+    expect(report.audio.decoded).toBeGreaterThan(50);
+    expect(report.audio.sent).toBe(report.audio.decoded);
+    expect(report.dropped).toBe(0);
+    expect(alice.report()!.audio.decoded).toBeGreaterThan(50); // the echo came back and opened
+  });
+});

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * mtcall-peer: a headless call endpoint. Signs in to the signaling server, answers or places one call, runs
+ * WebRTC with werift, opens the peer's sealed Opus frames with FrameCryptor, decodes them and reports what it
+ * heard; sends a sealed tone (or, in echo mode, what it received, re-sealed in its own direction).
+ * Progress on stderr; the final report as one JSON line on stdout.
+ */
+
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { encodeWav } from './audio.js';
+import { SAMPLE_RATE } from './media.js';
+import { startPeer, type RunningPeer } from './run.js';
+import type { SendMode } from './peer.js';
+
+export const USAGE = `Usage: mtcall-peer <mode> [options]
+
+Modes:
+  answer             wait for a call, accept it, print the emoji, send a tone back
+  call <user>        call <user>, print the emoji, send a tone
+  echo               wait for a call, accept it, send back every frame received (re-sealed in our direction)
+
+Options:
+  --server URL       signaling endpoint (default ws://127.0.0.1:8080/signal, the demo's)
+  --user NAME        our user id (default: node-peer)
+  --token TOKEN      the server's shared token (or MTCALL_TOKEN)
+  --tone HZ          frequency of the tone we send (default 660; 0 sends nothing)
+  --duration SEC     hang up and exit this long after the call is established (default: run until the call ends)
+  --record FILE      write the decoded audio we heard to FILE as 16-bit mono WAV
+  --interval SEC     print a progress line this often (default 2)
+  --json             only the final JSON report on stdout (no progress)
+  -h, --help         this text
+
+Example: answering a call from the demo (open http://127.0.0.1:8080/?name=alice&call=bot):
+  mtcall-peer answer --user bot --duration 10
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      server: { type: 'string', default: 'ws://127.0.0.1:8080/signal' },
+      user: { type: 'string', default: 'node-peer' },
+      token: { type: 'string' },
+      tone: { type: 'string', default: '660' },
+      duration: { type: 'string' },
+      record: { type: 'string' },
+      interval: { type: 'string', default: '2' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [mode, target] = positionals;
+  if (mode !== 'answer' && mode !== 'echo' && mode !== 'call') throw new Error(`unknown mode ${mode ?? '(none)'}\n\n${USAGE}`);
+  if (mode === 'call' && !target) throw new Error('call needs a user to call');
+  const tone = Number(values.tone);
+  const duration = values.duration === undefined ? undefined : Number(values.duration);
+  if (!Number.isFinite(tone) || tone < 0 || tone > 20_000) throw new Error('--tone must be 0..20000 Hz');
+  if (duration !== undefined && !(duration > 0)) throw new Error('--duration must be > 0 seconds');
+  const send: SendMode = mode === 'echo' ? { type: 'echo' } : tone > 0 ? { type: 'tone', frequency: tone } : { type: 'none' };
+  const log = (line: string) => process.stderr.write(`[mtcall-peer] ${line}\n`);
+
+  const peer: RunningPeer = await startPeer({
+    server: values.server,
+    user: values.user,
+    token: values.token ?? process.env['MTCALL_TOKEN'],
+    call: mode === 'call' ? target : undefined,
+    send,
+    record: values.record !== undefined,
+    log,
+  });
+
+  const summary = () => {
+    const r = peer.report();
+    if (!r) return 'no media yet';
+    return `${r.connectionState}: audio ${r.audio.packets} packets, ${r.audio.decoded} decoded (${r.audio.seconds.toFixed(1)} s, rms ${r.audio.rms.toFixed(3)}, ${r.audio.dominantHz.toFixed(1)} Hz), ${r.audio.sent} sent, ${r.dropped} dropped ${JSON.stringify(r.crypto.dropped)}; video ${r.video.packets} packets`;
+  };
+
+  await new Promise<void>((resolve) => {
+    const progress = values.json ? undefined : setInterval(() => log(summary()), Number(values.interval) * 1000);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = () => {
+      if (progress) clearInterval(progress);
+      if (timer) clearTimeout(timer);
+      resolve();
+    };
+    const watch = setInterval(() => {
+      const last = peer.calls.at(-1);
+      if (!last) return;
+      if (duration !== undefined && last.emoji && timer === undefined) timer = setTimeout(finish, duration * 1000);
+      if (last.ended) {
+        clearInterval(watch);
+        finish();
+      }
+    }, 100);
+    process.once('SIGINT', finish);
+    process.once('SIGTERM', finish);
+    peer.client.on('close', finish);
+  });
+
+  const last = peer.calls.at(-1);
+  await peer.close();
+  const report = peer.report();
+  if (values.record !== undefined && last?.media) {
+    writeFileSync(values.record, encodeWav(last.media.pipeline.analyzer.recording(), SAMPLE_RATE));
+    log(`wrote ${values.record}`);
+  }
+  if (!values.json) log(summary());
+  process.stdout.write(JSON.stringify(report ?? null) + '\n');
+  return report && report.audio.decoded > 0 ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`mtcall-peer: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  },
+);
