@@ -68,11 +68,15 @@ const base64Any = (maxBytes: number) =>
   );
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
+const FINGERPRINT_RE = /^-?(0|[1-9][0-9]{0,18})$/;
+// The range check must be safe on any string: valibot runs every check of a pipe even after the regex failed,
+// and BigInt('abc') throws (found by the fuzzer: it crashed the server).
 const fingerprintSchema = v.pipe(
   v.string(),
-  v.regex(/^-?(0|[1-9][0-9]{0,18})$/, 'must be a decimal 64-bit integer'),
-  v.check((s) => BigInt(s) >= INT64_MIN && BigInt(s) <= INT64_MAX, 'must fit in a signed 64-bit integer'),
+  v.regex(FINGERPRINT_RE, 'must be a decimal 64-bit integer'),
+  v.check((s) => FINGERPRINT_RE.test(s) && BigInt(s) >= INT64_MIN && BigInt(s) <= INT64_MAX, 'must fit in a signed 64-bit integer'),
 );
+const count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const reasonSchema = v.picklist(CALL_END_REASONS as CallEndReason[]);
 
 /** Largest sealed in-call signaling packet the server relays (SDP of a many-codec offer fits with room). */
@@ -123,11 +127,11 @@ export type ServerMessage =
 
 /** Schema of server messages, for clients (a client validates what it receives too). */
 export const serverMessageSchema = v.variant('type', [
-  v.object({ type: v.literal('welcome'), protocol: v.number(), userId: idSchema, deviceId: idSchema, dhVersion: v.number() }),
-  v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: v.number(), inCall: v.boolean() })) }),
+  v.object({ type: v.literal('welcome'), protocol: count, userId: idSchema, deviceId: idSchema, dhVersion: count }),
+  v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: count, inCall: v.boolean() })) }),
   v.object({ type: v.literal('dhConfig'), version: v.pipe(v.number(), v.integer(), v.minValue(1)), p: base64Bytes(256), g: v.pipe(v.number(), v.integer()) }),
-  v.object({ type: v.literal('dhConfigNotModified'), version: v.number() }),
-  v.object({ type: v.literal('callRequested'), requestId: requestIdSchema, callId: callIdSchema, devices: v.number() }),
+  v.object({ type: v.literal('dhConfigNotModified'), version: count }),
+  v.object({ type: v.literal('callRequested'), requestId: requestIdSchema, callId: callIdSchema, devices: count }),
   v.object({ type: v.literal('phoneCallRequested'), callId: callIdSchema, callerId: idSchema, gAHash: base64Bytes(32), video: v.boolean() }),
   v.object({ type: v.literal('phoneCallAccepted'), callId: callIdSchema, gB: base64Bytes(256) }),
   v.object({ type: v.literal('phoneCall'), callId: callIdSchema, gA: base64Bytes(256), keyFingerprint: fingerprintSchema }),
@@ -153,7 +157,13 @@ function parseWith<T>(schema: v.GenericSchema<unknown, T>, known: ReadonlySet<st
   if (typeof type !== 'string' || !known.has(type)) {
     return { ok: false, code: 'unknown-type', message: `unknown message type ${JSON.stringify(type)?.slice(0, MAX_ID)}` };
   }
-  const result = v.safeParse(schema, json);
+  let result: ReturnType<typeof v.safeParse<v.GenericSchema<unknown, T>>>;
+  try {
+    result = v.safeParse(schema, json);
+  } catch (error) {
+    // Defence in depth: a schema check that throws must not escape ("never throws").
+    return { ok: false, code: 'invalid-message', message: `${type}: rejected (${error instanceof Error ? error.name : 'error'})` };
+  }
   if (!result.success) {
     const issue = result.issues[0];
     const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';

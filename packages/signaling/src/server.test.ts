@@ -257,6 +257,16 @@ describe('bad input gets an error reply and the server keeps serving', () => {
     expect(outgoing.state).toBe('established');
   });
 
+  it('a frame that once crashed the process (a non-decimal keyFingerprint, found by the fuzzer) gets an error reply', async () => {
+    const mallory = await raw();
+    mallory.send({ type: 'confirmCall', callId: '0123456789abcdef0123456789abcdef', gA: bytesToBase64(new Uint8Array(256).fill(1)), keyFingerprint: 'abc' });
+    expect((await mallory.next('error')).code).toBe('invalid-message');
+    const alice = await client('alice');
+    const bob = await client('bob');
+    const { outgoing, incoming } = await establish(alice, bob);
+    expect(outgoing.keys!.emoji).toEqual(incoming.keys!.emoji);
+  });
+
   it('rate-limits a flooding client, then closes it as abusive; others are unaffected', async () => {
     await server.close();
     server = await startSignalingServer({ port: 0, rateLimit: { perSecond: 5, burst: 10, maxViolations: 20 } });

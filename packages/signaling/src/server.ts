@@ -82,7 +82,15 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     socket.on('message', (data, isBinary) => {
       const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       const text = isBinary ? '\u0000binary' : buffer.toString('utf8');
-      apply(core.receive(id, text, buffer.length, Date.now()));
+      let outputs: ServerOutput[];
+      try {
+        outputs = core.receive(id, text, buffer.length, Date.now());
+      } catch (error) {
+        // A bug in the core must cost one connection, never the server: report it, close that socket.
+        options.log?.({ event: 'internal-error', connection: id, detail: error instanceof Error ? error.message : String(error) });
+        outputs = [{ kind: 'close', to: id, code: 1011, reason: 'internal error' }];
+      }
+      apply(outputs);
     });
     socket.on('close', () => {
       sockets.delete(id);

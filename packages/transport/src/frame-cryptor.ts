@@ -67,6 +67,7 @@ export class FrameCryptor {
   readonly #openers: Record<MediaKind, PacketOpener>;
   readonly #stats: FrameCryptorStats = emptyFrameCryptorStats();
   readonly #async: AsyncCryptoBackend | undefined;
+  readonly #maxFrameBytes: number;
   readonly #asyncThreshold: number;
 
   /** `outgoing`: true on the caller. The key is copied into the sealers' slices; wipe your copy when you like. */
@@ -74,6 +75,7 @@ export class FrameCryptor {
     const endpoint = { outgoing, channel: 'transport' } as const;
     const common = options.backend ? { backend: options.backend } : {};
     const maxPacketBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
+    this.#maxFrameBytes = maxPacketBytes;
     this.#sealer = new PacketSealer(key, endpoint, common);
     this.#async = options.asyncBackend === null ? undefined : (options.asyncBackend ?? createWebCryptoBackend());
     this.#asyncThreshold = options.asyncThreshold ?? 512;
@@ -169,6 +171,7 @@ export class FrameCryptor {
 
   /** Where the packet is in a wire frame, from its trailer (and its clear part). */
   #locate(wire: Uint8Array): { packet: Uint8Array; format: number; clearLength: number } | { reason: FrameDropReason } {
+    if (wire.length > this.#maxFrameBytes) return { reason: 'malformed' };
     const trailer = wire[wire.length - 1]!;
     const format = trailer ^ TRAILER_BASE;
     if ((trailer & 0xf0) !== TRAILER_BASE || format > FrameFormat.H264) return { reason: 'malformed' };

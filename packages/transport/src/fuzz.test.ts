@@ -1,0 +1,673 @@
+/**
+ * Fuzz tests of the transport's frame framing: `FrameCryptor.decrypt` (audio and video; Opus, VP8, H.264 and
+ * opaque layouts), `unescapeEmulation` and `h264ClearLength`.
+ *
+ * Inputs: random bytes (with and without a valid trailer byte), mutations of genuine wire frames (a bit flipped,
+ * truncated, extended, bytes inserted or deleted, spliced), boundary sizes (empty, 1, 15/16/17 bytes, 1 MiB,
+ * past the 4 MiB limit), frames of the other stream kind, of the other direction, sealed with a previous call's
+ * key, replays and reordering. Invariants: nothing throws; no forged or replayed frame is ever accepted (H.264 is
+ * the documented exception: its clear bytes only locate the ciphertext, so a frame whose clear part was altered
+ * may open, but only ever to the genuine sealed frame, once); a drop changes no state; counters add up.
+ *
+ * Reproducible: every target runs under a fixed fast-check seed. Each fast-check run draws one 32-bit batch
+ * seed and runs a batch of cases from a small deterministic PRNG seeded with it (amortizing fast-check's
+ * per-run overhead); a failure reports the batch seed as the counterexample and the case inside the batch.
+ *
+ * Volume: at least 100 000 cases per target by default.
+ *   Long mode:      MTCALL_FUZZ_RUNS=20 npx vitest run src/fuzz.test.ts   (multiplies every case count; default and minimum 1)
+ *   Another seed:   MTCALL_FUZZ_SEED=12345 npx vitest run src/fuzz.test.ts (default: the fixed seeds below)
+ *   Case counts:    MTCALL_FUZZ_VERBOSE=1 prints how many cases of each kind every target ran
+ * Nothing here measures time.
+ */
+
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { REPLAY_WINDOW_SIZE, getNodeBackend, nobleBackend, type CryptoBackend, type ReplayVerdict } from '@mtcall/crypto';
+import { FRAME_DROP_REASONS, FrameCryptor, type FrameDropReason, type MediaKind } from './frame-cryptor.js';
+import { escapeEmulation, h264ClearLength, unescapeEmulation } from './codecs.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Harness: multiplier, seeds, a deterministic PRNG and batched fast-check runs (the same in every fuzz file).
+
+const RUNS = (() => {
+  const n = Number(process.env.MTCALL_FUZZ_RUNS ?? '1');
+  return Number.isFinite(n) && n >= 1 ? n : 1;
+})();
+const SEED_OVERRIDE = process.env.MTCALL_FUZZ_SEED === undefined ? undefined : Number(process.env.MTCALL_FUZZ_SEED) | 0;
+/** Generous per-test timeout: the machine is shared; nothing asserts on time. */
+const TIMEOUT = 240_000 * RUNS;
+const MSG_KEY_LENGTH = 16;
+
+/** sfc32: a small, fast, well-mixed PRNG; the same seed always gives the same stream. */
+class Rng {
+  #a: number;
+  #b: number;
+  #c: number;
+  #d: number;
+  constructor(seed: number) {
+    this.#a = 0x9e3779b9;
+    this.#b = 0x243f6a88;
+    this.#c = 0xb7e15162;
+    this.#d = seed | 0;
+    for (let i = 0; i < 15; i++) this.u32();
+  }
+  u32(): number {
+    const t = (((this.#a + this.#b) | 0) + this.#d) | 0;
+    this.#d = (this.#d + 1) | 0;
+    this.#a = this.#b ^ (this.#b >>> 9);
+    this.#b = (this.#c + (this.#c << 3)) | 0;
+    this.#c = (this.#c << 21) | (this.#c >>> 11);
+    this.#c = (this.#c + t) | 0;
+    return t >>> 0;
+  }
+  /** Uniform in [0, n). */
+  int(n: number): number {
+    return Math.floor((this.u32() / 0x100000000) * n);
+  }
+  /** Uniform in [lo, hi]. */
+  range(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1);
+  }
+  chance(p: number): boolean {
+    return this.u32() / 0x100000000 < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const v = this.u32();
+      out[i] = v;
+      out[i + 1] = v >>> 8;
+      out[i + 2] = v >>> 16;
+      out[i + 3] = v >>> 24;
+    }
+    for (; i < n; i++) out[i] = this.u32();
+    return out;
+  }
+}
+
+/**
+ * Runs `body` on `cases × MTCALL_FUZZ_RUNS` cases under fast-check with a fixed seed, `batch` cases per
+ * fast-check run, each batch with its own PRNG. Returns the number of cases run.
+ */
+function fuzz(seed: number, cases: number, batch: number, body: (rng: Rng, index: number) => void): number {
+  const numRuns = Math.max(1, Math.ceil((cases * RUNS) / batch));
+  let done = 0;
+  fc.assert(
+    fc.property(fc.integer(), (batchSeed) => {
+      const rng = new Rng(batchSeed);
+      for (let i = 0; i < batch; i++) {
+        try {
+          body(rng, i);
+        } catch (error) {
+          throw new Error(`case ${i} of batch seed ${batchSeed}: ${(error as Error).message}`, { cause: error });
+        }
+        done++;
+      }
+    }),
+    { numRuns, seed: SEED_OVERRIDE ?? seed, endOnFailure: true },
+  );
+  return done;
+}
+
+/** Prints a target's case counts when MTCALL_FUZZ_VERBOSE is set. */
+function report(target: string, counts: Record<string, number>): void {
+  if (process.env.MTCALL_FUZZ_VERBOSE) console.log(`[fuzz] ${target}: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+}
+
+/** Throws when `condition` is false (cheaper than `expect` in loops of 100 000). */
+function check(condition: boolean, message: () => string): void {
+  if (!condition) throw new Error(message());
+}
+
+const hexOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+const short = (b: Uint8Array) => (b.length > 48 ? `${hexOf(b.subarray(0, 48))}…(${b.length} bytes)` : hexOf(b) || '(empty)');
+const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+
+/** Lengths at and around every boundary the code has (msg_key, AES block, header, varint steps). */
+const BOUNDARY_LENGTHS = [0, 1, 2, 4, 5, 15, 16, 17, 20, 21, 31, 32, 33, 47, 48, 49, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1023, 1024, 1500];
+
+/** A length for random inputs: usually small, often a boundary. */
+function randomLength(rng: Rng): number {
+  const r = rng.int(10);
+  if (r < 4) return rng.pick(BOUNDARY_LENGTHS);
+  if (r < 8) return rng.int(80);
+  return rng.int(2048);
+}
+
+/** Random bytes, sometimes skewed to zeros (framing headers, varints). */
+function randomBytes(rng: Rng, length: number): Uint8Array {
+  const out = rng.bytes(length);
+  if (rng.chance(0.25)) for (let i = 0; i < out.length; i++) if (rng.chance(0.6)) out[i] = rng.chance(0.5) ? 0 : out[i]! & 0x81;
+  return out;
+}
+
+/**
+ * A mutation of `src` that is guaranteed to differ from it and from `other`: one bit flipped, truncated, extended,
+ * bytes inserted, deleted, overwritten or duplicated, or spliced with `other`.
+ */
+function mutate(rng: Rng, src: Uint8Array, other?: Uint8Array): Uint8Array {
+  const n = src.length;
+  let out: Uint8Array;
+  switch (rng.int(n === 0 ? 2 : 11)) {
+    case 0: // extend with random bytes
+      out = concat(src, rng.bytes(rng.range(1, 33)));
+      break;
+    case 1: // extend with zeros (padding-like)
+      out = concat(src, new Uint8Array(rng.range(1, 17)));
+      break;
+    case 2: // one bit flipped anywhere
+    case 3: {
+      out = src.slice();
+      out[rng.int(n)]! ^= 1 << rng.int(8);
+      break;
+    }
+    case 4: {
+      // one bit flipped in msg_key, or in the last byte
+      out = src.slice();
+      const at = rng.chance(0.5) ? rng.int(Math.min(n, MSG_KEY_LENGTH)) : n - 1;
+      out[at]! ^= 1 << rng.int(8);
+      break;
+    }
+    case 5: // truncated (by one byte, or anywhere)
+      out = src.slice(0, rng.chance(0.3) ? n - 1 : rng.int(n));
+      break;
+    case 6: {
+      // bytes inserted
+      const at = rng.int(n + 1);
+      out = concat(src.subarray(0, at), rng.bytes(rng.range(1, 4)), src.subarray(at));
+      break;
+    }
+    case 7: {
+      // bytes deleted
+      const at = rng.int(n);
+      out = concat(src.subarray(0, at), src.subarray(Math.min(n, at + rng.range(1, 4))));
+      break;
+    }
+    case 8: {
+      // a byte overwritten with another value
+      out = src.slice();
+      const at = rng.int(n);
+      out[at] = (out[at]! + rng.range(1, 255)) & 0xff;
+      break;
+    }
+    case 9: {
+      // a range duplicated
+      const at = rng.int(n);
+      const len = rng.range(1, Math.min(32, n - at));
+      out = concat(src.subarray(0, at + len), src.subarray(at, at + len), src.subarray(at + len));
+      break;
+    }
+    default: {
+      // spliced: msg_key of one packet, body of the other (or a prefix/suffix mix)
+      const o = other ?? rng.bytes(n);
+      out = rng.chance(0.5) ? concat(o.subarray(0, MSG_KEY_LENGTH), src.subarray(MSG_KEY_LENGTH)) : concat(src.subarray(0, rng.int(n)), o.subarray(rng.int(o.length + 1)));
+    }
+  }
+  // A splice can reproduce `other` whole (an empty prefix of src and all of other): that is not a forgery.
+  if (equal(out, src) || (other !== undefined && equal(out, other))) {
+    out = src.length > 0 ? src.slice() : new Uint8Array(1);
+    if (src.length > 0) out[0]! ^= 0x80;
+  }
+  return out;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** The same bytes, sometimes as a view at an odd offset into a larger buffer, or as a Node Buffer. */
+function presented(rng: Rng, bytes: Uint8Array): Uint8Array {
+  const r = rng.int(8);
+  if (r === 0) {
+    const offset = rng.range(1, 7);
+    const big = rng.bytes(offset + bytes.length + rng.range(0, 7));
+    big.set(bytes, offset);
+    return big.subarray(offset, offset + bytes.length);
+  }
+  if (r === 1) return Buffer.from(bytes);
+  return bytes;
+}
+
+
+const setup = new Rng(0x7a05);
+/** The call key, and a previous call's key. */
+const KEY = setup.bytes(256);
+const OLD_KEY = setup.bytes(256);
+const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+const node = getNodeBackend();
+/** The two backends: Node's OpenSSL here, @noble in the browser's encoded-transform worker. */
+const BACKENDS: CryptoBackend[] = node ? [node, nobleBackend] : [nobleBackend];
+
+/** The spec's replay rule, written plainly (one per received stream kind). */
+class ModelWindow {
+  max = 0;
+  readonly seen = new Set<number>();
+  verdict(seq: number): ReplayVerdict {
+    if (seq > this.max) return 'ok';
+    if (seq <= this.max - REPLAY_WINDOW_SIZE) return 'too-old';
+    return this.seen.has(seq) ? 'replay' : 'ok';
+  }
+  accept(seq: number): void {
+    this.seen.add(seq);
+    if (seq > this.max) {
+      this.max = seq;
+      if (this.seen.size > 4 * REPLAY_WINDOW_SIZE) for (const s of this.seen) if (s <= this.max - REPLAY_WINDOW_SIZE) this.seen.delete(s);
+    }
+  }
+}
+
+type Codec = 'opus' | 'VP8' | 'H264' | 'VP9';
+
+/** Annex-B H.264: optional SPS/PPS/SEI, then (usually) a slice NAL with a payload heavy in zeros and small bytes. */
+function h264Frame(rng: Rng): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const startCode = () => (rng.chance(0.5) ? new Uint8Array([0, 0, 0, 1]) : new Uint8Array([0, 0, 1]));
+  const nalPayload = (n: number) => rng.bytes(n).map((b) => (b < 120 ? b & 3 : b));
+  if (rng.chance(0.5)) parts.push(startCode(), new Uint8Array([0x67, 0x42, 0x00, 0x1f]), nalPayload(rng.int(6)).map((b) => b | 4));
+  if (rng.chance(0.5)) parts.push(startCode(), new Uint8Array([0x68, 0xce, 0x3c, 0x80]));
+  if (rng.chance(0.1)) parts.push(startCode(), new Uint8Array([0x06]), rng.bytes(rng.int(4)).map((b) => b | 4));
+  if (rng.chance(0.92)) {
+    parts.push(startCode(), new Uint8Array([rng.pick([0x65, 0x41, 0x25, 0x01])]));
+    // 2 slice-header bytes (sometimes ending in zeros: the clear/cipher seam), then the payload.
+    parts.push(rng.chance(0.3) ? new Uint8Array([0x88, 0]) : rng.chance(0.2) ? new Uint8Array([0, 0]) : rng.bytes(2));
+    parts.push(nalPayload(rng.chance(0.1) ? rng.int(3) : rng.range(1, 300)));
+  }
+  if (parts.length === 0) parts.push(nalPayload(rng.range(1, 20))); // never empty (an empty frame is DTX)
+  return concat(...parts);
+}
+
+function frameFor(rng: Rng, codec: Codec): Uint8Array {
+  if (codec === 'H264') return h264Frame(rng);
+  const length = rng.chance(0.15) ? rng.pick([1, 2, 3, 4, 9, 10, 11, 15, 16, 17]) : rng.range(1, codec === 'opus' ? 160 : 600);
+  const frame = rng.bytes(length);
+  if (codec === 'VP8' && rng.chance(0.3)) frame[0] = frame[0]! & 0xfe; // a key frame (10 clear bytes)
+  return frame;
+}
+
+/** A 3-byte start code in the clear part rewritten to 4 bytes, as a receiving depacketizer may do. */
+function rewriteStartCode(rng: Rng, wire: Uint8Array): Uint8Array | undefined {
+  const clear = h264ClearLength(wire);
+  const spots: number[] = [];
+  for (let i = 0; i + 3 <= clear - 3; i++) if (wire[i] === 0 && wire[i + 1] === 0 && wire[i + 2] === 1 && (i === 0 || wire[i - 1] !== 0)) spots.push(i);
+  if (spots.length === 0) return undefined;
+  const at = rng.pick(spots);
+  return concat(wire.subarray(0, at), new Uint8Array([0]), wire.subarray(at));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// FrameCryptor.decrypt
+
+describe('FrameCryptor.decrypt', () => {
+  it('opens genuine frames as the per-stream reference windows say; never accepts a forgery, stray or replay; drops change no state; counters add up', { timeout: TIMEOUT }, () => {
+    const SESSION = 500;
+    const outcomes: Record<string, number> = {};
+    const offeredBy: Record<string, number> = {};
+    let offeredTotal = 0;
+    let h264Tolerated = 0;
+
+    interface Genuine {
+      wire: Uint8Array;
+      frame: Uint8Array;
+      kind: MediaKind;
+      codec: Codec;
+      seq: number;
+      h264: boolean;
+      /** Length of the clear part on the wire (VP8 and H.264 layouts). */
+      clear: number;
+    }
+
+    function newSession(rng: Rng, index: number) {
+      const backend = BACKENDS[index % BACKENDS.length]!;
+      return {
+        caller: new FrameCryptor(KEY, true, { backend }),
+        callee: new FrameCryptor(KEY, false, { backend }),
+        oldCaller: new FrameCryptor(OLD_KEY, true, { backend }),
+        model: { audio: new ModelWindow(), video: new ModelWindow() } as Record<MediaKind, ModelWindow>,
+        byFrame: new Map<string, Genuine>(),
+        pending: [] as Genuine[],
+        offered: [] as Genuine[],
+        seq: 0,
+        count: 0,
+        empty: 0,
+        openedBytes: 0,
+        /** Video-heavy or audio-heavy sessions. */
+        videoShare: rng.pick([0.2, 0.5, 0.8]),
+      };
+    }
+    type Session = ReturnType<typeof newSession>;
+
+    function produce(s: Session, rng: Rng): Genuine {
+      const kind: MediaKind = rng.chance(s.videoShare) ? 'video' : 'audio';
+      const codec: Codec = kind === 'audio' ? 'opus' : rng.pick(['VP8', 'H264', 'H264', 'VP9'] as const);
+      let frame = frameFor(rng, codec);
+      // Frames are unique in a session, so an opened frame names the genuine frame it came from.
+      while (s.byFrame.has(hexOf(frame))) frame = concat(frame, rng.bytes(1));
+      const wire = s.caller.encrypt(frame, kind, codec);
+      const trailer = wire[wire.length - 1];
+      const clear = trailer === 0xe2 ? h264ClearLength(wire) : trailer === 0xe1 ? Math.min(wire.length, (wire[0]! & 1) === 0 ? 10 : 3) : 0;
+      const g: Genuine = { wire, frame, kind, codec, seq: ++s.seq, h264: trailer === 0xe2, clear };
+      s.byFrame.set(hexOf(frame), g);
+      return g;
+    }
+
+    const tally = (key: string) => (outcomes[key] = (outcomes[key] ?? 0) + 1);
+
+    /** The reference outcome of offering genuine frame `g` to stream `kind`. */
+    function expected(s: Session, g: Genuine, kind: MediaKind): 'ok' | FrameDropReason {
+      const verdict = s.model[kind].verdict(g.seq);
+      if (verdict !== 'ok') return verdict;
+      return kind === g.kind ? 'ok' : 'wrong-stream';
+    }
+
+    function offerGenuine(s: Session, rng: Rng, g: Genuine, input: Uint8Array = g.wire): void {
+      const kind = rng.chance(0.1) ? (g.kind === 'audio' ? 'video' : 'audio') : g.kind;
+      const want = expected(s, g, kind);
+      const before = s.callee.stats;
+      s.count++;
+      offeredBy.genuine = (offeredBy.genuine ?? 0) + 1;
+      offeredBy[`to-${kind}`] = (offeredBy[`to-${kind}`] ?? 0) + 1;
+      const result = s.callee.decrypt(presented(rng, input), kind);
+      tally(result.ok ? 'opened' : result.reason);
+      if (want !== 'ok') {
+        check(!result.ok && result.reason === want, () => `genuine ${g.kind}/${g.codec} frame seq ${g.seq} to ${kind}: ${result.ok ? 'ok' : result.reason}, expected ${want} (max ${s.model[kind].max})`);
+        check(s.callee.stats.opened.frames === before.opened.frames, () => 'a drop changed opened');
+        return;
+      }
+      check(result.ok && equal(result.frame, g.frame), () => `genuine ${g.kind}/${g.codec} frame seq ${g.seq} ${result.ok ? 'opened to other bytes' : `dropped as ${result.reason}`} (max ${s.model[kind].max})`);
+      s.model[kind].accept(g.seq);
+      s.openedBytes += g.frame.length;
+      check(s.callee.stats.opened.frames === before.opened.frames + 1, () => 'opened did not increment by exactly 1');
+    }
+
+    /** An input that is not a genuine wire frame: it must be dropped, unless (H.264 only) it opens to a genuine frame. */
+    function offerForgery(s: Session, rng: Rng, input: Uint8Array, label: string): void {
+      const kind: MediaKind = rng.chance(0.5) ? 'audio' : 'video';
+      const before = s.callee.stats;
+      const arg = presented(rng, input);
+      const copy = hexOf(arg);
+      s.count++;
+      offeredBy[label] = (offeredBy[label] ?? 0) + 1;
+      offeredBy[`to-${kind}`] = (offeredBy[`to-${kind}`] ?? 0) + 1;
+      if (input.length === 0) s.empty++;
+      const result = s.callee.decrypt(arg, kind);
+      check(hexOf(arg) === copy, () => 'decrypt() modified its input');
+      tally(result.ok ? (input.length === 0 ? 'empty' : 'opened-h264-clear-altered') : result.reason);
+      if (input.length === 0) {
+        check(result.ok && result.frame.length === 0, () => 'an empty frame did not pass through');
+        return;
+      }
+      if (result.ok) {
+        // Only the documented H.264 case: the clear part located the genuine ciphertext; the output is the sealed frame.
+        const g = s.byFrame.get(hexOf(result.frame));
+        check(g !== undefined, () => `${label}: accepted a forged ${kind} frame that opens to bytes never sent: ${short(input)}`);
+        check(g!.h264 && g!.kind === kind && expected(s, g!, kind) === 'ok', () => `${label}: accepted a non-H.264, stray or replayed frame (seq ${g!.seq}, ${g!.kind}/${g!.codec}) from ${short(input)}`);
+        s.model[kind].accept(g!.seq);
+        s.openedBytes += g!.frame.length;
+        h264Tolerated++;
+        return;
+      }
+      check((FRAME_DROP_REASONS as readonly string[]).includes(result.reason), () => `unknown drop reason ${result.reason}`);
+      const after = s.callee.stats;
+      check(after.opened.frames === before.opened.frames && after.opened.bytes === before.opened.bytes, () => 'a drop changed the opened counters');
+      // After a drop the next genuine frame opens as if nothing had happened (the model checks it exactly).
+      if (s.pending.length > 0 && rng.chance(0.3)) offerGenuine(s, rng, s.pending.shift()!);
+    }
+
+    function step(s: Session, rng: Rng): void {
+      while (s.pending.length < 2 || (s.pending.length < 80 && rng.chance(0.5))) s.pending.push(produce(s, rng));
+      const r = rng.int(100);
+      if (r < 38) {
+        const at = rng.chance(0.6) ? 0 : rng.int(rng.chance(0.8) ? Math.min(16, s.pending.length) : s.pending.length);
+        const [g] = s.pending.splice(at, 1);
+        s.offered.push(g!);
+        if (s.offered.length > 300) s.offered.splice(0, 100);
+        if (rng.chance(0.03)) return; // lost
+        const rewritten = g!.h264 && rng.chance(0.3) ? rewriteStartCode(rng, g!.wire) : undefined;
+        offerGenuine(s, rng, g!, rewritten);
+      } else if (r < 48 && s.offered.length > 0) {
+        offerGenuine(s, rng, s.offered[s.offered.length - 1 - rng.int(rng.chance(0.7) ? Math.min(40, s.offered.length) : s.offered.length)]!);
+      } else if (r < 75) {
+        const src = rng.chance(0.5) && s.offered.length > 0 ? rng.pick(s.offered) : rng.pick(s.pending);
+        if (src.clear > 0 && rng.chance(0.3)) {
+          // A bit flipped in the clear part the packetizer reads (VP8 payload header, H.264 NAL headers).
+          const forged = src.wire.slice();
+          forged[rng.int(src.clear)]! ^= 1 << rng.int(8);
+          offerForgery(s, rng, forged, 'mutated-clear');
+        } else offerForgery(s, rng, mutate(rng, src.wire, rng.pick(s.pending).wire), 'mutated');
+      } else if (r < 81) {
+        // The other direction (x = 8, sealed by the callee itself), same key: never opens here.
+        const codec: Codec = rng.pick(['opus', 'VP8', 'H264', 'VP9'] as const);
+        offerForgery(s, rng, s.callee.encrypt(frameFor(rng, codec), codec === 'opus' ? 'audio' : 'video', codec), 'other-direction');
+      } else if (r < 87) {
+        const codec: Codec = rng.pick(['opus', 'VP8', 'H264', 'VP9'] as const);
+        offerForgery(s, rng, s.oldCaller.encrypt(frameFor(rng, codec), codec === 'opus' ? 'audio' : 'video', codec), 'previous-key');
+      } else if (r < 93) {
+        // Random bytes ending in a valid trailer (opaque, VP8, H.264), sometimes behind an H.264 clear part.
+        const tail = concat(randomBytes(rng, randomLength(rng)), new Uint8Array([0xe0 | rng.int(3)]));
+        offerForgery(s, rng, rng.chance(0.3) ? concat(h264Frame(rng), tail) : tail, 'random-trailer');
+      } else if (r < 99) {
+        offerForgery(s, rng, randomBytes(rng, randomLength(rng)), 'random');
+      } else {
+        offerForgery(s, rng, new Uint8Array(0), 'empty');
+      }
+      if ((s.count & 15) === 0) expectCounters(s);
+    }
+
+    function expectCounters(s: Session): void {
+      const st = s.callee.stats;
+      let dropped = 0;
+      for (const r of FRAME_DROP_REASONS) dropped += st.dropped[r];
+      check(st.opened.frames + dropped + s.empty === s.count, () => `counters: opened ${st.opened.frames} + dropped ${dropped} + empty ${s.empty} != offered ${s.count}`);
+      check(st.empty === s.empty && st.opened.bytes === s.openedBytes, () => `empty ${st.empty}/${s.empty} or bytes ${st.opened.bytes}/${s.openedBytes} differ`);
+    }
+
+    let session: Session;
+    let sessions = 0;
+    const done = fuzz(0x7f, 100_000, SESSION, (rng, index) => {
+      if (index === 0) session = newSession(rng, sessions++);
+      step(session, rng);
+      if (index === SESSION - 1) {
+        expectCounters(session);
+        offeredTotal += session.count;
+        if (rng.chance(0.2)) {
+          session.callee.destroy();
+          const g = session.pending[0]!;
+          const result = session.callee.decrypt(g.wire, g.kind);
+          check(!result.ok && result.reason === 'auth', () => 'a destroyed cryptor opened a frame');
+        }
+      }
+    });
+    report('FrameCryptor.decrypt', { steps: done, offered: offeredTotal, sessions, h264Tolerated, ...offeredBy, ...outcomes });
+    expect(done).toBeGreaterThanOrEqual(100_000 * RUNS);
+    expect(offeredTotal).toBeGreaterThanOrEqual(done);
+    for (const k of ['opened', 'auth', 'replay', 'malformed', 'too-old', 'wrong-stream', 'clear-mismatch']) expect(outcomes[k], k).toBeGreaterThan(50);
+  });
+
+  it('boundary sizes: empty, 1, 15/16/17 bytes with every trailer, 1 MiB genuine frames, past the 4 MiB limit', { timeout: TIMEOUT }, () => {
+    const rng = new Rng(0xb1);
+    for (const backend of BACKENDS) {
+      const caller = new FrameCryptor(KEY, true, { backend });
+      const callee = new FrameCryptor(KEY, false, { backend });
+      let offered = 0;
+      for (const kind of ['audio', 'video'] as const) {
+        for (const length of [1, 2, 15, 16, 17, 18, 32, 33]) {
+          for (const trailer of [0x00, 0xe0, 0xe1, 0xe2, 0xe3, 0xef, 0xff]) {
+            for (const fill of [0, 1, -1]) {
+              const bytes = fill < 0 ? rng.bytes(length) : new Uint8Array(length).fill(fill);
+              bytes[length - 1] = trailer;
+              offered++;
+              expect(callee.decrypt(bytes, kind).ok, `${length} bytes, trailer ${trailer}`).toBe(false);
+            }
+          }
+        }
+        expect(callee.decrypt(new Uint8Array(0), kind)).toEqual({ ok: true, frame: new Uint8Array(0) });
+        for (const codec of kind === 'audio' ? ['opus'] : ['VP8', 'H264', 'VP9']) {
+          const frame = codec === 'H264' ? concat(new Uint8Array([0, 0, 0, 1, 0x65, 0x88, 0x80]), rng.bytes(1024 * 1024)) : rng.bytes(1024 * 1024);
+          const wire = caller.encrypt(frame, kind, codec);
+          const flipped = wire.slice();
+          flipped[wire.length >> 1]! ^= 0x20;
+          offered += 3;
+          expect(callee.decrypt(flipped, kind).ok, `${codec}: 1 MiB frame with a flipped bit`).toBe(false);
+          const opened = callee.decrypt(wire, kind);
+          expect(opened.ok && equal(opened.frame, frame), `${codec}: 1 MiB frame`).toBe(true);
+          expect(callee.decrypt(wire, kind)).toEqual({ ok: false, reason: 'replay' });
+        }
+      }
+      // Past the limit: dropped as malformed before any work, genuine or not.
+      const huge = caller.encrypt(rng.bytes(MAX_FRAME_BYTES), 'video', 'VP9');
+      expect(huge.length).toBeGreaterThan(MAX_FRAME_BYTES);
+      expect(callee.decrypt(huge, 'video')).toEqual({ ok: false, reason: 'malformed' });
+      const atLimit = new Uint8Array(MAX_FRAME_BYTES + 2); // an opaque packet of the limit + 1, and its trailer
+      atLimit[MAX_FRAME_BYTES + 1] = 0xe0;
+      expect(callee.decrypt(atLimit, 'audio')).toEqual({ ok: false, reason: 'malformed' });
+      offered += 2;
+      const st = callee.stats;
+      expect(st.opened.frames + Object.values(st.dropped).reduce((a, b) => a + b, 0)).toBe(offered);
+      expect(st.empty).toBe(2);
+    }
+  });
+
+  // Regression (found by the boundary fuzzing): the limit used to apply to the packet inside the wire frame, so a
+  // genuine wire frame up to maxFrameBytes + 1 (opaque), + 11 (VP8 key frame) or more (H.264) still opened.
+  it('a wire frame one byte over maxFrameBytes is dropped before any work', () => {
+    const caller = new FrameCryptor(KEY, true, { maxFrameBytes: 100 });
+    const callee = new FrameCryptor(KEY, false, { maxFrameBytes: 100 });
+    const wire = caller.encrypt(new Uint8Array(78), 'audio', 'opus'); // packet 100 bytes + trailer
+    expect(wire.length).toBe(101);
+    expect(callee.decrypt(wire, 'audio')).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// unescapeEmulation
+
+/**
+ * An independent reading of emulation prevention, as text operations over the bytes with `precedingZeros` zero
+ * bytes in front: the data is invalid if it contains 00 00 00/01/02, and every 03 right after 00 00 is removed.
+ */
+function referenceUnescape(data: Uint8Array, precedingZeros: number): Uint8Array | null {
+  const prefix = Math.min(2, precedingZeros); // only the last two zeros before the data matter
+  const text = '\0'.repeat(prefix) + Buffer.from(data.buffer, data.byteOffset, data.length).toString('latin1');
+  if (/\0\0[\0-\x02]/.test(text)) return null;
+  return new Uint8Array(Buffer.from(text.replace(/(?<=\0\0)\x03/g, '').slice(prefix), 'latin1'));
+}
+
+describe('unescapeEmulation', () => {
+  it('agrees with a reference on random, escaped and mutated data; inverts escapeEmulation; never throws', { timeout: TIMEOUT }, () => {
+    let accepted = 0;
+    let escapedCases = 0;
+    const done = fuzz(0xe5, 100_000, 2000, (rng) => {
+      const precedingZeros = rng.chance(0.9) ? rng.int(3) : rng.range(3, 5);
+      const raw = rng.bytes(rng.chance(0.2) ? rng.pick([0, 1, 2, 3, 4, 15, 16, 17]) : rng.int(64)).map((b) => (b < 200 ? b & 3 : b));
+      let data: Uint8Array;
+      let original: Uint8Array | undefined;
+      const r = rng.int(3);
+      if (r === 0) data = raw;
+      else {
+        // Escaped data (the sender's form), as is or mutated.
+        const pz = Math.min(2, precedingZeros);
+        const escaped = escapeEmulation(raw, pz);
+        if (r === 1) {
+          data = escaped;
+          original = raw;
+          escapedCases++;
+          check(!/\0\0[\0-\x02]/.test('\0'.repeat(pz) + Buffer.from(escaped).toString('latin1')), () => `escapeEmulation left a start code in ${short(escaped)}`);
+        } else data = escaped.length > 0 && rng.chance(0.5) ? mutate(rng, escaped) : concat(escaped, new Uint8Array([rng.int(4)]));
+      }
+      const arg = presented(rng, data);
+      const copy = hexOf(arg);
+      const got = unescapeEmulation(arg, precedingZeros);
+      check(hexOf(arg) === copy, () => 'unescapeEmulation modified its input');
+      const want = referenceUnescape(data, precedingZeros);
+      check(want === null ? got === null : got !== null && equal(got, want), () => `unescapeEmulation(${short(data)}, ${precedingZeros}) = ${got === null ? 'null' : short(got)}, reference ${want === null ? 'null' : short(want)}`);
+      if (original) check(got !== null && equal(got, original), () => `did not invert escapeEmulation on ${short(original!)}`);
+      if (got !== null) accepted++;
+    });
+    report('unescapeEmulation', { cases: done, accepted, escaped: escapedCases });
+    expect(done).toBeGreaterThanOrEqual(100_000 * RUNS);
+    expect(accepted).toBeGreaterThan(0.2 * done);
+    expect(accepted).toBeLessThan(0.9 * done);
+  });
+
+  it('boundary: empty, 1 byte, 1 MiB', () => {
+    const rng = new Rng(0xe6);
+    for (const pz of [0, 1, 2]) {
+      expect(unescapeEmulation(new Uint8Array(0), pz)).toEqual(new Uint8Array(0));
+      for (let b = 0; b < 256; b++) expect(unescapeEmulation(new Uint8Array([b]), pz)).toEqual(referenceUnescape(new Uint8Array([b]), pz));
+    }
+    const mib = rng.bytes(1024 * 1024).map((b) => (b < 128 ? b & 3 : b));
+    const escaped = escapeEmulation(mib, 2);
+    expect(equal(unescapeEmulation(escaped, 2)!, mib)).toBe(true);
+    expect(equal(unescapeEmulation(new Uint8Array(1024 * 1024).fill(0xff))!, new Uint8Array(1024 * 1024).fill(0xff))).toBe(true);
+    expect(unescapeEmulation(new Uint8Array(1024 * 1024))).toBeNull();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// h264ClearLength
+
+/**
+ * An independent reading: NAL units start after 00 00 01 (start codes found left to right, never overlapping the
+ * previous one's header byte); the clear part ends 3 bytes into the first slice NAL (type 1 or 5), or -1.
+ */
+function referenceClearLength(frame: Uint8Array): number {
+  const text = Buffer.from(frame.buffer, frame.byteOffset, frame.length).toString('latin1');
+  for (const match of text.matchAll(/\0\0\x01([\s\S])/g)) {
+    const type = match[1]!.charCodeAt(0) & 0x1f;
+    if (type === 1 || type === 5) {
+      const end = match.index + 3 + 3;
+      return end <= frame.length ? end : -1;
+    }
+  }
+  return -1;
+}
+
+describe('h264ClearLength', () => {
+  it('agrees with a reference; is decided by the clear prefix alone (extension- and truncation-stable); never throws', { timeout: TIMEOUT }, () => {
+    let found = 0;
+    const done = fuzz(0x64, 100_000, 2000, (rng) => {
+      const r = rng.int(4);
+      let frame: Uint8Array;
+      if (r === 0) frame = h264Frame(rng);
+      else if (r === 1) frame = mutate(rng, h264Frame(rng));
+      else if (r === 2) frame = rng.bytes(rng.int(40)).map((b) => (b < 100 ? b & 1 : b < 140 ? rng.pick([0x65, 0x41, 0x67, 0x68, 0x05, 0x01, 0x25, 0x45]) : b));
+      else frame = randomBytes(rng, randomLength(rng));
+      const got = h264ClearLength(presented(rng, frame));
+      const want = referenceClearLength(frame);
+      check(got === want, () => `h264ClearLength(${short(frame)}) = ${got}, reference ${want}`);
+      if (got < 0) return;
+      found++;
+      check(got >= 6 && got <= frame.length, () => `clear length ${got} out of range for ${frame.length} bytes`);
+      const header = got - 3;
+      check(frame[header - 3] === 0 && frame[header - 2] === 0 && frame[header - 1] === 1 && [1, 5].includes(frame[header]! & 0x1f), () => `clear length ${got} does not end 3 bytes into a slice NAL`);
+      // The receiver computes it on the wire frame, which shares only the clear prefix with the sender's frame.
+      check(h264ClearLength(frame.subarray(0, got)) === got, () => 'not decided by the prefix');
+      check(h264ClearLength(concat(frame.subarray(0, got), rng.bytes(rng.int(8)))) === got, () => 'changed by what follows the clear part');
+    });
+    report('h264ClearLength', { cases: done, found });
+    expect(done).toBeGreaterThanOrEqual(100_000 * RUNS);
+    expect(found).toBeGreaterThan(0.2 * done);
+  });
+
+  it('boundary: empty, 1 byte, 1 MiB', () => {
+    expect(h264ClearLength(new Uint8Array(0))).toBe(-1);
+    for (let b = 0; b < 256; b++) expect(h264ClearLength(new Uint8Array([b]))).toBe(-1);
+    expect(h264ClearLength(new Uint8Array(1024 * 1024))).toBe(-1);
+    const mib = new Uint8Array(1024 * 1024);
+    mib.set([0, 0, 1, 0x65, 1, 2], mib.length - 6);
+    expect(h264ClearLength(mib)).toBe(mib.length);
+    expect(h264ClearLength(mib.subarray(0, mib.length - 1))).toBe(-1);
+  });
+});
