@@ -22,224 +22,10 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { REPLAY_WINDOW_SIZE, getNodeBackend, nobleBackend, type CryptoBackend, type ReplayVerdict } from '@mtcall/crypto';
+import { REPLAY_WINDOW_SIZE, concatBytes, getNodeBackend, nobleBackend, type CryptoBackend, type ReplayVerdict } from '@mtcall/crypto';
 import { FRAME_DROP_REASONS, FrameCryptor, type FrameDropReason, type MediaKind } from './frame-cryptor.js';
 import { escapeEmulation, h264ClearLength, unescapeEmulation } from './codecs.js';
-
-// ---------------------------------------------------------------------------------------------------------------
-// Harness: multiplier, seeds, a deterministic PRNG and batched fast-check runs (the same in every fuzz file).
-
-const RUNS = (() => {
-  const n = Number(process.env.MTCALL_FUZZ_RUNS ?? '1');
-  return Number.isFinite(n) && n >= 1 ? n : 1;
-})();
-const SEED_OVERRIDE = process.env.MTCALL_FUZZ_SEED === undefined ? undefined : Number(process.env.MTCALL_FUZZ_SEED) | 0;
-/** Generous per-test timeout: the machine is shared; nothing asserts on time. */
-const TIMEOUT = 240_000 * RUNS;
-const MSG_KEY_LENGTH = 16;
-
-/** sfc32: a small, fast, well-mixed PRNG; the same seed always gives the same stream. */
-class Rng {
-  #a: number;
-  #b: number;
-  #c: number;
-  #d: number;
-  constructor(seed: number) {
-    this.#a = 0x9e3779b9;
-    this.#b = 0x243f6a88;
-    this.#c = 0xb7e15162;
-    this.#d = seed | 0;
-    for (let i = 0; i < 15; i++) this.u32();
-  }
-  u32(): number {
-    const t = (((this.#a + this.#b) | 0) + this.#d) | 0;
-    this.#d = (this.#d + 1) | 0;
-    this.#a = this.#b ^ (this.#b >>> 9);
-    this.#b = (this.#c + (this.#c << 3)) | 0;
-    this.#c = (this.#c << 21) | (this.#c >>> 11);
-    this.#c = (this.#c + t) | 0;
-    return t >>> 0;
-  }
-  /** Uniform in [0, n). */
-  int(n: number): number {
-    return Math.floor((this.u32() / 0x100000000) * n);
-  }
-  /** Uniform in [lo, hi]. */
-  range(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-  chance(p: number): boolean {
-    return this.u32() / 0x100000000 < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  bytes(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const v = this.u32();
-      out[i] = v;
-      out[i + 1] = v >>> 8;
-      out[i + 2] = v >>> 16;
-      out[i + 3] = v >>> 24;
-    }
-    for (; i < n; i++) out[i] = this.u32();
-    return out;
-  }
-}
-
-/**
- * Runs `body` on `cases × MTCALL_FUZZ_RUNS` cases under fast-check with a fixed seed, `batch` cases per
- * fast-check run, each batch with its own PRNG. Returns the number of cases run.
- */
-function fuzz(seed: number, cases: number, batch: number, body: (rng: Rng, index: number) => void): number {
-  const numRuns = Math.max(1, Math.ceil((cases * RUNS) / batch));
-  let done = 0;
-  fc.assert(
-    fc.property(fc.integer(), (batchSeed) => {
-      const rng = new Rng(batchSeed);
-      for (let i = 0; i < batch; i++) {
-        try {
-          body(rng, i);
-        } catch (error) {
-          throw new Error(`case ${i} of batch seed ${batchSeed}: ${(error as Error).message}`, { cause: error });
-        }
-        done++;
-      }
-    }),
-    { numRuns, seed: SEED_OVERRIDE ?? seed, endOnFailure: true },
-  );
-  return done;
-}
-
-/** Prints a target's case counts when MTCALL_FUZZ_VERBOSE is set. */
-function report(target: string, counts: Record<string, number>): void {
-  if (process.env.MTCALL_FUZZ_VERBOSE) console.log(`[fuzz] ${target}: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-}
-
-/** Throws when `condition` is false (cheaper than `expect` in loops of 100 000). */
-function check(condition: boolean, message: () => string): void {
-  if (!condition) throw new Error(message());
-}
-
-const hexOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
-const short = (b: Uint8Array) => (b.length > 48 ? `${hexOf(b.subarray(0, 48))}…(${b.length} bytes)` : hexOf(b) || '(empty)');
-const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
-
-/** Lengths at and around every boundary the code has (msg_key, AES block, header, varint steps). */
-const BOUNDARY_LENGTHS = [0, 1, 2, 4, 5, 15, 16, 17, 20, 21, 31, 32, 33, 47, 48, 49, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1023, 1024, 1500];
-
-/** A length for random inputs: usually small, often a boundary. */
-function randomLength(rng: Rng): number {
-  const r = rng.int(10);
-  if (r < 4) return rng.pick(BOUNDARY_LENGTHS);
-  if (r < 8) return rng.int(80);
-  return rng.int(2048);
-}
-
-/** Random bytes, sometimes skewed to zeros (framing headers, varints). */
-function randomBytes(rng: Rng, length: number): Uint8Array {
-  const out = rng.bytes(length);
-  if (rng.chance(0.25)) for (let i = 0; i < out.length; i++) if (rng.chance(0.6)) out[i] = rng.chance(0.5) ? 0 : out[i]! & 0x81;
-  return out;
-}
-
-/**
- * A mutation of `src` that is guaranteed to differ from it and from `other`: one bit flipped, truncated, extended,
- * bytes inserted, deleted, overwritten or duplicated, or spliced with `other`.
- */
-function mutate(rng: Rng, src: Uint8Array, other?: Uint8Array): Uint8Array {
-  const n = src.length;
-  let out: Uint8Array;
-  switch (rng.int(n === 0 ? 2 : 11)) {
-    case 0: // extend with random bytes
-      out = concat(src, rng.bytes(rng.range(1, 33)));
-      break;
-    case 1: // extend with zeros (padding-like)
-      out = concat(src, new Uint8Array(rng.range(1, 17)));
-      break;
-    case 2: // one bit flipped anywhere
-    case 3: {
-      out = src.slice();
-      out[rng.int(n)]! ^= 1 << rng.int(8);
-      break;
-    }
-    case 4: {
-      // one bit flipped in msg_key, or in the last byte
-      out = src.slice();
-      const at = rng.chance(0.5) ? rng.int(Math.min(n, MSG_KEY_LENGTH)) : n - 1;
-      out[at]! ^= 1 << rng.int(8);
-      break;
-    }
-    case 5: // truncated (by one byte, or anywhere)
-      out = src.slice(0, rng.chance(0.3) ? n - 1 : rng.int(n));
-      break;
-    case 6: {
-      // bytes inserted
-      const at = rng.int(n + 1);
-      out = concat(src.subarray(0, at), rng.bytes(rng.range(1, 4)), src.subarray(at));
-      break;
-    }
-    case 7: {
-      // bytes deleted
-      const at = rng.int(n);
-      out = concat(src.subarray(0, at), src.subarray(Math.min(n, at + rng.range(1, 4))));
-      break;
-    }
-    case 8: {
-      // a byte overwritten with another value
-      out = src.slice();
-      const at = rng.int(n);
-      out[at] = (out[at]! + rng.range(1, 255)) & 0xff;
-      break;
-    }
-    case 9: {
-      // a range duplicated
-      const at = rng.int(n);
-      const len = rng.range(1, Math.min(32, n - at));
-      out = concat(src.subarray(0, at + len), src.subarray(at, at + len), src.subarray(at + len));
-      break;
-    }
-    default: {
-      // spliced: msg_key of one packet, body of the other (or a prefix/suffix mix)
-      const o = other ?? rng.bytes(n);
-      out = rng.chance(0.5) ? concat(o.subarray(0, MSG_KEY_LENGTH), src.subarray(MSG_KEY_LENGTH)) : concat(src.subarray(0, rng.int(n)), o.subarray(rng.int(o.length + 1)));
-    }
-  }
-  // A splice can reproduce `other` whole (an empty prefix of src and all of other): that is not a forgery.
-  if (equal(out, src) || (other !== undefined && equal(out, other))) {
-    out = src.length > 0 ? src.slice() : new Uint8Array(1);
-    if (src.length > 0) out[0]! ^= 0x80;
-  }
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/** The same bytes, sometimes as a view at an odd offset into a larger buffer, or as a Node Buffer. */
-function presented(rng: Rng, bytes: Uint8Array): Uint8Array {
-  const r = rng.int(8);
-  if (r === 0) {
-    const offset = rng.range(1, 7);
-    const big = rng.bytes(offset + bytes.length + rng.range(0, 7));
-    big.set(bytes, offset);
-    return big.subarray(offset, offset + bytes.length);
-  }
-  if (r === 1) return Buffer.from(bytes);
-  return bytes;
-}
-
+import { RUNS, TIMEOUT, Rng, fuzz, report, check, hexOf, short, equal, randomLength, randomBytes, mutate, presented } from '@mtcall/testkit';
 
 const setup = new Rng(0x7a05);
 /** The call key, and a previous call's key. */
@@ -285,7 +71,7 @@ function h264Frame(rng: Rng): Uint8Array {
     parts.push(nalPayload(rng.chance(0.1) ? rng.int(3) : rng.range(1, 300)));
   }
   if (parts.length === 0) parts.push(nalPayload(rng.range(1, 20))); // never empty (an empty frame is DTX)
-  return concat(...parts);
+  return concatBytes(...parts);
 }
 
 function frameFor(rng: Rng, codec: Codec): Uint8Array {
@@ -303,7 +89,7 @@ function rewriteStartCode(rng: Rng, wire: Uint8Array): Uint8Array | undefined {
   for (let i = 0; i + 3 <= clear - 3; i++) if (wire[i] === 0 && wire[i + 1] === 0 && wire[i + 2] === 1 && (i === 0 || wire[i - 1] !== 0)) spots.push(i);
   if (spots.length === 0) return undefined;
   const at = rng.pick(spots);
-  return concat(wire.subarray(0, at), new Uint8Array([0]), wire.subarray(at));
+  return concatBytes(wire.subarray(0, at), new Uint8Array([0]), wire.subarray(at));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -353,7 +139,7 @@ describe('FrameCryptor.decrypt', () => {
       const codec: Codec = kind === 'audio' ? 'opus' : rng.pick(['VP8', 'H264', 'H264', 'VP9'] as const);
       let frame = frameFor(rng, codec);
       // Frames are unique in a session, so an opened frame names the genuine frame it came from.
-      while (s.byFrame.has(hexOf(frame))) frame = concat(frame, rng.bytes(1));
+      while (s.byFrame.has(hexOf(frame))) frame = concatBytes(frame, rng.bytes(1));
       const wire = s.caller.encrypt(frame, kind, codec);
       const trailer = wire[wire.length - 1];
       const clear = trailer === 0xe2 ? h264ClearLength(wire) : trailer === 0xe1 ? Math.min(wire.length, (wire[0]! & 1) === 0 ? 10 : 3) : 0;
@@ -455,8 +241,8 @@ describe('FrameCryptor.decrypt', () => {
         offerForgery(s, rng, s.oldCaller.encrypt(frameFor(rng, codec), codec === 'opus' ? 'audio' : 'video', codec), 'previous-key');
       } else if (r < 93) {
         // Random bytes ending in a valid trailer (opaque, VP8, H.264), sometimes behind an H.264 clear part.
-        const tail = concat(randomBytes(rng, randomLength(rng)), new Uint8Array([0xe0 | rng.int(3)]));
-        offerForgery(s, rng, rng.chance(0.3) ? concat(h264Frame(rng), tail) : tail, 'random-trailer');
+        const tail = concatBytes(randomBytes(rng, randomLength(rng)), new Uint8Array([0xe0 | rng.int(3)]));
+        offerForgery(s, rng, rng.chance(0.3) ? concatBytes(h264Frame(rng), tail) : tail, 'random-trailer');
       } else if (r < 99) {
         offerForgery(s, rng, randomBytes(rng, randomLength(rng)), 'random');
       } else {
@@ -514,7 +300,7 @@ describe('FrameCryptor.decrypt', () => {
         }
         expect(callee.decrypt(new Uint8Array(0), kind)).toEqual({ ok: true, frame: new Uint8Array(0) });
         for (const codec of kind === 'audio' ? ['opus'] : ['VP8', 'H264', 'VP9']) {
-          const frame = codec === 'H264' ? concat(new Uint8Array([0, 0, 0, 1, 0x65, 0x88, 0x80]), rng.bytes(1024 * 1024)) : rng.bytes(1024 * 1024);
+          const frame = codec === 'H264' ? concatBytes(new Uint8Array([0, 0, 0, 1, 0x65, 0x88, 0x80]), rng.bytes(1024 * 1024)) : rng.bytes(1024 * 1024);
           const wire = caller.encrypt(frame, kind, codec);
           const flipped = wire.slice();
           flipped[wire.length >> 1]! ^= 0x20;
@@ -584,7 +370,7 @@ describe('unescapeEmulation', () => {
           original = raw;
           escapedCases++;
           check(!/\0\0[\0-\x02]/.test('\0'.repeat(pz) + Buffer.from(escaped).toString('latin1')), () => `escapeEmulation left a start code in ${short(escaped)}`);
-        } else data = escaped.length > 0 && rng.chance(0.5) ? mutate(rng, escaped) : concat(escaped, new Uint8Array([rng.int(4)]));
+        } else data = escaped.length > 0 && rng.chance(0.5) ? mutate(rng, escaped) : concatBytes(escaped, new Uint8Array([rng.int(4)]));
       }
       const arg = presented(rng, data);
       const copy = hexOf(arg);
@@ -654,7 +440,7 @@ describe('h264ClearLength', () => {
       check(frame[header - 3] === 0 && frame[header - 2] === 0 && frame[header - 1] === 1 && [1, 5].includes(frame[header]! & 0x1f), () => `clear length ${got} does not end 3 bytes into a slice NAL`);
       // The receiver computes it on the wire frame, which shares only the clear prefix with the sender's frame.
       check(h264ClearLength(frame.subarray(0, got)) === got, () => 'not decided by the prefix');
-      check(h264ClearLength(concat(frame.subarray(0, got), rng.bytes(rng.int(8)))) === got, () => 'changed by what follows the clear part');
+      check(h264ClearLength(concatBytes(frame.subarray(0, got), rng.bytes(rng.int(8)))) === got, () => 'changed by what follows the clear part');
     });
     report('h264ClearLength', { cases: done, found });
     expect(done).toBeGreaterThanOrEqual(100_000 * RUNS);
