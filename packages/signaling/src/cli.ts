@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { consoleLog, startSignalingServer } from './server.js';
 import { DEFAULT_SERVER_LIMITS } from './server-core.js';
+import { parseTurnOptions } from './turn.js';
 
 const HELP = `mtcall-signal — the mtcall signaling server (WebSocket, in-memory, trusted with nothing)
 
@@ -17,6 +18,11 @@ Usage: mtcall-signal [options]
   --confirm-timeout <s>     seconds between accept and the caller's confirm (default ${DEFAULT_SERVER_LIMITS.confirmTimeoutMs / 1000})
   --max-message-bytes <n>   largest frame answered normally (default ${DEFAULT_SERVER_LIMITS.maxMessageBytes})
   --rate <n>                messages per second per connection (default ${DEFAULT_SERVER_LIMITS.rateLimit.perSecond})
+  --turn-url <url>          a TURN relay handed to every device (repeatable or comma-separated),
+                            e.g. turn:127.0.0.1:3478?transport=udp — needs --turn-secret
+  --turn-secret <s>         the relay's coturn static-auth-secret (also MTCALL_TURN_SECRET); devices get
+                            short-lived TURN REST API credentials in their welcome
+  --turn-ttl <s>            how long those credentials stay valid (default 3600)
   --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side) so the
                             two sides see different emoji. Never use for real calls.
   --quiet                   no log lines
@@ -36,6 +42,9 @@ function main(): void {
       'confirm-timeout': { type: 'string' },
       'max-message-bytes': { type: 'string' },
       rate: { type: 'string' },
+      'turn-url': { type: 'string', multiple: true },
+      'turn-secret': { type: 'string' },
+      'turn-ttl': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       mitm: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -54,6 +63,7 @@ function main(): void {
   };
   const token = values.token ?? process.env['MTCALL_TOKEN'];
   const rate = number('rate', values.rate, DEFAULT_SERVER_LIMITS.rateLimit.perSecond);
+  const turn = parseTurnOptions(values['turn-url'], values['turn-secret'] ?? process.env['MTCALL_TURN_SECRET'], values['turn-ttl']);
   void startSignalingServer({
     host: values.host,
     port: number('port', values.port, 8443),
@@ -65,9 +75,11 @@ function main(): void {
     ...(token !== undefined ? { token } : {}),
     ...(values.quiet ? {} : { log: consoleLog }),
     ...(values.mitm ? { mitm: true } : {}),
+    ...(turn ? { turn } : {}),
   }).then(
     (server) => {
       process.stderr.write(`mtcall-signal listening on ${server.url}${token !== undefined ? ' (token required)' : ''}\n`);
+      process.stderr.write(turn ? `TURN relay: ${turn.urls.join(', ')} (credentials valid ${turn.ttlSeconds} s)\n` : 'no TURN relay: calls are direct only\n');
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
       const stop = () => void server.close().then(() => process.exit(0));
       process.on('SIGINT', stop);

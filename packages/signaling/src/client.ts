@@ -15,7 +15,7 @@ import {
   type HandshakeStep,
   type HandshakeTimeouts,
 } from './handshake.js';
-import { PROTOCOL_VERSION, parseServerMessage, type CallEndReason, type ClientMessage, type PresenceEntry, type ServerMessage } from './protocol.js';
+import { PROTOCOL_VERSION, parseServerMessage, type CallEndReason, type ClientMessage, type IceServerInfo, type PresenceEntry, type ServerMessage } from './protocol.js';
 import { SecureSignalingChannel, type InCallMessage, type SignalingDropReason } from './secure-channel.js';
 
 /** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
@@ -210,6 +210,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   #socket: WebSocketLike | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #dhConfig: DhConfig | undefined;
+  #iceServers: IceServerInfo[] = [];
   #connected: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(options: SignalingClientOptions) {
@@ -228,6 +229,14 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   /** The verified DH config in use. */
   get dhConfig(): DhConfig | undefined {
     return this.#dhConfig;
+  }
+
+  /**
+   * ICE servers the signaling server handed out in `welcome` (short-lived TURN credentials), for
+   * RTCConfiguration.iceServers; [] when it has none (calls are then direct only).
+   */
+  get iceServers(): IceServerInfo[] {
+    return this.#iceServers.map((s) => ({ ...s, urls: [...s.urls] }));
   }
 
   /** Calls in progress on this device. */
@@ -319,6 +328,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     const message = parsed.message;
     switch (message.type) {
       case 'welcome':
+        this.#iceServers = message.iceServers ?? [];
         this.send({ type: 'getDhConfig', version: this.#cache.get()?.version ?? 0 });
         return;
       case 'dhConfig':

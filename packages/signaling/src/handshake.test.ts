@@ -305,3 +305,25 @@ describe('man in the middle', () => {
     }
   });
 });
+
+describe('replaying a previous call into a new one', () => {
+  it("a previous call's confirmCall (its g_a and fingerprint) is refused by the new callee: commitment-mismatch", () => {
+    const first = setup();
+    const oldConfirm = only(first.caller.receive(relay(only(first.callee.accept(0).send))).send);
+    const second = setup();
+    second.callee.accept(0);
+    if (oldConfirm.type !== 'confirmCall') throw new Error();
+    const step = second.callee.receive({ type: 'phoneCall', callId: CALL_ID, gA: oldConfirm.gA, keyFingerprint: oldConfirm.keyFingerprint });
+    expect(endedWith(step)).toMatchObject({ reason: 'commitment-mismatch' });
+  });
+
+  it("a previous call's acceptCall (its g_b) fed to the new caller leaves the real callee with fingerprint-mismatch", () => {
+    const first = setup();
+    const oldAccept = only(first.callee.accept(0).send);
+    const second = setup();
+    second.callee.accept(0); // the real callee's g_b never reaches the caller
+    const confirm = only(second.caller.receive(relay(oldAccept)).send);
+    const step = second.callee.receive(relay(confirm));
+    expect(endedWith(step)).toMatchObject({ reason: 'fingerprint-mismatch' });
+  });
+});

@@ -30,6 +30,7 @@ export {
   type ServerMessage,
   type ServerErrorCode,
   type PresenceEntry,
+  type IceServerInfo,
   type ParseResult,
 } from './protocol.js';
 export { SecureSignalingChannel, inCallMessageSchema, type InCallMessage, type SignalingDropReason, type SignalingOpenResult } from './secure-channel.js';

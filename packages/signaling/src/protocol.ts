@@ -111,9 +111,16 @@ export interface PresenceEntry {
   inCall: boolean;
 }
 
+/** A STUN/TURN server for RTCConfiguration.iceServers (TURN: short-lived REST API credentials). */
+export interface IceServerInfo {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
 /** Messages the server sends. */
 export type ServerMessage =
-  | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number }
+  | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[] }
   | { type: 'presence'; users: PresenceEntry[] }
   | { type: 'dhConfig'; version: number; p: string; g: number }
   | { type: 'dhConfigNotModified'; version: number }
@@ -125,9 +132,18 @@ export type ServerMessage =
   | { type: 'signalingData'; callId: string; data: string }
   | { type: 'error'; code: ServerErrorCode; message: string; requestId?: string; callId?: string };
 
+const iceServerSchema = v.object({
+  urls: v.pipe(v.array(v.pipe(v.string(), v.maxLength(512), v.regex(/^(stun|stuns|turn|turns):/))), v.minLength(1), v.maxLength(8)),
+  username: v.optional(v.pipe(v.string(), v.maxLength(512))),
+  credential: v.optional(v.pipe(v.string(), v.maxLength(512))),
+});
+
 /** Schema of server messages, for clients (a client validates what it receives too). */
 export const serverMessageSchema = v.variant('type', [
-  v.object({ type: v.literal('welcome'), protocol: count, userId: idSchema, deviceId: idSchema, dhVersion: count }),
+  v.object({
+    type: v.literal('welcome'), protocol: count, userId: idSchema, deviceId: idSchema, dhVersion: count,
+    iceServers: v.optional(v.pipe(v.array(iceServerSchema), v.maxLength(8))),
+  }),
   v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: count, inCall: v.boolean() })) }),
   v.object({ type: v.literal('dhConfig'), version: v.pipe(v.number(), v.integer(), v.minValue(1)), p: base64Bytes(256), g: v.pipe(v.number(), v.integer()) }),
   v.object({ type: v.literal('dhConfigNotModified'), version: count }),

@@ -13,6 +13,7 @@ import {
   parseClientMessage,
   type CallEndReason,
   type ClientMessage,
+  type IceServerInfo,
   type PresenceEntry,
   type ServerErrorCode,
   type ServerMessage,
@@ -66,6 +67,11 @@ export interface SignalingServerOptions {
    * signaling — so the two sides see different emoji. Never enable this for real calls.
    */
   mitm?: boolean;
+  /**
+   * ICE servers handed to each device in its `welcome` (e.g. short-lived TURN credentials). Called once per
+   * `hello`; absent or returning [] means no `iceServers` field: calls are then direct only.
+   */
+  iceServers?: (userId: string, now: number) => IceServerInfo[];
 }
 
 export const DEFAULT_SERVER_LIMITS = {
@@ -209,7 +215,7 @@ export class SignalingServerCore {
   }
 
   #handle(connection: Connection, message: ClientMessage, now: number, out: ServerOutput[]): void {
-    if (message.type === 'hello') return this.#hello(connection, message, out);
+    if (message.type === 'hello') return this.#hello(connection, message, now, out);
     if (connection.userId === undefined) {
       return this.#error(out, connection.id, 'not-authenticated', `send hello before ${message.type}`);
     }
@@ -285,7 +291,7 @@ export class SignalingServerCore {
     }
   }
 
-  #hello(connection: Connection, message: Extract<ClientMessage, { type: 'hello' }>, out: ServerOutput[]): void {
+  #hello(connection: Connection, message: Extract<ClientMessage, { type: 'hello' }>, now: number, out: ServerOutput[]): void {
     if (connection.userId !== undefined) return this.#error(out, connection.id, 'already-authenticated', 'hello was already sent on this connection');
     if (this.#options.token !== undefined && message.token !== this.#options.token) {
       this.#error(out, connection.id, 'unauthorized', 'wrong or missing token');
@@ -307,7 +313,11 @@ export class SignalingServerCore {
     connection.userId = message.userId;
     connection.deviceId = message.deviceId;
     connection.presence = message.presence === true;
-    this.#send(out, connection.id, { type: 'welcome', protocol: PROTOCOL_VERSION, userId: message.userId, deviceId: message.deviceId, dhVersion: this.#options.dhConfig.version });
+    const iceServers = this.#options.iceServers?.(message.userId, now) ?? [];
+    this.#send(out, connection.id, {
+      type: 'welcome', protocol: PROTOCOL_VERSION, userId: message.userId, deviceId: message.deviceId, dhVersion: this.#options.dhConfig.version,
+      ...(iceServers.length > 0 ? { iceServers } : {}),
+    });
     this.#log({ event: 'connected', connection: connection.id, ...this.#who(connection) });
     this.#broadcastPresence(out);
   }

@@ -345,3 +345,30 @@ describe('--mitm (demonstration server)', () => {
     }
   });
 });
+
+describe('the commitment on the wire', () => {
+  it('the callee and the server see SHA256(g_a) first; g_a itself crosses the wire only after the callee sent g_b', async () => {
+    const alice = await client('alice');
+    const bob = await raw('bob');
+    const seen: { from: number; text: string }[] = [];
+    const original = server.core.receive.bind(server.core);
+    server.core.receive = (id, text, length, now) => {
+      seen.push({ from: id, text });
+      return original(id, text, length, now);
+    };
+    const call = alice.call('bob', { video: false });
+    const offer = await bob.next('phoneCallRequested');
+    expect(Object.keys(offer).sort()).toEqual(['callId', 'callerId', 'gAHash', 'type', 'video']);
+    const gB = bytesToBase64(generateDhKeyPair(TELEGRAM_DH_GROUP.p, 3).publicKey);
+    const acceptedAt = seen.length;
+    bob.send({ type: 'acceptCall', callId: offer.callId, gB });
+    const revealed = await bob.next('phoneCall');
+    // Everything the caller sent before bob's acceptCall: no g_a among it.
+    const before = seen.slice(0, acceptedAt).map((s) => s.text).join('\n');
+    expect(before).toContain(offer.gAHash);
+    expect(before).not.toContain(revealed.gA);
+    expect(sha256(Uint8Array.from(Buffer.from(revealed.gA, 'base64')))).toEqual(Uint8Array.from(Buffer.from(offer.gAHash, 'base64')));
+    server.core.receive = original;
+    call.hangUp();
+  });
+});

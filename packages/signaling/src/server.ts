@@ -6,9 +6,11 @@
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { TELEGRAM_DH_GROUP } from '@mtcall/crypto';
+import { turnCredentials, type TurnOptions } from './turn.js';
 import { DEFAULT_SERVER_LIMITS, SignalingServerCore, type ConnectionId, type ServerLogEntry, type ServerOutput, type SignalingServerOptions } from './server-core.js';
 
 export { SignalingServerCore, DEFAULT_SERVER_LIMITS, CLOSE_CODES } from './server-core.js';
+export { turnCredentials, turnPassword, parseTurnOptions, type TurnOptions, type TurnIceServer } from './turn.js';
 export type { SignalingServerOptions, ServerLogEntry, ServerOutput, ConnectionId, ServerStats, RateLimit } from './server-core.js';
 
 /** Options of `startSignalingServer`; everything but the network has defaults. */
@@ -23,6 +25,11 @@ export interface StartSignalingServerOptions extends Partial<SignalingServerOpti
   server?: import('node:http').Server;
   /** URL path of the WebSocket endpoint. Default '/signal'. */
   path?: string;
+  /**
+   * A TURN relay sharing `secret` with this server (coturn `use-auth-secret`): every device gets credentials
+   * valid for `ttlSeconds` in its `welcome`. Without it (and without `iceServers`), calls are direct only.
+   */
+  turn?: TurnOptions;
 }
 
 /** A running server. */
@@ -50,6 +57,12 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   if (options.token !== undefined) coreOptions.token = options.token;
   if (options.log !== undefined) coreOptions.log = options.log;
   if (options.mitm) coreOptions.mitm = true;
+  if (options.iceServers) coreOptions.iceServers = options.iceServers;
+  const turn = options.turn;
+  if (turn) {
+    if (turn.urls.length === 0 || !turn.secret) throw new Error('turn: needs at least one URL and a secret');
+    coreOptions.iceServers = (userId, now) => [turnCredentials(turn, userId, now)];
+  }
   const core = new SignalingServerCore(coreOptions);
   const path = options.path ?? '/signal';
   // The hard limit closes the socket; below it, oversized frames get a polite error from the core.
