@@ -181,9 +181,12 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     });
   }
 
-  /** Ends encryption: the worker wipes the key and drops every later frame; then it is terminated. */
-  async end(): Promise<TransportStats> {
-    const final = await Promise.race([this.stats(), new Promise<TransportStats>((r) => setTimeout(() => r(undefined as never), 1000))]);
+  /**
+   * Ends encryption: the worker wipes the key and drops every later frame; then it is terminated. Resolves with the
+   * final counters, or `undefined` when the worker did not answer within a second.
+   */
+  async end(): Promise<TransportStats | undefined> {
+    const final = await Promise.race([this.stats(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000))]);
     this.#ended = true;
     for (const [event, listener] of this.#listeners) this.#pc.removeEventListener(event, listener);
     this.#post({ type: 'end' });
