@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh checkout: checks Node, installs the locked npm dependencies, builds every package.
 # Idempotent and quiet when there is nothing to do. Usage: scripts/setup.sh [--browsers]
-#   --browsers   also install Debian's chromium and firefox-esr when missing (for the end-to-end tests)
+#   --browsers   also install Debian's chromium, firefox-esr and coturn (the TURN relay) when missing (for the end-to-end tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
@@ -23,6 +23,8 @@ if [ "${1:-}" = "--browsers" ]; then
   missing=()
   command -v chromium >/dev/null || missing+=(chromium)
   command -v firefox-esr >/dev/null || missing+=(firefox-esr)
+  command -v turnserver >/dev/null || missing+=(coturn)
+  command -v ip >/dev/null || missing+=(iproute2)
   [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} from Debian"

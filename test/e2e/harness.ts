@@ -43,8 +43,14 @@ export interface Snapshot {
     audioCodec?: string;
     outboundVideoCodec?: string;
     candidateType?: string;
+    remoteCandidateType?: string;
     connectionState: string;
+    iceGatheringState: string;
+    localCandidateTypes: string[];
+    iceErrors: { code: number; text: string; url: string }[];
   };
+  pathProblem?: string;
+  relayOnly?: boolean;
 }
 
 /** Opens the demo in a fresh browser context (its own camera/mic permissions and storage). */

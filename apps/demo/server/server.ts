@@ -9,7 +9,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { consoleLog, startSignalingServer, type RunningSignalingServer } from '@mtcall/signaling/server';
+import { consoleLog, startSignalingServer, type RunningSignalingServer, type StartSignalingServerOptions, type TurnOptions } from '@mtcall/signaling/server';
+import { startRelay, type RunningRelay } from './relay.js';
 
 const STATIC_ROOT = resolve(fileURLToPath(new URL('../dist', import.meta.url)));
 const TYPES: Record<string, string> = {
@@ -25,6 +26,10 @@ export interface DemoServerOptions {
   /** Accept POST /report from pages run with ?report=/report (tests). */
   collectReports?: boolean;
   log?: boolean;
+  /** A TURN relay: every signed-in device gets short-lived credentials for it in its welcome. */
+  turn?: TurnOptions;
+  /** TEST HOOK: hand out these ICE servers instead (e.g. expired or forged TURN credentials). */
+  iceServers?: StartSignalingServerOptions['iceServers'];
 }
 
 export interface RunningDemoServer {
@@ -42,7 +47,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     http.once('error', fail);
     http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', ok);
   });
-  const signaling = await startSignalingServer({ server: http, path: '/signal', ...(options.mitm ? { mitm: true } : {}), ...(options.log ? { log: consoleLog } : {}) });
+  const signaling = await startSignalingServer({
+    server: http, path: '/signal', ...(options.mitm ? { mitm: true } : {}), ...(options.log ? { log: consoleLog } : {}),
+    ...(options.turn ? { turn: options.turn } : {}), ...(options.iceServers ? { iceServers: options.iceServers } : {}),
+  });
   const address = http.address() as { port: number };
   const host = options.host ?? '127.0.0.1';
   return {
@@ -59,7 +67,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: DemoServerOptions, reports: Map<string, unknown>): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (url.pathname === '/config.json') return send(res, 200, 'application/json', JSON.stringify({ mitm: !!options.mitm }));
+  if (url.pathname === '/config.json') return send(res, 200, 'application/json', JSON.stringify({ mitm: !!options.mitm, relay: !!(options.turn ?? options.iceServers) }));
   if (url.pathname === '/report' && req.method === 'POST' && options.collectReports) {
     let body = '';
     for await (const chunk of req) body += chunk;
@@ -90,10 +98,12 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 
 const HELP = `mtcall-demo — the mtcall web demo and its signaling server on one port
 
-Usage: mtcall-demo [--port 8080] [--host 127.0.0.1] [--mitm] [--quiet]
+Usage: mtcall-demo [--port 8080] [--host 127.0.0.1] [--relay] [--mitm] [--quiet]
 
   --port <n>    HTTP port (default 8080; 0 picks a free one)
   --host <a>    interface (default 127.0.0.1; browsers need 127.0.0.1/localhost or HTTPS for camera access)
+  --relay       also start a TURN relay (Debian's coturn) on 127.0.0.1 and hand every device short-lived
+                credentials for it; tick "Relay only" in the page (or open it with ?relay=1) to force it
   --mitm        DEMONSTRATION ONLY: the server becomes a man in the middle; the two sides see different emoji
   --quiet       no signaling log
   -h, --help    this text
@@ -107,6 +117,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
         port: { type: 'string', default: '8080' },
         host: { type: 'string', default: '127.0.0.1' },
         mitm: { type: 'boolean', default: false },
+        relay: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -114,10 +125,18 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     if (values.help) {
       process.stdout.write(HELP + '\n');
     } else {
-      const server = await startDemoServer({ port: Number(values.port), host: values.host, mitm: values.mitm, log: !values.quiet });
-      process.stderr.write(`mtcall demo running at ${server.url}  (open it in two browsers)\n`);
+      let relay: RunningRelay | undefined;
+      if (values.relay) {
+        relay = await startRelay();
+        process.stderr.write(`coturn relaying on 127.0.0.1:${relay.port}\n`);
+      }
+      const server = await startDemoServer({ port: Number(values.port), host: values.host, mitm: values.mitm, log: !values.quiet, ...(relay ? { turn: relay.turn } : {}) }).catch(async (error: unknown) => {
+        await relay?.stop();
+        throw error;
+      });
+      process.stderr.write(`mtcall demo running at ${server.url}  (open it in two browsers${relay ? `; ${server.url}?relay=1 forces the relay` : ''})\n`);
       if (values.mitm) process.stderr.write('!!! --mitm: the server is a MAN IN THE MIDDLE (demonstration). The emoji will NOT match. !!!\n');
-      const stop = () => void server.close().then(() => process.exit(0));
+      const stop = () => void server.close().then(() => relay?.stop()).then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     }

@@ -1,7 +1,7 @@
 /**
  * The mtcall demo: sign in with a name, see who is online, call; both sides see each other and the same four
  * emoji. URL parameters drive it for automated tests (the page then runs a call by itself and can report to a
- * test server): name, call, autoaccept, codec, transform, report, audioOnly, wrongkey (test hook).
+ * test server): name, call, autoaccept, codec, transform, report, audioOnly, relay (relay only), wrongkey (test hook).
  */
 
 import './style.css';
@@ -19,6 +19,7 @@ const auto = {
   report: params.get('report') ?? undefined,
   audioOnly: params.has('audioOnly'),
   wrongMediaKey: params.has('wrongkey'),
+  relayOnly: params.has('relay') && params.get('relay') !== '0',
 };
 
 const REASONS: Record<CallEndReason, string> = {
@@ -56,9 +57,15 @@ interface State {
   error?: string | undefined;
   incoming?: Call | undefined;
   mitmWarning: boolean;
+  /** iceTransportPolicy 'relay': media only through the TURN relay the server hands out. */
+  relayOnly: boolean;
+  /** The server hands out a TURN relay (config.json). */
+  relayAvailable: boolean;
+  /** Why the media path is not coming up (relay refused, no relay, ICE failed), when known. */
+  pathProblem?: string | undefined;
 }
 
-const state: State = { people: [], status: 'Not in a call', mic: true, cam: true, mitmWarning: false };
+const state: State = { people: [], status: 'Not in a call', mic: true, cam: true, mitmWarning: false, relayOnly: auto.relayOnly, relayAvailable: false };
 const app = document.querySelector<HTMLDivElement>('#app')!;
 let remoteStream: MediaStream | undefined;
 /** The last media errors, shown in reports (tests) and the console. */
@@ -160,12 +167,19 @@ function track(call: Call, status: string): void {
   call.on('established', (keys) => {
     state.emoji = keys.emoji;
     state.status = `Encrypted call with ${call.peerId}`;
+    const iceServers = state.client?.iceServers ?? [];
+    if (state.relayOnly && iceServers.length === 0) {
+      state.pathProblem = 'Relay only is on, but this server offers no TURN relay (start the demo with --relay), so no media can flow.';
+      showError(state.pathProblem);
+    }
     state.session = new MediaSession({
       call,
       local: state.local!,
       codec: auto.codec,
       transform: auto.transform,
       wrongMediaKey: auto.wrongMediaKey,
+      relayOnly: state.relayOnly,
+      iceServers,
       onRemoteTrack: (stream) => {
         remoteStream = stream;
         render();
@@ -186,7 +200,7 @@ function track(call: Call, status: string): void {
     void state.session?.close();
     state.local?.getTracks().forEach((t) => t.stop());
     const message = reason === 'hangup' && !byPeer ? 'You ended the call.' : REASONS[reason];
-    Object.assign(state, { call: undefined, session: undefined, local: undefined, emoji: undefined, peerMedia: undefined, transport: undefined, inbound: undefined });
+    Object.assign(state, { call: undefined, session: undefined, local: undefined, emoji: undefined, peerMedia: undefined, transport: undefined, inbound: undefined, pathProblem: undefined });
     remoteStream = undefined;
     state.status = message;
     if (reason !== 'hangup') showError(message);
@@ -231,7 +245,14 @@ function peopleView(): HTMLElement {
         return el('div', { class: 'person' }, el('div', { class: 'avatar' }, p.userId[0]!.toUpperCase()),
           el('div', { class: 'name' }, p.userId, el('div', { class: 'sub' }, el('span', { class: p.inCall ? 'dot busy' : 'dot' }), p.inCall ? 'in a call' : 'online')), button);
       }));
-  return el('div', { class: 'panel people' }, el('h3', {}, 'Online'), list);
+  const relay = el('input', { type: 'checkbox', id: 'relay-only', checked: state.relayOnly, disabled: !!state.call });
+  relay.addEventListener('change', () => {
+    state.relayOnly = relay.checked;
+    render();
+  });
+  const relayRow = el('label', { class: 'sub', title: 'Send media only through the TURN relay (iceTransportPolicy "relay"): the other side never learns your IP address. The relay only sees encrypted packets.' },
+    relay, ' Relay only', state.relayAvailable ? '' : ' (this server has no relay)');
+  return el('div', { class: 'panel people' }, el('h3', {}, 'Online'), list, relayRow);
 }
 
 function statsView(): HTMLElement {
@@ -245,7 +266,7 @@ function statsView(): HTMLElement {
     ['Encrypt cost / frame', t && t.sealed.frames ? `${(t.sealMicros / t.sealed.frames).toFixed(1)} µs` : '—'],
     ['Video frames shown', i ? String(i.videoFramesDecoded) : '—'],
     ['Codecs', i ? [i.outboundVideoCodec ?? i.videoCodec, i.audioCodec].filter(Boolean).map((c) => c!.split('/')[1]).join(' + ') || '—' : '—'],
-    ['Path', i?.candidateType ? (i.candidateType === 'relay' ? 'via relay' : 'direct') : '—'],
+    ['Path', state.pathProblem ?? (i?.candidateType ? (i.candidateType === 'relay' || i.remoteCandidateType === 'relay' ? 'via relay' : 'direct') : state.relayOnly ? 'relay only…' : '—')],
     ['Media API', detectTransformMode(auto.transform) ?? 'unsupported'],
   ];
   return el('div', { class: 'panel stats' }, el('h3', {}, 'Encryption'), el('table', {}, ...rows.map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', {}, v)))));
@@ -317,10 +338,25 @@ setInterval(async () => {
   const [transport, inbound] = await Promise.all([state.session.transportStats(), state.session.inbound()]);
   state.transport = transport;
   state.inbound = inbound;
+  const problem = pathProblem(inbound);
+  if (problem && problem !== state.pathProblem) showError(problem);
+  state.pathProblem = problem ?? state.pathProblem;
   const statsPanel = document.querySelector('.stats');
   if (statsPanel) statsPanel.replaceWith(statsView());
   if (auto.report) void report();
 }, 1000);
+
+/** Why media cannot flow, from the peer connection's own evidence (ICE errors, gathering, connection state). */
+function pathProblem(i: InboundStats): string | undefined {
+  const refused = i.iceErrors.find((e) => e.code === 401 || e.code === 403 || e.code === 437 || e.code === 441);
+  const noRelay = state.relayOnly && i.iceGatheringState === 'complete' && !i.localCandidateTypes.includes('relay');
+  if (refused && (noRelay || i.connectionState === 'failed')) {
+    return `The TURN relay refused our credentials (${refused.code} ${refused.text.replace(/\.$/, '') || 'Unauthorized'}): they are expired or not signed by this server, so the call cannot go through the relay.`;
+  }
+  if (noRelay) return `No relay address could be obtained${i.iceErrors[0] ? ` (${i.iceErrors[0].code} ${i.iceErrors[0].text})` : ''}, and relay only is on: no media can flow.`;
+  if (i.connectionState === 'failed') return 'The media connection failed: the two sides could not reach each other (directly or through a relay).';
+  return undefined;
+}
 
 async function report(): Promise<void> {
   await fetch(auto.report!, {
@@ -331,7 +367,7 @@ async function report(): Promise<void> {
 }
 
 function snapshot() {
-  return { errors: [...mediaErrors], me: state.me, status: state.status, emoji: state.emoji, callState: state.call?.state, transport: state.transport, inbound: state.inbound, userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform) };
+  return { errors: [...mediaErrors], pathProblem: state.pathProblem, relayOnly: state.relayOnly, me: state.me, status: state.status, emoji: state.emoji, callState: state.call?.state, transport: state.transport, inbound: state.inbound, userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform) };
 }
 
 (window as unknown as { mtcallDemo: unknown }).mtcallDemo = {
@@ -340,12 +376,14 @@ function snapshot() {
     if (!state.session) return snapshot();
     state.transport = await state.session.transportStats();
     state.inbound = await state.session.inbound();
+    state.pathProblem = pathProblem(state.inbound) ?? state.pathProblem;
     return snapshot();
   },
 };
 
-void fetch('/config.json').then((r) => r.json()).then((config: { mitm?: boolean }) => {
+void fetch('/config.json').then((r) => r.json()).then((config: { mitm?: boolean; relay?: boolean }) => {
   state.mitmWarning = !!config.mitm;
+  state.relayAvailable = !!config.relay;
   render();
 }).catch(() => undefined);
 

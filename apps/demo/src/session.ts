@@ -31,13 +31,22 @@ export interface InboundStats {
   audioCodec?: string | undefined;
   outboundVideoCodec?: string | undefined;
   candidateType?: string | undefined;
+  /** The selected pair's remote candidate type. */
+  remoteCandidateType?: string | undefined;
   connectionState: RTCPeerConnectionState;
+  iceGatheringState: RTCIceGatheringState;
+  /** Types of the local candidates gathered so far, e.g. ['host', 'relay']. */
+  localCandidateTypes: string[];
+  /** ICE server errors (icecandidateerror), e.g. a TURN relay refusing credentials with 401. */
+  iceErrors: { code: number; text: string; url: string }[];
 }
 
 export class MediaSession {
   readonly pc: RTCPeerConnection;
   readonly media: SecureCall;
   readonly #call: Call;
+  readonly #localCandidateTypes = new Set<string>();
+  readonly #iceErrors: InboundStats['iceErrors'] = [];
   #queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: SessionOptions) {
@@ -63,6 +72,13 @@ export class MediaSession {
       }
     }
     this.pc.addEventListener('track', (event) => options.onRemoteTrack(event.streams[0] ?? new MediaStream([event.track])));
+    this.pc.addEventListener('icecandidateerror', (event) => {
+      const e = event as RTCPeerConnectionIceErrorEvent;
+      if (this.#iceErrors.length < 20) this.#iceErrors.push({ code: e.errorCode, text: e.errorText, url: e.url });
+    });
+    this.pc.addEventListener('icecandidate', (event) => {
+      if (event.candidate?.type) this.#localCandidateTypes.add(event.candidate.type);
+    });
     this.pc.addEventListener('icecandidate', (event) => this.#send({ type: 'ice', candidate: event.candidate ? { ...event.candidate.toJSON(), candidate: event.candidate.candidate } : null }));
     this.#call.on('signal', (message) => this.#enqueue(() => this.#onSignal(message)));
     if (options.call.direction === 'outgoing') this.#enqueue(() => this.#offer());
@@ -75,7 +91,10 @@ export class MediaSession {
 
   async inbound(): Promise<InboundStats> {
     const report = await this.pc.getStats();
-    const stats: InboundStats = { videoFramesDecoded: 0, audioPacketsReceived: 0, audioSamplesReceived: 0, connectionState: this.pc.connectionState };
+    const stats: InboundStats = {
+      videoFramesDecoded: 0, audioPacketsReceived: 0, audioSamplesReceived: 0, connectionState: this.pc.connectionState,
+      iceGatheringState: this.pc.iceGatheringState, localCandidateTypes: [...this.#localCandidateTypes], iceErrors: [...this.#iceErrors],
+    };
     const codecs = new Map<string, string>();
     report.forEach((s: Record<string, unknown>) => {
       if (s['type'] === 'codec') codecs.set(s['id'] as string, s['mimeType'] as string);
@@ -94,6 +113,8 @@ export class MediaSession {
       if (s['type'] === 'candidate-pair' && (s['nominated'] || s['selected']) && s['state'] === 'succeeded') {
         const local = report.get(s['localCandidateId'] as string) as Record<string, unknown> | undefined;
         if (local) stats.candidateType = local['candidateType'] as string;
+        const remote = report.get(s['remoteCandidateId'] as string) as Record<string, unknown> | undefined;
+        if (remote) stats.remoteCandidateType = remote['candidateType'] as string;
       }
     });
     return stats;

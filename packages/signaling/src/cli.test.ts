@@ -15,7 +15,7 @@ afterEach(() => {
 it('--help documents the flags', () => {
   const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   expect(result.status).toBe(0);
-  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate']) {
+  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl']) {
     expect(result.stdout).toContain(flag);
   }
 });
