@@ -25,6 +25,7 @@ if [ "${1:-}" = "--browsers" ]; then
   command -v firefox-esr >/dev/null || missing+=(firefox-esr)
   command -v turnserver >/dev/null || missing+=(coturn)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v tcpdump >/dev/null || missing+=(tcpdump)
   [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} from Debian"

@@ -7,8 +7,8 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
@@ -17,6 +17,8 @@ import { turnCredentials, turnPassword } from '@mtcall/signaling/server';
 import { both, CHROMIUM, CHROMIUM_ARGS, harmfulDrops, launchChromium, openPeer, startDemo, until, type Snapshot } from './harness.js';
 
 const installed = haveTurnserver();
+const TCPDUMP = '/usr/bin/tcpdump';
+const haveTcpdump = existsSync(TCPDUMP) && process.getuid?.() === 0;
 if (!installed) console.warn(`SKIPPED relay tests: ${TURNSERVER} (coturn) is not installed — bash scripts/setup.sh --browsers installs it`);
 
 describe.skipIf(!installed)('calls through a TURN relay (coturn on loopback)', () => {
@@ -38,18 +40,22 @@ describe.skipIf(!installed)('calls through a TURN relay (coturn on loopback)', (
     server = undefined;
   });
 
-  async function call(caller: string, callee: string): Promise<[Page, Page]> {
-    const b = await openPeer(browser, server!.url, { name: callee, autoaccept: true, relay: true });
+  async function call(caller: string, callee: string, extra: Record<string, string | true> = {}): Promise<[Page, Page]> {
+    const b = await openPeer(browser, server!.url, { name: callee, autoaccept: true, relay: true, ...extra });
     pages.push(b);
     await until(async () => server!.signaling.core.stats.users, (n) => n >= 1, `${callee} online`, 30_000);
-    const a = await openPeer(browser, server!.url, { name: caller, call: callee, relay: true });
+    const a = await openPeer(browser, server!.url, { name: caller, call: callee, relay: true, ...extra });
     pages.push(a);
     return [a, b];
   }
 
-  it('relay only: the selected pair is relay ↔ relay, video decodes, audio arrives, emoji match', async () => {
+  it('relay only: the selected pair is relay ↔ relay, video decodes, audio arrives, emoji match; the relay forwards no plaintext', async () => {
     server = await startDemo({ turn: relay.turn });
-    const [alice, bob] = await call('alice', 'bob');
+    // Capture everything on the relay's ports while the call runs (tcpdump from Debian, installed by setup).
+    const pcapDir = mkdtempSync(join(tmpdir(), 'mtcall-pcap-'));
+    const pcap = join(pcapDir, 'relay.pcap');
+    const tcpdump = haveTcpdump ? spawn(TCPDUMP, ['-i', 'lo', '-U', '-s', '0', '-w', pcap, `udp portrange ${relay.relayPorts.min}-${relay.relayPorts.max}`], { stdio: 'ignore' }) : undefined;
+    const [alice, bob] = await call('alice', 'bob', { samples: true });
     const relayed = (s: Snapshot) => s.inbound?.candidateType === 'relay' && (s.inbound.videoFramesDecoded ?? 0) >= 30 && s.inbound.audioPacketsReceived >= 50;
     const [a, b] = await until(both(alice, bob), ([x, y]) => relayed(x) && relayed(y), 'media flowing through the relay');
     console.log(`selected candidate pairs: alice ${a.inbound!.candidateType} → ${a.inbound!.remoteCandidateType}, bob ${b.inbound!.candidateType} → ${b.inbound!.remoteCandidateType}; local candidates gathered: ${a.inbound!.localCandidateTypes.join(',')} / ${b.inbound!.localCandidateTypes.join(',')}`);
@@ -67,6 +73,22 @@ describe.skipIf(!installed)('calls through a TURN relay (coturn on loopback)', (
     }
     // coturn itself saw both users allocate with the server-issued credentials.
     for (const user of ['alice', 'bob']) expect(relay.log()).toMatch(new RegExp(`user <\\d+:${user}>: incoming packet ALLOCATE processed, success`));
+    // The capture check: 24-byte plaintext samples of sent video frames (reported by the workers, test hook) appear
+    // nowhere in what crossed the relay's ports.
+    if (tcpdump) {
+      const [x, y] = await until(both(alice, bob), ([p, q]) => (p.transport?.plaintextSamples?.length ?? 0) >= 8 && (q.transport?.plaintextSamples?.length ?? 0) >= 8, 'plaintext samples');
+      await until(async () => (existsSync(pcap) ? statSync(pcap).size : 0), (n) => n > 200_000, 'captured relay traffic');
+      const stopped = new Promise((resolve) => tcpdump.once('exit', resolve));
+      tcpdump.kill('SIGINT');
+      await stopped;
+      const captured = readFileSync(pcap);
+      const samples = [...x.transport!.plaintextSamples!, ...y.transport!.plaintextSamples!];
+      console.log(`relay capture: ${captured.length} bytes on ports ${relay.relayPorts.min}-${relay.relayPorts.max}; ${samples.length} plaintext samples searched, ${samples.filter((h) => captured.includes(Buffer.from(h, 'hex'))).length} found`);
+      for (const hex of samples) expect(captured.includes(Buffer.from(hex, 'hex')), `plaintext ${hex} on the wire`).toBe(false);
+      rmSync(pcapDir, { recursive: true, force: true });
+    } else {
+      console.warn('SKIPPED the relay capture check: tcpdump is not installed — bash scripts/setup.sh --browsers installs it');
+    }
   });
 
   it('expired and forged credentials are refused by coturn (401) and the page says why', async () => {

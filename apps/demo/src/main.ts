@@ -1,7 +1,7 @@
 /**
  * The mtcall demo: sign in with a name, see who is online, call; both sides see each other and the same four
  * emoji. URL parameters drive it for automated tests (the page then runs a call by itself and can report to a
- * test server): name, call, autoaccept, codec, transform, report, audioOnly, relay (relay only), wrongkey (test hook).
+ * test server): name, call, autoaccept, codec, transform, report, audioOnly, relay (relay only), wrongkey and samples (test hooks).
  */
 
 import './style.css';
@@ -19,6 +19,7 @@ const auto = {
   report: params.get('report') ?? undefined,
   audioOnly: params.has('audioOnly'),
   wrongMediaKey: params.has('wrongkey'),
+  plaintextSamples: params.has('samples'),
   relayOnly: params.has('relay') && params.get('relay') !== '0',
 };
 
@@ -178,6 +179,7 @@ function track(call: Call, status: string): void {
       codec: auto.codec,
       transform: auto.transform,
       wrongMediaKey: auto.wrongMediaKey,
+      exposePlaintextSamples: auto.plaintextSamples,
       relayOnly: state.relayOnly,
       iceServers,
       onRemoteTrack: (stream) => {

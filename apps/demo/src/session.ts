@@ -16,6 +16,8 @@ export interface SessionOptions {
   relayOnly?: boolean;
   /** TEST HOOK: give the media encryption a key with one byte changed (the receiver must then decode nothing). */
   wrongMediaKey?: boolean;
+  /** TEST HOOK: the worker reports samples of sent plaintext (for the relay capture test). */
+  exposePlaintextSamples?: boolean;
   iceServers?: RTCIceServer[];
   onRemoteTrack: (stream: MediaStream) => void;
   onPeerMedia: (state: { audio: boolean; video: boolean }) => void;
@@ -60,7 +62,7 @@ export class MediaSession {
     } as RTCConfiguration);
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
     const mediaKey = options.wrongMediaKey ? keys.key.map((b, i) => (i === 100 ? b ^ 1 : b)) : keys.key;
-    this.media = new SecureCall({ pc: this.pc, key: mediaKey, outgoing: options.call.direction === 'outgoing', worker, ...(mode ? { mode } : {}) });
+    this.media = new SecureCall({ pc: this.pc, key: mediaKey, ...(options.exposePlaintextSamples ? { exposePlaintextSamples: true } : {}), outgoing: options.call.direction === 'outgoing', worker, ...(mode ? { mode } : {}) });
     this.media.on('error', (e) => options.onError(e.message));
 
     if (options.call.direction === 'outgoing') {

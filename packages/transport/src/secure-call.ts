@@ -65,6 +65,8 @@ export interface SecureCallOptions {
    * codecs.ts). Set your own preferences after `attach()`.
    */
   restrictCodecs?: boolean;
+  /** TEST ONLY: report samples of sent plaintext in stats (`plaintextSamples`) so a test can prove the wire lacks them. */
+  exposePlaintextSamples?: boolean;
 }
 
 export interface SecureCallEvents extends Record<string, unknown> {
@@ -106,7 +108,7 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     this.#restrictCodecs = options.restrictCodecs ?? true;
     this.#worker.addEventListener('message', (event: MessageEvent<FromWorker>) => this.#onWorker(event.data));
     // The key goes first: the worker handles messages in order, and transforms wait for it anyway.
-    this.#post({ type: 'key', key: new Uint8Array(options.key), outgoing: options.outgoing });
+    this.#post({ type: 'key', key: new Uint8Array(options.key), outgoing: options.outgoing, ...(options.exposePlaintextSamples ? { plaintextSamples: true } : {}) });
     const rescan = () => this.attach();
     for (const event of ['negotiationneeded', 'track', 'signalingstatechange']) {
       this.#pc.addEventListener(event, rescan);

@@ -11,7 +11,7 @@ export interface TransformOptions {
 }
 
 export type ToWorker =
-  | { type: 'key'; key: Uint8Array; outgoing: boolean }
+  | { type: 'key'; key: Uint8Array; outgoing: boolean; plaintextSamples?: boolean }
   | { type: 'codecs'; payloadTypes: Record<number, string> }
   | { type: 'stream'; readable: ReadableStream; writable: WritableStream; options: TransformOptions }
   | { type: 'stats'; requestId: number }
@@ -26,6 +26,11 @@ export interface TransportStats extends FrameCryptorStats {
   /** Microseconds spent sealing/opening, summed (the per-frame transform cost). */
   sealMicros: number;
   openMicros: number;
+  /**
+   * TEST ONLY (SecureCallOptions.exposePlaintextSamples): hex of 24 plaintext bytes from the middle of up to 16 sent
+   * video frames, so a test can search a network capture for them. Absent otherwise.
+   */
+  plaintextSamples?: string[] | undefined;
 }
 
 export type FromWorker =

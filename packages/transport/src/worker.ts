@@ -44,7 +44,14 @@ let ended = false;
 let resolveKey: () => void;
 const keyReady = new Promise<void>((resolve) => (resolveKey = resolve));
 let payloadTypes: Record<number, string> = {};
-const extra = { ciphertextDiffers: 0, keyFrameRequests: 0, sealMicros: 0, openMicros: 0, lastError: undefined as string | undefined };
+const extra = {
+  ciphertextDiffers: 0,
+  keyFrameRequests: 0,
+  sealMicros: 0,
+  openMicros: 0,
+  lastError: undefined as string | undefined,
+  plaintextSamples: undefined as string[] | undefined,
+};
 
 function post(message: FromWorker): void {
   scope.postMessage(message);
@@ -97,6 +104,10 @@ function attach(readable: ReadableStream<EncodedFrame>, writable: WritableStream
           const wire = await cryptor.encryptAsync(data, kind, codecOf(frame));
           extra.sealMicros += (scope.performance.now() - started) * 1000;
           if (differsFromPlaintext(data, wire)) extra.ciphertextDiffers++;
+          if (extra.plaintextSamples && kind === 'video' && data.length >= 256 && extra.plaintextSamples.length < 16) {
+            const middle = data.length >> 1;
+            extra.plaintextSamples.push(Array.from(data.subarray(middle, middle + 24), (b) => b.toString(16).padStart(2, '0')).join(''));
+          }
           frame.data = toArrayBuffer(wire);
           controller.enqueue(frame);
         } catch (error) {
@@ -134,6 +145,7 @@ scope.onmessage = (event) => {
     case 'key':
       cryptor?.destroy();
       cryptor = new FrameCryptor(message.key, message.outgoing);
+      if (message.plaintextSamples) extra.plaintextSamples = [];
       message.key.fill(0); // our copy (structured clone); the cryptor holds its slices
       resolveKey();
       post({ type: 'ready' });
