@@ -56,12 +56,12 @@ async function openPage(params: Record<string, string>): Promise<Page> {
 
 const snapshot = (page: Page): Promise<Snapshot> => page.evaluate(() => (globalThis as unknown as { mtcallDemo: { refresh(): Promise<Snapshot> } }).mtcallDemo.refresh());
 
-async function browserCallsPeer(options: { wrongKey?: boolean } = {}) {
+async function browserCallsPeer(options: { wrongKey?: boolean; video?: boolean } = {}) {
   server = await startDemoServer({ port: 0 });
   const signal = server.url.replace(/^http/, 'ws') + 'signal';
   const bot = await startPeer({ server: signal, user: 'bot', send: { type: 'tone', frequency: 660 }, ...(options.wrongKey ? { wrongKey: true } : {}) });
   peers.push(bot);
-  const page = await openPage({ name: 'alice', call: 'bot', audioOnly: '1' });
+  const page = await openPage({ name: 'alice', call: 'bot', ...(options.video ? {} : { audioOnly: '1' }) });
   return { bot, page };
 }
 
@@ -79,6 +79,20 @@ describe.skipIf(!existsSync(CHROMIUM))('headless Chromium ↔ mtcall-peer throug
     expect(Math.abs(r!.audio.dominantHz - FAKE_BEEP_HZ), `heard ${r!.audio.dominantHz} Hz`).toBeLessThan(15);
     const dropped = Object.entries(s.transport!.dropped).filter(([k]) => k !== 'replay').reduce((a, [, v]) => a + v, 0);
     expect(dropped, JSON.stringify(s.transport!.dropped)).toBe(0);
+  });
+
+  it('Chromium calls the peer with video (VP8, the default): the peer reassembles the sealed frames from RTP and opens them', async () => {
+    const { bot } = await browserCallsPeer({ video: true });
+    const r = await until(() => bot.report(), (x) => (x?.video.framesOpened ?? 0) >= 20 && (x?.audio.decoded ?? 0) >= 20, 'the peer opening 20 video frames');
+    const v = r!.video;
+    console.log(`peer video: ${v.packets} packets, ${v.frames} frames, ${v.framesOpened} opened (${v.keyFrames} key, ${v.bytesOpened} bytes), codecs ${v.codecs.join(',')}, dropped ${JSON.stringify(v.dropped)}`);
+    expect(v.codec).toBe('VP8');
+    expect(v.codecs.map((c) => c.toLowerCase())).toEqual(['video/vp8']);
+    expect(v.keyFrames).toBeGreaterThanOrEqual(1);
+    expect(v.malformedPackets).toBe(0);
+    const bad = Object.entries(v.dropped).filter(([k]) => k !== 'incomplete' && k !== 'replay').reduce((a, [, n]) => a + n, 0);
+    expect(bad, JSON.stringify(v.dropped)).toBe(0);
+    expect(r!.dropped, JSON.stringify(r!.crypto.dropped)).toBe(0);
   });
 
   it('with a wrong key the peer decodes nothing and counts auth drops', async () => {

@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
   const summary = () => {
     const r = peer.report();
     if (!r) return 'no media yet';
-    return `${r.connectionState}: audio ${r.audio.packets} packets, ${r.audio.decoded} decoded (${r.audio.seconds.toFixed(1)} s, rms ${r.audio.rms.toFixed(3)}, ${r.audio.dominantHz.toFixed(1)} Hz), ${r.audio.sent} sent, ${r.dropped} dropped ${JSON.stringify(r.crypto.dropped)}; video ${r.video.packets} packets`;
+    return `${r.connectionState}: audio ${r.audio.packets} packets, ${r.audio.decoded} decoded (${r.audio.seconds.toFixed(1)} s, rms ${r.audio.rms.toFixed(3)}, ${r.audio.dominantHz.toFixed(1)} Hz), ${r.audio.sent} sent, ${r.dropped} dropped ${JSON.stringify(r.crypto.dropped)}; video ${r.video.packets} packets, ${r.video.framesOpened} ${r.video.codec} frames opened (${r.video.keyFrames} key), dropped ${JSON.stringify(r.video.dropped)}`;
   };
 
   await new Promise<void>((resolve) => {

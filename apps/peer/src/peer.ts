@@ -1,12 +1,14 @@
 /**
  * The werift adapter: one call's RTCPeerConnection, with SDP and ICE over the call's sealed signaling channel
  * (as the demo's session.ts does it: the caller offers, both trickle ICE), audio RTP payloads handed to the
- * AudioPipeline, and sealed Opus frames sent back as RTP. Audio only is sent; inbound video RTP is counted.
+ * AudioPipeline, and sealed Opus frames sent back as RTP. Audio only is sent; inbound VP8 RTP goes to the
+ * VideoReceiver (depacketized into frames and opened with the same FrameCryptor).
  */
 
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, useOPUS, useVP8, type RTCRtpTransceiver } from 'werift';
 import type { Call, InCallMessage } from '@mtcall/signaling';
 import { AudioPipeline, FRAME_SAMPLES, type MediaReport } from './media.js';
+import { VideoReceiver, type VideoReport } from './video.js';
 
 /** What the peer sends: a sine tone (Opus-encoded here), the frames it receives re-sealed (echo), or nothing. */
 export type SendMode = { type: 'tone'; frequency: number } | { type: 'echo' } | { type: 'none' };
@@ -23,7 +25,7 @@ export interface MediaPeerOptions {
 
 export interface PeerReport extends MediaReport {
   connectionState: string;
-  video: { packets: number; codecs: string[] };
+  video: VideoReport;
 }
 
 export class MediaPeer {
@@ -36,8 +38,7 @@ export class MediaPeer {
   #timer: ReturnType<typeof setInterval> | undefined;
   #sequence = Math.floor(Math.random() * 0x10000);
   #timestamp = Math.floor(Math.random() * 0x1_0000_0000);
-  #videoPackets = 0;
-  readonly #videoCodecs = new Set<string>();
+  readonly video: VideoReceiver;
   #closed = false;
 
   constructor(options: MediaPeerOptions) {
@@ -46,6 +47,7 @@ export class MediaPeer {
     const keys = options.call.keys;
     if (!keys) throw new Error('the call has no key yet');
     this.pipeline = new AudioPipeline({ key: keys.key, outgoing: options.call.direction === 'outgoing', wrongKey: options.wrongKey ?? false, record: options.record ?? false });
+    this.video = new VideoReceiver(this.pipeline.cryptor);
     this.pc = new RTCPeerConnection({
       codecs: { audio: [useOPUS()], video: [useVP8()] },
       ...(options.iceAdditionalHostAddresses ? { iceAdditionalHostAddresses: options.iceAdditionalHostAddresses } : {}),
@@ -62,7 +64,7 @@ export class MediaPeer {
   }
 
   report(): PeerReport {
-    return { ...this.pipeline.report(), connectionState: this.pc.connectionState, video: { packets: this.#videoPackets, codecs: [...this.#videoCodecs] } };
+    return { ...this.pipeline.report(), connectionState: this.pc.connectionState, video: this.video.report() };
   }
 
   async close(): Promise<void> {
@@ -110,10 +112,10 @@ export class MediaPeer {
 
   #onTrack(track: MediaStreamTrack): void {
     if (track.kind === 'video') {
+      // Only VP8 is negotiated (useVP8), so every video packet is VP8.
       track.onReceiveRtp.subscribe((rtp) => {
-        this.#videoPackets++;
-        if (track.codec) this.#videoCodecs.add(track.codec.mimeType);
-        void rtp;
+        if (this.#closed) return;
+        this.video.receive({ sequenceNumber: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, marker: rtp.header.marker, payload: rtp.payload }, track.codec?.mimeType);
       });
       return;
     }
