@@ -27,7 +27,7 @@ import { decryptPacket, encryptPacket, MSG_KEY_LENGTH } from './packet.js';
 import { REPLAY_WINDOW_SIZE, ReplayWindow, type ReplayVerdict } from './replay-window.js';
 import { DEFAULT_MAX_PACKET_BYTES, DROP_REASONS, PacketOpener, PacketSealer, type OpenResult } from './sealer.js';
 import { getNodeBackend, nobleBackend } from './backend/index.js';
-import { RUNS, TIMEOUT, Rng, fuzz, report, check, hexOf, short, equal, BOUNDARY_LENGTHS, randomLength, randomBytes, mutate, presented } from '@mtcall/testkit';
+import { RUNS, TIMEOUT, Rng, fuzz, report, check, hexOf, short, equal, BOUNDARY_LENGTHS, randomLength, randomBytes, mutate, presented, ModelWindow } from '@mtcall/testkit';
 import { concatBytes } from './bytes.js';
 
 const setup = new Rng(0x5eed);
@@ -153,31 +153,6 @@ describe('decryptPacket (x = 0, 8, 128, 136)', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // PacketOpener.open: a stateful session against a reference model of the replay rule.
-
-/** The spec's replay rule, written plainly: remember every accepted seq; reject ≤ max-64 and repeats. */
-class ModelWindow {
-  max = 0;
-  readonly seen = new Set<number>();
-  verdict(seq: number): ReplayVerdict {
-    if (!Number.isSafeInteger(seq) || seq < 1) return 'too-old';
-    if (seq > this.max) return 'ok';
-    if (seq <= this.max - REPLAY_WINDOW_SIZE) return 'too-old';
-    return this.seen.has(seq) ? 'replay' : 'ok';
-  }
-  accept(seq: number): boolean {
-    if (this.verdict(seq) !== 'ok') return false;
-    this.seen.add(seq);
-    if (seq > this.max) {
-      this.max = seq;
-      if (this.seen.size > 4 * REPLAY_WINDOW_SIZE) for (const s of this.seen) if (s <= this.max - REPLAY_WINDOW_SIZE) this.seen.delete(s);
-    }
-    return true;
-  }
-  reset(): void {
-    this.max = 0;
-    this.seen.clear();
-  }
-}
 
 describe('PacketOpener.open', () => {
   it('opens genuine packets exactly as the reference window says; drops every forgery, replay and stray packet without changing state; counters add up', { timeout: TIMEOUT }, () => {

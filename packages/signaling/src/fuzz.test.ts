@@ -30,7 +30,7 @@ import { PacketSealer, TELEGRAM_DH_GROUP, bytesToBase64, DROP_REASONS, REPLAY_WI
 import { CALL_END_REASONS, MAX_SIGNALING_DATA_BYTES, parseClientMessage, parseServerMessage, type ParseResult } from './protocol.js';
 import { SecureSignalingChannel, type InCallMessage } from './secure-channel.js';
 import { SignalingServerCore, type ServerOutput } from './server-core.js';
-import { RUNS, TIMEOUT, Rng, fuzz, report, check, randomLength, randomBytes, mutate } from '@mtcall/testkit';
+import { RUNS, TIMEOUT, Rng, fuzz, report, check, randomLength, randomBytes, mutate, ModelWindow } from '@mtcall/testkit';
 
 /**
  * The server draws call ids from `randomBytes`; here they come from a seeded generator, reseeded for every
@@ -472,24 +472,6 @@ describe.each([
 const setup = new Rng(0x51c);
 const KEY = setup.bytes(256);
 const OLD_KEY = setup.bytes(256);
-
-/** The spec's replay rule, written plainly. */
-class ModelWindow {
-  max = 0;
-  readonly seen = new Set<number>();
-  verdict(seq: number): ReplayVerdict {
-    if (seq > this.max) return 'ok';
-    if (seq <= this.max - REPLAY_WINDOW_SIZE) return 'too-old';
-    return this.seen.has(seq) ? 'replay' : 'ok';
-  }
-  accept(seq: number): void {
-    this.seen.add(seq);
-    if (seq > this.max) {
-      this.max = seq;
-      if (this.seen.size > 4 * REPLAY_WINDOW_SIZE) for (const s of this.seen) if (s <= this.max - REPLAY_WINDOW_SIZE) this.seen.delete(s);
-    }
-  }
-}
 
 function inCallMessage(rng: Rng): InCallMessage {
   switch (rng.int(5)) {

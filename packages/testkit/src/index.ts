@@ -221,3 +221,31 @@ export function presented(rng: Rng, bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
+
+/** The window size of the calls spec ("larger than max_received_seq - 64"), restated for the model. */
+const MODEL_WINDOW_SIZE = 64;
+
+/** The spec's replay rule, written plainly: the reference every replay-window fuzzer compares against. */
+export class ModelWindow {
+  max = 0;
+  readonly seen = new Set<number>();
+  verdict(seq: number): 'ok' | 'replay' | 'too-old' {
+    if (!Number.isSafeInteger(seq) || seq < 1) return 'too-old';
+    if (seq > this.max) return 'ok';
+    if (seq <= this.max - MODEL_WINDOW_SIZE) return 'too-old';
+    return this.seen.has(seq) ? 'replay' : 'ok';
+  }
+  accept(seq: number): boolean {
+    if (this.verdict(seq) !== 'ok') return false;
+    this.seen.add(seq);
+    if (seq > this.max) {
+      this.max = seq;
+      if (this.seen.size > 4 * MODEL_WINDOW_SIZE) for (const s of this.seen) if (s <= this.max - MODEL_WINDOW_SIZE) this.seen.delete(s);
+    }
+    return true;
+  }
+  reset(): void {
+    this.max = 0;
+    this.seen.clear();
+  }
+}

@@ -25,7 +25,7 @@ import fc from 'fast-check';
 import { REPLAY_WINDOW_SIZE, concatBytes, getNodeBackend, nobleBackend, type CryptoBackend, type ReplayVerdict } from '@mtcall/crypto';
 import { FRAME_DROP_REASONS, FrameCryptor, type FrameDropReason, type MediaKind } from './frame-cryptor.js';
 import { escapeEmulation, h264ClearLength, unescapeEmulation } from './codecs.js';
-import { RUNS, TIMEOUT, Rng, fuzz, report, check, hexOf, short, equal, randomLength, randomBytes, mutate, presented } from '@mtcall/testkit';
+import { RUNS, TIMEOUT, Rng, fuzz, report, check, hexOf, short, equal, randomLength, randomBytes, mutate, presented, ModelWindow } from '@mtcall/testkit';
 
 const setup = new Rng(0x7a05);
 /** The call key, and a previous call's key. */
@@ -35,24 +35,6 @@ const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 const node = getNodeBackend();
 /** The two backends: Node's OpenSSL here, @noble in the browser's encoded-transform worker. */
 const BACKENDS: CryptoBackend[] = node ? [node, nobleBackend] : [nobleBackend];
-
-/** The spec's replay rule, written plainly (one per received stream kind). */
-class ModelWindow {
-  max = 0;
-  readonly seen = new Set<number>();
-  verdict(seq: number): ReplayVerdict {
-    if (seq > this.max) return 'ok';
-    if (seq <= this.max - REPLAY_WINDOW_SIZE) return 'too-old';
-    return this.seen.has(seq) ? 'replay' : 'ok';
-  }
-  accept(seq: number): void {
-    this.seen.add(seq);
-    if (seq > this.max) {
-      this.max = seq;
-      if (this.seen.size > 4 * REPLAY_WINDOW_SIZE) for (const s of this.seen) if (s <= this.max - REPLAY_WINDOW_SIZE) this.seen.delete(s);
-    }
-  }
-}
 
 type Codec = 'opus' | 'VP8' | 'H264' | 'VP9';
 
