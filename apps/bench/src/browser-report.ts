@@ -1,7 +1,7 @@
 /** Rows, table and footer of `--browser`. Pure. */
 
 import { BROWSER_OPS, type BrowserMeasurement, type BrowserOp } from './browser-protocol.js';
-import { CONTENTION_WARNING, formatCount, formatMicros, formatRatio } from './table.js';
+import { renderGrid, CONTENTION_WARNING, formatCount, formatMicros, formatRatio } from './table.js';
 
 /** The `backend` of every browser row. */
 export const BROWSER_BACKEND = 'chromium-worker';
@@ -89,17 +89,7 @@ export function formatBrowserTable(rows: readonly BrowserRow[], meta: BrowserTab
     formatRatio(r.ratioToGcm),
     formatRatio(r.ratioToGcm === null || r.ratioToGcm <= 0 ? null : 1 / r.ratioToGcm),
   ]);
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: readonly string[]): string =>
-    values
-      .map((v, i) => (LEFT.has(COLUMNS[i]!) ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  const out: string[] = [line(COLUMNS), widths.map((w) => '-'.repeat(w)).join('  ')];
-  cells.forEach((row, i) => {
-    if (i > 0 && rows[i]!.size !== rows[i - 1]!.size) out.push('');
-    out.push(line(row));
-  });
+  const out = renderGrid(COLUMNS, LEFT, cells, rows.map((r) => r.size));
   out.push('', ...formatBrowserFooter(rows, meta));
   return `${out.join('\n')}\n`;
 }

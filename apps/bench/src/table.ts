@@ -42,6 +42,25 @@ export const CONTENTION_WARNING = 0.1;
 const LEFT = new Set<string>(['backend', 'op']);
 
 /** The table and its footer, ending with a newline. */
+/**
+ * Aligned text columns (left-aligned where `left` says, right otherwise), a rule under the header, and a blank
+ * line wherever `groups` changes from one row to the next (the benchmark groups rows by size).
+ */
+export function renderGrid(columns: readonly string[], left: ReadonlySet<string>, cells: readonly string[][], groups: readonly number[]): string[] {
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: readonly string[]): string =>
+    values
+      .map((v, i) => (left.has(columns[i]!) ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const out: string[] = [line(columns), widths.map((w) => '-'.repeat(w)).join('  ')];
+  cells.forEach((row, i) => {
+    if (i > 0 && groups[i] !== groups[i - 1]) out.push('');
+    out.push(line(row));
+  });
+  return out;
+}
+
 export function formatTable(rows: readonly Row[], targets: readonly TargetResult[], meta: TableMeta): string {
   const cells = rows.map((r) => [
     String(r.size),
@@ -54,18 +73,7 @@ export function formatTable(rows: readonly Row[], targets: readonly TargetResult
     formatRatio(r.ratioToGcm),
     formatRatio(r.ratioToNative),
   ]);
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: readonly string[]): string =>
-    values
-      .map((v, i) => (LEFT.has(COLUMNS[i]!) ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  const out: string[] = [line(COLUMNS), rule];
-  cells.forEach((row, i) => {
-    if (i > 0 && rows[i]!.size !== rows[i - 1]!.size) out.push('');
-    out.push(line(row));
-  });
+  const out = renderGrid(COLUMNS, LEFT, cells, rows.map((r) => r.size));
   out.push('', ...formatFooter(targets, meta));
   return `${out.join('\n')}\n`;
 }
