@@ -6,6 +6,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,8 +29,21 @@ export interface DemoServerOptions {
   log?: boolean;
   /** A TURN relay: every signed-in device gets short-lived credentials for it in its welcome. */
   turn?: TurnOptions;
+  /** Further origins whose pages may use the signaling endpoint (the demo's own are always allowed). */
+  allowOrigin?: string[];
   /** TEST HOOK: hand out these ICE servers instead (e.g. expired or forged TURN credentials). */
   iceServers?: StartSignalingServerOptions['iceServers'];
+}
+
+/** How many online users the demo's "everyone" list shows at most. */
+export const DEMO_DIRECTORY_USERS = 200;
+
+/** The origins the demo's pages are served from: its host (every interface for 0.0.0.0/::), localhost and 127.0.0.1. */
+export function demoOrigins(host: string, port: number): string[] {
+  const hosts = host === '0.0.0.0' || host === '::'
+    ? Object.values(networkInterfaces()).flatMap((list) => list ?? []).map((i) => (i.family === 'IPv6' ? `[${i.address.split('%')[0]}]` : i.address))
+    : [host.includes(':') ? `[${host}]` : host];
+  return [...new Set([...hosts, 'localhost', '127.0.0.1'])].map((h) => `http://${h}:${port}`);
 }
 
 export interface RunningDemoServer {
@@ -47,8 +61,12 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     http.once('error', fail);
     http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', ok);
   });
+  const port = (http.address() as { port: number }).port;
   const signaling = await startSignalingServer({
     server: http, path: '/signal', ...(options.mitm ? { mitm: true } : {}), ...(options.log ? { log: consoleLog } : {}),
+    // Only the demo's own pages may connect (a page on another site gets 403), and they see everyone online.
+    allowOrigin: [...demoOrigins(options.host ?? '127.0.0.1', port), ...(options.allowOrigin ?? [])],
+    presence: { maxWatch: 500, directory: { maxUsers: DEMO_DIRECTORY_USERS } },
     ...(options.turn ? { turn: options.turn } : {}), ...(options.iceServers ? { iceServers: options.iceServers } : {}),
   });
   const address = http.address() as { port: number };

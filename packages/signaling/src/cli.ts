@@ -1,28 +1,57 @@
 #!/usr/bin/env node
-/** mtcall-signal: the signaling server as a command. */
+/** mtcall-signal: the signaling server as a command, and `mtcall-signal mint-token` for trying signed tokens. */
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { mintToken, type TokenVerifierOptions } from './auth.js';
 import { consoleLog, startSignalingServer } from './server.js';
-import { DEFAULT_SERVER_LIMITS } from './server-core.js';
+import { DEFAULT_ABUSE_LIMITS, DEFAULT_SERVER_LIMITS } from './server-core.js';
+import { DEFAULT_PRESENCE_OPTIONS } from './presence.js';
 import { parseTurnOptions } from './turn.js';
 
 const HELP = `mtcall-signal — the mtcall signaling server (WebSocket, in-memory, trusted with nothing)
 
 Usage: mtcall-signal [options]
+       mtcall-signal mint-token --user <id> [--secret <s> | --private-key <pem file>] [--ttl <s>]
 
+Network
   --host <addr>             interface to bind (default 127.0.0.1; use 0.0.0.0 to expose it)
   --port <n>                TCP port (default 8443; 0 picks a free one)
   --path <p>                WebSocket path (default /signal)
-  --token <t>               require this shared token in every client's hello (also MTCALL_TOKEN)
+  --allow-origin <origin>   web pages of this origin may connect, e.g. https://app.example.com (repeatable or
+                            comma-separated); upgrades from any other Origin get HTTP 403. Without it any
+                            page on any site may connect.
+
+Authentication (default: user ids are taken as claimed)
+  --auth-secret <s>         production mode: hello must carry a JWT signed with this HS256 secret (≥ 32 bytes;
+                            also MTCALL_AUTH_SECRET) whose sub is the user id; that id is the only one the
+                            connection may use
+  --auth-public-key <file>  the same with EdDSA (Ed25519) tokens: the PEM public key of the app server's key
+  --auth-issuer <iss>       tokens must carry this iss     --auth-audience <aud>   …and this aud
+  --token <t>               simple mode: a shared token every hello must carry (also MTCALL_TOKEN); anyone
+                            holding it may claim any user id
+
+Limits
   --ring-timeout <s>        seconds a call may ring unanswered (default ${DEFAULT_SERVER_LIMITS.ringTimeoutMs / 1000})
   --confirm-timeout <s>     seconds between accept and the caller's confirm (default ${DEFAULT_SERVER_LIMITS.confirmTimeoutMs / 1000})
   --max-message-bytes <n>   largest frame answered normally (default ${DEFAULT_SERVER_LIMITS.maxMessageBytes})
   --rate <n>                messages per second per connection (default ${DEFAULT_SERVER_LIMITS.rateLimit.perSecond})
-  --turn-url <url>          a TURN relay handed to every device (repeatable or comma-separated),
+  --max-conns-per-ip <n>    open connections per remote address (default ${DEFAULT_ABUSE_LIMITS.maxConnectionsPerAddress}; 0 = no cap)
+  --max-outgoing-calls <n>  calls one device may have in progress as caller (default ${DEFAULT_ABUSE_LIMITS.maxOutgoingCallsPerDevice})
+  --max-ringing <n>         calls that may ring one user at once; more get busy (default ${DEFAULT_ABUSE_LIMITS.maxRingingPerCallee})
+
+Presence
+  --max-watch <n>           users one connection may follow (default ${DEFAULT_PRESENCE_OPTIONS.maxWatch})
+  --presence-directory <n>  offer an "everyone online" directory listing at most n users (default: none)
+
+Relay
+  --turn-url <url>          a TURN relay handed to every authenticated device (repeatable or comma-separated),
                             e.g. turn:127.0.0.1:3478?transport=udp — needs --turn-secret
   --turn-secret <s>         the relay's coturn static-auth-secret (also MTCALL_TURN_SECRET); devices get
                             short-lived TURN REST API credentials in their welcome
   --turn-ttl <s>            how long those credentials stay valid (default 3600)
+
+Other
   --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side) so the
                             two sides see different emoji. Never use for real calls.
   --quiet                   no log lines
@@ -31,17 +60,79 @@ Usage: mtcall-signal [options]
 The server relays the three key-agreement messages (it sees SHA256(g_a), g_b, g_a — never a, b or the key)
 and sealed in-call signaling it cannot read. See the README for the protocol.`;
 
-function main(): void {
+const MINT_HELP = `mtcall-signal mint-token — print a signed token (JWT) for one user, as an app server would mint it
+
+Usage: mtcall-signal mint-token --user <id> [--secret <s> | --private-key <pem file>] [options]
+
+  --user <id>               the user id (the token's sub)
+  --secret <s>              HS256 secret shared with the server's --auth-secret (also MTCALL_AUTH_SECRET)
+  --private-key <file>      Ed25519 private key (PKCS#8 PEM) for EdDSA; the server gets the public key
+                            (openssl genpkey -algorithm ed25519 -out key.pem; openssl pkey -in key.pem -pubout)
+  --ttl <s>                 lifetime in seconds (default 3600)
+  --issuer <iss>            iss claim    --audience <aud>   aud claim
+  -h, --help                this text`;
+
+/** A non-negative number flag. */
+function number(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${text}`);
+  return n;
+}
+
+async function mint(args: string[]): Promise<void> {
   const { values } = parseArgs({
+    args,
+    options: {
+      user: { type: 'string' },
+      secret: { type: 'string' },
+      'private-key': { type: 'string' },
+      ttl: { type: 'string' },
+      issuer: { type: 'string' },
+      audience: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(MINT_HELP + '\n');
+    return;
+  }
+  if (!values.user) throw new Error('mint-token needs --user');
+  const secret = values.secret ?? (values['private-key'] ? undefined : process.env['MTCALL_AUTH_SECRET']);
+  const token = await mintToken({
+    userId: values.user,
+    ttlSeconds: number('ttl', values.ttl, 3600),
+    ...(secret !== undefined ? { secret } : {}),
+    ...(values['private-key'] ? { privateKey: readFileSync(values['private-key'], 'utf8') } : {}),
+    ...(values.issuer ? { issuer: values.issuer } : {}),
+    ...(values.audience ? { audience: values.audience } : {}),
+  });
+  process.stdout.write(token + '\n');
+}
+
+function serve(args: string[]): void {
+  const { values } = parseArgs({
+    args,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8443' },
       path: { type: 'string', default: '/signal' },
+      'allow-origin': { type: 'string', multiple: true },
       token: { type: 'string' },
+      'auth-secret': { type: 'string' },
+      'auth-public-key': { type: 'string' },
+      'auth-issuer': { type: 'string' },
+      'auth-audience': { type: 'string' },
       'ring-timeout': { type: 'string' },
       'confirm-timeout': { type: 'string' },
       'max-message-bytes': { type: 'string' },
       rate: { type: 'string' },
+      'max-conns-per-ip': { type: 'string' },
+      'max-outgoing-calls': { type: 'string' },
+      'max-ringing': { type: 'string' },
+      'max-watch': { type: 'string' },
+      'presence-directory': { type: 'string' },
       'turn-url': { type: 'string', multiple: true },
       'turn-secret': { type: 'string' },
       'turn-ttl': { type: 'string' },
@@ -55,15 +146,19 @@ function main(): void {
     process.stdout.write(HELP + '\n');
     return;
   }
-  const number = (name: string, text: string | undefined, fallback: number): number => {
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${text}`);
-    return n;
-  };
   const token = values.token ?? process.env['MTCALL_TOKEN'];
+  const authSecret = values['auth-secret'] ?? process.env['MTCALL_AUTH_SECRET'];
+  if (authSecret !== undefined && values['auth-public-key']) throw new Error('give either --auth-secret or --auth-public-key, not both');
+  let auth: TokenVerifierOptions | undefined;
+  if (authSecret !== undefined || values['auth-public-key']) {
+    auth = authSecret !== undefined ? { secret: authSecret } : { publicKey: readFileSync(values['auth-public-key']!, 'utf8') };
+    if (values['auth-issuer']) auth.issuer = values['auth-issuer'];
+    if (values['auth-audience']) auth.audience = values['auth-audience'];
+  }
+  const allowOrigin = values['allow-origin']?.flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean);
   const rate = number('rate', values.rate, DEFAULT_SERVER_LIMITS.rateLimit.perSecond);
   const turn = parseTurnOptions(values['turn-url'], values['turn-secret'] ?? process.env['MTCALL_TURN_SECRET'], values['turn-ttl']);
+  const directory = values['presence-directory'] === undefined ? undefined : { maxUsers: number('presence-directory', values['presence-directory'], 0) };
   void startSignalingServer({
     host: values.host,
     port: number('port', values.port, 8443),
@@ -72,14 +167,24 @@ function main(): void {
     confirmTimeoutMs: number('confirm-timeout', values['confirm-timeout'], DEFAULT_SERVER_LIMITS.confirmTimeoutMs / 1000) * 1000,
     maxMessageBytes: number('max-message-bytes', values['max-message-bytes'], DEFAULT_SERVER_LIMITS.maxMessageBytes),
     rateLimit: { perSecond: rate, burst: Math.max(rate * 4, 20), maxViolations: DEFAULT_SERVER_LIMITS.rateLimit.maxViolations },
-    ...(token !== undefined ? { token } : {}),
+    limits: {
+      maxConnectionsPerAddress: number('max-conns-per-ip', values['max-conns-per-ip'], DEFAULT_ABUSE_LIMITS.maxConnectionsPerAddress),
+      maxOutgoingCallsPerDevice: number('max-outgoing-calls', values['max-outgoing-calls'], DEFAULT_ABUSE_LIMITS.maxOutgoingCallsPerDevice),
+      maxRingingPerCallee: number('max-ringing', values['max-ringing'], DEFAULT_ABUSE_LIMITS.maxRingingPerCallee),
+    },
+    presence: { maxWatch: number('max-watch', values['max-watch'], DEFAULT_PRESENCE_OPTIONS.maxWatch), ...(directory ? { directory } : {}) },
+    ...(auth ? { auth } : token !== undefined ? { token } : {}),
+    ...(allowOrigin && allowOrigin.length > 0 ? { allowOrigin } : {}),
     ...(values.quiet ? {} : { log: consoleLog }),
     ...(values.mitm ? { mitm: true } : {}),
     ...(turn ? { turn } : {}),
   }).then(
     (server) => {
-      process.stderr.write(`mtcall-signal listening on ${server.url}${token !== undefined ? ' (token required)' : ''}\n`);
+      const mode = auth ? `signed tokens (${auth.secret !== undefined ? 'HS256' : 'EdDSA'})` : token !== undefined ? 'shared token' : 'open: user ids as claimed';
+      process.stderr.write(`mtcall-signal listening on ${server.url} (authentication: ${mode})\n`);
+      if (!allowOrigin?.length) process.stderr.write('no --allow-origin: web pages of any site may connect\n');
       process.stderr.write(turn ? `TURN relay: ${turn.urls.join(', ')} (credentials valid ${turn.ttlSeconds} s)\n` : 'no TURN relay: calls are direct only\n');
+      if (turn && !auth && token === undefined) process.stderr.write('warning: without --auth-secret or --token, anyone who reaches this server gets TURN credentials\n');
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
       const stop = () => void server.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
@@ -92,8 +197,16 @@ function main(): void {
   );
 }
 
+const args = process.argv.slice(2);
 try {
-  main();
+  if (args[0] === 'mint-token') {
+    mint(args.slice(1)).catch((error: Error) => {
+      process.stderr.write(`mtcall-signal mint-token: ${error.message}\n`);
+      process.exit(2);
+    });
+  } else {
+    serve(args);
+  }
 } catch (error) {
   process.stderr.write(`mtcall-signal: ${(error as Error).message}\nTry --help.\n`);
   process.exit(2);

@@ -48,9 +48,15 @@ export interface SignalingClientOptions {
   userId: string;
   /** Identifies this device among the user's devices (default: random). */
   deviceId?: string;
+  /** The server's shared token, or a signed token (JWT) for `userId` minted by the app's server. */
   token?: string;
-  /** Receive `presence` events (who is online). */
+  /**
+   * Follow the server's "everyone online" directory (only servers started with one offer it; it is capped).
+   * Apps should prefer `watch`: the users they care about.
+   */
   presence?: boolean;
+  /** Users whose presence to follow from the start (the app's contacts); change later with `watch()`. */
+  watch?: readonly string[];
   /** WebSocket implementation; default `globalThis.WebSocket`. */
   WebSocket?: WebSocketConstructor;
   dhConfigCache?: DhConfigCache;
@@ -64,7 +70,10 @@ export interface SignalingClientOptions {
 export interface SignalingClientEvents extends Record<string, unknown> {
   /** A call is ringing on this device. */
   incoming: Call;
+  /** Everyone this device follows, whenever one of them changes (sorted by user id; offline users have 0 devices). */
   presence: PresenceEntry[];
+  /** One followed user changed (joined, left, busy, free). */
+  presenceChange: PresenceEntry;
   /** A server error reply not tied to a call, or a malformed server frame. */
   error: { code: string; message: string };
   /** The connection closed. */
@@ -199,6 +208,9 @@ export class Call extends Emitter<CallEvents> {
   }
 }
 
+/** How many ended call ids a client remembers to refuse replays of their ring. */
+export const ENDED_CALLS_REMEMBERED = 1024;
+
 /** A device's connection to the signaling server. */
 export class SignalingClient extends Emitter<SignalingClientEvents> {
   readonly userId: string;
@@ -211,6 +223,14 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   #timer: ReturnType<typeof setInterval> | undefined;
   #dhConfig: DhConfig | undefined;
   #iceServers: IceServerInfo[] = [];
+  /** What this device knows of the users it follows. */
+  readonly #presence = new Map<string, PresenceEntry>();
+  /**
+   * Ids of calls that ended here, oldest first (at most `ENDED_CALLS_REMEMBERED`): a server that replays a
+   * `phoneCallRequested` of an ended call must not ring again.
+   */
+  readonly #endedCallIds = new Set<string>();
+  #watched: string[] | undefined;
   #connected: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(options: SignalingClientOptions) {
@@ -218,6 +238,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     this.#options = options;
     this.userId = options.userId;
     this.deviceId = options.deviceId ?? bytesToHex(randomBytes(6));
+    if (options.watch) this.#watched = [...new Set(options.watch)];
     this.#cache = options.dhConfigCache ?? memoryDhConfigCache();
   }
 
@@ -237,6 +258,20 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
    */
   get iceServers(): IceServerInfo[] {
     return this.#iceServers.map((s) => ({ ...s, urls: [...s.urls] }));
+  }
+
+  /** What this device knows of the users it follows (sorted by user id). */
+  get presence(): PresenceEntry[] {
+    return [...this.#presence.values()].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  }
+
+  /**
+   * Follows exactly these users' presence (replacing the previous set): the server answers with their current
+   * state, then sends one update per change. Servers cap the number (error `watch-limit`, nothing changes).
+   */
+  watch(users: readonly string[]): void {
+    this.#watched = [...new Set(users)];
+    this.send({ type: 'watch', users: this.#watched });
   }
 
   /** Calls in progress on this device. */
@@ -310,6 +345,10 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
 
   /** @internal A call ended: stop routing to it. */
   forget(call: Call): void {
+    if (call.callId !== undefined) {
+      this.#endedCallIds.add(call.callId);
+      if (this.#endedCallIds.size > ENDED_CALLS_REMEMBERED) this.#endedCallIds.delete(this.#endedCallIds.values().next().value!);
+    }
     // A call hung up before the server named it stays pending, so its callRequested can still be discarded.
     if (call.callId !== undefined) for (const [key, value] of this.#pending) if (value === call) this.#pending.delete(key);
     if (call.callId !== undefined && this.#calls.get(call.callId) === call) {
@@ -330,13 +369,28 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'welcome':
         this.#iceServers = message.iceServers ?? [];
         this.send({ type: 'getDhConfig', version: this.#cache.get()?.version ?? 0 });
+        if (this.#watched) this.send({ type: 'watch', users: this.#watched });
         return;
       case 'dhConfig':
       case 'dhConfigNotModified':
         return this.#onDhConfig(message);
       case 'presence':
-        this.emit('presence', message.users);
+        // A snapshot of one subscription (watch or directory): what it lists replaces what we knew of them.
+        if (this.#watched && !this.#options.presence) {
+          const keep = new Set(this.#watched);
+          for (const userId of this.#presence.keys()) if (!keep.has(userId)) this.#presence.delete(userId);
+        }
+        for (const entry of message.users) this.#presence.set(entry.userId, { userId: entry.userId, devices: entry.devices, inCall: entry.inCall });
+        this.emit('presence', this.presence);
         return;
+      case 'presenceUpdate': {
+        const entry: PresenceEntry = { userId: message.userId, devices: message.devices, inCall: message.inCall };
+        if (entry.devices === 0 && !this.#watched?.includes(entry.userId)) this.#presence.delete(entry.userId);
+        else this.#presence.set(entry.userId, entry);
+        this.emit('presenceChange', entry);
+        this.emit('presence', this.presence);
+        return;
+      }
       case 'callRequested': {
         const call = this.#pending.get(message.requestId);
         if (!call) return;
@@ -347,6 +401,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       }
       case 'phoneCallRequested': {
         if (this.#calls.has(message.callId)) return this.#calls.get(message.callId)!.receive(message);
+        if (this.#endedCallIds.has(message.callId)) return; // a replay of a call that already ended here
         if (!this.#dhConfig) return;
         const handshake = new CalleeHandshake({
           offer: { callId: message.callId, callerId: message.callerId, gAHash: base64ToBytes(message.gAHash)!, video: message.video },
@@ -369,8 +424,16 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         this.emit('error', { code: message.code, message: message.message });
         return;
       }
-      default:
+      case 'phoneCallAccepted':
+      case 'phoneCall':
+      case 'phoneCallDiscarded':
+      case 'signalingData':
         this.#calls.get(message.callId)?.receive(message);
+        return;
+      default: {
+        const unhandled: never = message;
+        void unhandled;
+      }
     }
   }
 

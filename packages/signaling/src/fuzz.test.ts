@@ -27,7 +27,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { PacketSealer, TELEGRAM_DH_GROUP, bytesToBase64, DROP_REASONS, REPLAY_WINDOW_SIZE, type ReplayVerdict } from '@mtcall/crypto';
-import { CALL_END_REASONS, MAX_SIGNALING_DATA_BYTES, parseClientMessage, parseServerMessage, type ParseResult } from './protocol.js';
+import { CALL_END_REASONS, MAX_SIGNALING_DATA_BYTES, MAX_TOKEN_CHARS, MAX_WATCH_PER_MESSAGE, parseClientMessage, parseServerMessage, type ParseResult } from './protocol.js';
 import { SecureSignalingChannel, type InCallMessage } from './secure-channel.js';
 import { SignalingServerCore, type ServerOutput } from './server-core.js';
 import { RUNS, TIMEOUT, Rng, fuzz, report, check, randomLength, randomBytes, mutate, ModelWindow } from '@mtcall/testkit';
@@ -239,8 +239,9 @@ interface Shape {
 const CLIENT: Record<string, Shape> = {
   hello: {
     required: { type: literal('hello'), protocol: literal(1), userId: isId, deviceId: isId },
-    optional: { token: (v) => isString(v) && v.length <= 256, presence: isBool },
+    optional: { token: (v) => isString(v) && v.length <= MAX_TOKEN_CHARS, presence: isBool },
   },
+  watch: { required: { type: literal('watch'), users: (v) => Array.isArray(v) && v.length <= MAX_WATCH_PER_MESSAGE && v.every(isId) } },
   getDhConfig: { required: { type: literal('getDhConfig'), version: (v) => isInteger(v) && (v as number) >= 0 } },
   requestCall: { required: { type: literal('requestCall'), requestId: isRequestId, calleeId: isId, gAHash: isBase64Of(32), video: isBool } },
   acceptCall: { required: { type: literal('acceptCall'), callId: isCallId, gB: isBase64Of(256) } },
@@ -254,7 +255,8 @@ const isPresenceUser: Check = (v) => isObject(v) && isId(v.userId) && isCount(v.
 
 const SERVER: Record<string, Shape> = {
   welcome: { required: { type: literal('welcome'), protocol: isCount, userId: isId, deviceId: isId, dhVersion: isCount } },
-  presence: { required: { type: literal('presence'), users: (v) => Array.isArray(v) && v.every(isPresenceUser) } },
+  presence: { required: { type: literal('presence'), users: (v) => Array.isArray(v) && v.every(isPresenceUser) }, optional: { truncated: isBool } },
+  presenceUpdate: { required: { type: literal('presenceUpdate'), userId: isId, devices: isCount, inCall: isBool } },
   dhConfig: { required: { type: literal('dhConfig'), version: (v) => isInteger(v) && (v as number) >= 1, p: isBase64Of(256), g: isInteger } },
   dhConfigNotModified: { required: { type: literal('dhConfigNotModified'), version: isCount } },
   callRequested: { required: { type: literal('callRequested'), requestId: isRequestId, callId: isCallId, devices: isCount } },
@@ -329,6 +331,9 @@ function validClient(rng: Rng, ctx: { callIds?: string[]; token?: string } = {})
     }
     case 'getDhConfig':
       return { type: 'getDhConfig', version: rng.pick([0, 1, 7, 8, 2 ** 31]) };
+    case 'watch':
+      // Sometimes past the fuzz server's cap (5), sometimes naming the honest users.
+      return { type: 'watch', users: Array.from({ length: rng.int(rng.chance(0.1) ? 12 : 6) }, () => (rng.chance(0.3) ? rng.pick(['alice', 'bob', 'carol']) : id(rng))) };
     case 'requestCall':
       return { type: 'requestCall', requestId: id(rng).replace(/[.@]/g, '_').slice(0, 40), calleeId: rng.pick(['carol', 'mallory', 'nobody', 'alice', 'bob', id(rng)]), gAHash: b64(rng, 32), video: rng.chance(0.5) };
     case 'acceptCall':
@@ -347,7 +352,9 @@ function validServer(rng: Rng): Record<string, unknown> {
     case 'welcome':
       return { type: 'welcome', protocol: 1, userId: id(rng), deviceId: id(rng), dhVersion: rng.int(10) };
     case 'presence':
-      return { type: 'presence', users: Array.from({ length: rng.int(4) }, () => ({ userId: id(rng), devices: rng.int(4), inCall: rng.chance(0.5) })) };
+      return { type: 'presence', users: Array.from({ length: rng.int(4) }, () => ({ userId: id(rng), devices: rng.int(4), inCall: rng.chance(0.5) })), ...(rng.chance(0.3) ? { truncated: rng.chance(0.5) } : {}) };
+    case 'presenceUpdate':
+      return { type: 'presenceUpdate', userId: id(rng), devices: rng.int(4), inCall: rng.chance(0.5) };
     case 'dhConfig':
       return { type: 'dhConfig', version: rng.range(1, 9), p: bytesToBase64(TELEGRAM_DH_GROUP.p), g: 3 };
     case 'dhConfigNotModified':
@@ -699,7 +706,8 @@ describe('SignalingServerCore (the WebSocket handler, sans-IO)', () => {
         confirmTimeoutMs: 15_000,
         maxMessageBytes: 64 * 1024,
         rateLimit: { perSecond: 50, burst: 200, maxViolations: 100 },
-        ...(token !== undefined ? { token } : {}),
+        ...(token !== undefined ? { auth: { kind: 'shared-token' as const, token } } : {}),
+        presence: { maxWatch: 5, directory: { maxUsers: 50 } },
         log: (entry) => logs.push(JSON.stringify(entry)),
       });
       const s = {
@@ -747,7 +755,7 @@ describe('SignalingServerCore (the WebSocket handler, sans-IO)', () => {
         if (o.to === s.fuzzer) {
           toFuzzer++;
           if (o.kind === 'close') closed = true;
-          else if (o.message.type === 'callRequested') s.fuzzerCalls.add(o.message.callId);
+          else if (o.kind === 'send' && o.message.type === 'callRequested') s.fuzzerCalls.add(o.message.callId);
           continue;
         }
         check(HONEST_CONNS.has(o.to), () => `${what}: output to unknown connection ${o.to}`);
@@ -755,7 +763,7 @@ describe('SignalingServerCore (the WebSocket handler, sans-IO)', () => {
         check(o.kind === 'send', () => `${what}: closed honest connection ${o.to}`);
         if (o.kind !== 'send') continue;
         const m = o.message;
-        const legit = m.type === 'presence' || ((m.type === 'phoneCallRequested' || m.type === 'phoneCallDiscarded') && s.fuzzerCalls.has(m.callId));
+        const legit = m.type === 'presence' || m.type === 'presenceUpdate' || ((m.type === 'phoneCallRequested' || m.type === 'phoneCallDiscarded') && s.fuzzerCalls.has(m.callId));
         check(legit, () => `${what}: sent ${JSON.stringify(m).slice(0, 200)} to honest connection ${o.to}`);
       }
       // A disconnect or a clock tick ends every call the fuzzer placed (one discard each to the callee): not bounded.
@@ -791,7 +799,7 @@ describe('SignalingServerCore (the WebSocket handler, sans-IO)', () => {
 
     /** `outs` holds exactly `expected` plus presence updates. */
     function expectOutputs(outs: ServerOutput[], expected: { to: number; message: unknown }[], what: string): void {
-      const rest = outs.filter((o) => !(o.kind === 'send' && o.message.type === 'presence'));
+      const rest = outs.filter((o) => !(o.kind === 'send' && (o.message.type === 'presence' || o.message.type === 'presenceUpdate')));
       check(rest.length === expected.length && expected.every((e, k) => rest[k]!.to === e.to && rest[k]!.kind === 'send' && canonical((rest[k] as { message: unknown }).message) === canonical(e.message)), () => `${what}: expected ${JSON.stringify(expected).slice(0, 300)}, got ${JSON.stringify(outs).slice(0, 600)}`);
     }
 
@@ -843,7 +851,7 @@ describe('SignalingServerCore (the WebSocket handler, sans-IO)', () => {
       } catch (error) {
         throw new Error(`receive(${JSON.stringify(finalText).slice(0, 200)}) threw ${String(error)}`);
       }
-      for (const o of outs) if (o.to === s.fuzzer) tally(o.kind === 'close' ? `close-${o.code}` : o.message.type === 'error' ? `error-${o.message.code}` : o.message.type);
+      for (const o of outs) if (o.to === s.fuzzer) tally(o.kind === 'close' ? `close-${o.code}` : o.kind !== 'send' ? o.kind : o.message.type === 'error' ? `error-${o.message.code}` : o.message.type);
       const { closed } = checkFuzzEffects(s, outs, `frame ${JSON.stringify(finalText).slice(0, 200)}`);
       if (closed) {
         // The adapter closes the socket; the server is told; the fuzzer connects again.

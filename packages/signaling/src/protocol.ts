@@ -35,20 +35,27 @@ export const CALL_END_REASONS: readonly CallEndReason[] = [
   'busy', 'hangup', 'timeout', 'answered-elsewhere', 'offline', 'disconnected', 'seq-exhausted', 'failed',
 ];
 
-/** Error codes of the server's `error` replies. */
-export type ServerErrorCode =
-  | 'bad-json'
-  | 'unknown-type'
-  | 'invalid-message'
-  | 'frame-too-large'
-  | 'not-authenticated'
-  | 'already-authenticated'
-  | 'unauthorized'
-  | 'unknown-call'
-  | 'not-a-participant'
-  | 'wrong-state'
-  | 'self-call'
-  | 'rate-limited';
+/** Error codes of the server's `error` replies, written once. */
+export const SERVER_ERROR_CODES = [
+  'bad-json', // the frame is not JSON
+  'unknown-type', // no such message type
+  'invalid-message', // a field failed its schema
+  'frame-too-large', // larger than --max-message-bytes
+  'not-authenticated', // a message before a completed hello
+  'already-authenticated', // a second hello (or one while the first is being checked)
+  'unauthorized', // wrong shared token, or a signed token that is invalid, expired or for another user
+  'unknown-call', // no such call (it may have ended)
+  'not-a-participant', // this device is not part of the call
+  'wrong-state', // the call is not in a state that allows this message
+  'self-call', // a user cannot call themselves
+  'rate-limited', // more messages than the per-connection rate allows
+  'too-many-calls', // this device already has the maximum number of outgoing calls in progress
+  'watch-limit', // `watch` named more users than the server allows one connection to watch
+  'presence-unavailable', // `hello.presence` asked for the directory, which this server does not offer
+] as const;
+
+/** An error code of the server's `error` replies. */
+export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
 const MAX_ID = 64;
 const idSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1..64 of A-Z a-z 0-9 _ . @ -'));
@@ -79,6 +86,12 @@ const fingerprintSchema = v.pipe(
 const count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const reasonSchema = v.picklist(CALL_END_REASONS as CallEndReason[]);
 
+/** Longest token accepted in `hello` (a signed JWT with a few claims is 200–600 characters). */
+export const MAX_TOKEN_CHARS = 4096;
+
+/** Most user ids one `watch` message may carry (the server's own cap is usually lower). */
+export const MAX_WATCH_PER_MESSAGE = 10_000;
+
 /** Largest sealed in-call signaling packet the server relays (SDP of a many-codec offer fits with room). */
 export const MAX_SIGNALING_DATA_BYTES = 32 * 1024;
 
@@ -89,10 +102,13 @@ export const clientMessageSchema = v.variant('type', [
     protocol: v.literal(PROTOCOL_VERSION),
     userId: idSchema,
     deviceId: idSchema,
-    token: v.optional(v.pipe(v.string(), v.maxLength(256))),
-    /** Ask for `presence` updates (who is online). */
+    /** The shared token, or a signed token (JWT) naming this user, as the server requires. */
+    token: v.optional(v.pipe(v.string(), v.maxLength(MAX_TOKEN_CHARS))),
+    /** Subscribe to the server's "everyone online" directory (only where the server offers one). */
     presence: v.optional(v.boolean()),
   }),
+  /** Replaces the set of users whose presence this connection follows (its contacts). */
+  v.strictObject({ type: v.literal('watch'), users: v.pipe(v.array(idSchema), v.maxLength(MAX_WATCH_PER_MESSAGE)) }),
   v.strictObject({ type: v.literal('getDhConfig'), version: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
   v.strictObject({ type: v.literal('requestCall'), requestId: requestIdSchema, calleeId: idSchema, gAHash: base64Bytes(32), video: v.boolean() }),
   v.strictObject({ type: v.literal('acceptCall'), callId: callIdSchema, gB: base64Bytes(256) }),
@@ -104,7 +120,7 @@ export const clientMessageSchema = v.variant('type', [
 /** A message a client sends. */
 export type ClientMessage = v.InferOutput<typeof clientMessageSchema>;
 
-/** A user seen by the server, for the "who is online" list. */
+/** A user's presence: how many devices are online (0 = offline) and whether the user is in a call. */
 export interface PresenceEntry {
   userId: string;
   devices: number;
@@ -121,7 +137,10 @@ export interface IceServerInfo {
 /** Messages the server sends. */
 export type ServerMessage =
   | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[] }
-  | { type: 'presence'; users: PresenceEntry[] }
+  /** The current state of every user a subscription covers (sent once per `watch` / directory subscription). */
+  | { type: 'presence'; users: PresenceEntry[]; truncated?: boolean }
+  /** One user's presence changed (joined, left, busy, free): one message per change per subscriber. */
+  | { type: 'presenceUpdate'; userId: string; devices: number; inCall: boolean }
   | { type: 'dhConfig'; version: number; p: string; g: number }
   | { type: 'dhConfigNotModified'; version: number }
   | { type: 'callRequested'; requestId: string; callId: string; devices: number }
@@ -144,7 +163,8 @@ export const serverMessageSchema = v.variant('type', [
     type: v.literal('welcome'), protocol: count, userId: idSchema, deviceId: idSchema, dhVersion: count,
     iceServers: v.optional(v.pipe(v.array(iceServerSchema), v.maxLength(8))),
   }),
-  v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: count, inCall: v.boolean() })) }),
+  v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: count, inCall: v.boolean() })), truncated: v.optional(v.boolean()) }),
+  v.object({ type: v.literal('presenceUpdate'), userId: idSchema, devices: count, inCall: v.boolean() }),
   v.object({ type: v.literal('dhConfig'), version: v.pipe(v.number(), v.integer(), v.minValue(1)), p: base64Bytes(256), g: v.pipe(v.number(), v.integer()) }),
   v.object({ type: v.literal('dhConfigNotModified'), version: count }),
   v.object({ type: v.literal('callRequested'), requestId: requestIdSchema, callId: callIdSchema, devices: count }),
@@ -188,8 +208,8 @@ function parseWith<T>(schema: v.GenericSchema<unknown, T>, known: ReadonlySet<st
   return { ok: true, message: result.output };
 }
 
-const CLIENT_TYPES = new Set(['hello', 'getDhConfig', 'requestCall', 'acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
-const SERVER_TYPES = new Set(['welcome', 'presence', 'dhConfig', 'dhConfigNotModified', 'callRequested', 'phoneCallRequested', 'phoneCallAccepted', 'phoneCall', 'phoneCallDiscarded', 'signalingData', 'error']);
+const CLIENT_TYPES = new Set(['hello', 'watch', 'getDhConfig', 'requestCall', 'acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
+const SERVER_TYPES = new Set(['welcome', 'presence', 'presenceUpdate', 'dhConfig', 'dhConfigNotModified', 'callRequested', 'phoneCallRequested', 'phoneCallAccepted', 'phoneCall', 'phoneCallDiscarded', 'signalingData', 'error']);
 
 /** Parses and validates a frame a client sent. Never throws. */
 export function parseClientMessage(text: string): ParseResult<ClientMessage> {

@@ -6,26 +6,59 @@
  * key: it sees g_a_hash, g_b, g_a and the fingerprint, as the spec says.
  */
 
-import { bytesToBase64, bytesToHex, randomBytes } from '@mtcall/crypto';
+import { bytesToBase64, bytesToHex, constantTimeEqual, randomBytes, sha256 } from '@mtcall/crypto';
 import { MitmCall } from './mitm.js';
+import { DEFAULT_PRESENCE_OPTIONS, PresenceRegistry, type PresenceFanOut, type PresenceOptions, type PresenceSubscribeResult } from './presence.js';
+import { TokenBucket, type RateLimit } from './rate-limit.js';
 import {
   PROTOCOL_VERSION,
   parseClientMessage,
   type CallEndReason,
   type ClientMessage,
   type IceServerInfo,
-  type PresenceEntry,
   type ServerErrorCode,
   type ServerMessage,
 } from './protocol.js';
 
+export type { RateLimit } from './rate-limit.js';
+
 /** Identifies one WebSocket connection (one device). */
 export type ConnectionId = number;
 
-/** What the adapter must do. */
+/**
+ * What the adapter must do. One message object may be addressed to many connections (presence): the adapter
+ * serialises each object once.
+ */
 export type ServerOutput =
   | { kind: 'send'; to: ConnectionId; message: ServerMessage }
-  | { kind: 'close'; to: ConnectionId; code: number; reason: string };
+  | { kind: 'close'; to: ConnectionId; code: number; reason: string }
+  /** Check a signed token (asynchronously), then report the result with `tokenVerified`. */
+  | { kind: 'verify-token'; to: ConnectionId; token: string };
+
+/** How `hello` is authenticated. */
+export type AuthMode =
+  /** User ids are taken as claimed (development, demos). */
+  | { kind: 'open' }
+  /** Every `hello` must carry this shared token (compared in constant time); ids are still claimed. */
+  | { kind: 'shared-token'; token: string }
+  /**
+   * Every `hello` must carry a signed token (JWT) whose subject is the `hello`'s user id. The core asks the
+   * adapter to verify it (`verify-token`) and continues in `tokenVerified`.
+   */
+  | { kind: 'signed-token' };
+
+/** What verifying a signed token found. */
+export type TokenVerdict = { ok: true; userId: string } | { ok: false; reason: string };
+
+/** Caps against one client tying up others (ring bombing, connection floods). 0 turns a cap off. */
+export interface AbuseLimits {
+  /** Calls one device may have in progress as the caller (ringing or connected); more get `too-many-calls`. */
+  maxOutgoingCallsPerDevice: number;
+  /** Calls that may ring one user at once; more end at once with `busy`. One caller rings a callee once. */
+  maxRingingPerCallee: number;
+  /** Open connections from one remote address; more are closed at once (1008). */
+  maxConnectionsPerAddress: number;
+}
 
 /** A structured log entry. Never carries key-agreement values or signaling payloads. */
 export interface ServerLogEntry {
@@ -37,16 +70,6 @@ export interface ServerLogEntry {
   detail?: string;
 }
 
-/** Token bucket per connection. */
-export interface RateLimit {
-  /** Sustained messages per second. */
-  perSecond: number;
-  /** Messages allowed in a burst. */
-  burst: number;
-  /** Refused messages after which the connection is closed as abusive. */
-  maxViolations: number;
-}
-
 /** Server configuration. */
 export interface SignalingServerOptions {
   /** The DH config served to clients: a 2048-bit safe prime and generator, with a version for caching. */
@@ -55,8 +78,12 @@ export interface SignalingServerOptions {
   ringTimeoutMs: number;
   /** How long after acceptCall the caller has to send confirmCall (ms). */
   confirmTimeoutMs: number;
-  /** When set, `hello` must carry this token. */
-  token?: string;
+  /** How `hello` is authenticated (default: open, ids as claimed). */
+  auth?: AuthMode;
+  /** Who may follow whose presence (default: `watch` up to 500 users, no directory). */
+  presence?: PresenceOptions;
+  /** Caps on calls and connections (default `DEFAULT_ABUSE_LIMITS`). */
+  limits?: AbuseLimits;
   /** Largest frame accepted (bytes); larger ones get `frame-too-large`. */
   maxMessageBytes: number;
   rateLimit: RateLimit;
@@ -81,17 +108,22 @@ export const DEFAULT_SERVER_LIMITS = {
   rateLimit: { perSecond: 50, burst: 200, maxViolations: 100 },
 } as const;
 
+/** Default caps: 4 outgoing calls per device, 4 calls ringing one user, 100 connections per address. */
+export const DEFAULT_ABUSE_LIMITS: AbuseLimits = { maxOutgoingCallsPerDevice: 4, maxRingingPerCallee: 4, maxConnectionsPerAddress: 100 };
+
 /** WebSocket close codes the server uses. */
 export const CLOSE_CODES = { unauthorized: 4001, replaced: 4002, abusive: 1008 } as const;
 
+type HelloMessage = Extract<ClientMessage, { type: 'hello' }>;
+
 interface Connection {
   id: ConnectionId;
+  address: string | undefined;
   userId?: string;
   deviceId?: string;
-  presence: boolean;
-  tokens: number;
-  refilledAt: number;
-  violations: number;
+  /** A `hello` whose signed token is being verified. */
+  pendingHello?: HelloMessage;
+  bucket: TokenBucket;
   calls: Set<string>;
 }
 
@@ -120,6 +152,10 @@ export interface ServerStats {
   callsEstablished: number;
   errorsSent: number;
   relayedSignaling: number;
+  /** Presence messages addressed (one per recipient). */
+  presenceMessages: number;
+  /** Connections closed at once for exceeding the per-address cap. */
+  refusedConnections: number;
 }
 
 export class SignalingServerCore {
@@ -127,11 +163,24 @@ export class SignalingServerCore {
   readonly #connections = new Map<ConnectionId, Connection>();
   readonly #users = new Map<string, Map<string, ConnectionId>>();
   readonly #calls = new Map<string, Call>();
-  readonly #stats = { callsStarted: 0, callsEstablished: 0, errorsSent: 0, relayedSignaling: 0 };
+  /** Per callee user: the calls ringing them. */
+  readonly #ringing = new Map<string, Set<Call>>();
+  /** Per user: calls past ringing (accepted or confirmed) — the user is busy while > 0. */
+  readonly #busy = new Map<string, number>();
+  readonly #perAddress = new Map<string, number>();
+  readonly #presence: PresenceRegistry<ConnectionId>;
+  readonly #limits: AbuseLimits;
+  readonly #auth: AuthMode;
+  readonly #sharedTokenHash: Uint8Array | undefined;
+  readonly #stats = { callsStarted: 0, callsEstablished: 0, errorsSent: 0, relayedSignaling: 0, presenceMessages: 0, refusedConnections: 0 };
   readonly #dhConfigMessage: ServerMessage;
 
   constructor(options: SignalingServerOptions) {
     this.#options = options;
+    this.#presence = new PresenceRegistry(options.presence ?? DEFAULT_PRESENCE_OPTIONS);
+    this.#limits = options.limits ?? DEFAULT_ABUSE_LIMITS;
+    this.#auth = options.auth ?? { kind: 'open' };
+    this.#sharedTokenHash = this.#auth.kind === 'shared-token' ? sha256(new TextEncoder().encode(this.#auth.token)) : undefined;
     this.#dhConfigMessage = { type: 'dhConfig', version: options.dhConfig.version, p: bytesToBase64(options.dhConfig.p), g: options.dhConfig.g };
   }
 
@@ -144,10 +193,22 @@ export class SignalingServerCore {
     };
   }
 
-  /** A new connection opened. */
-  open(id: ConnectionId, now: number): void {
-    const burst = this.#options.rateLimit.burst;
-    this.#connections.set(id, { id, presence: false, tokens: burst, refilledAt: now, violations: 0, calls: new Set() });
+  /**
+   * A new connection opened from `address` (the remote IP, when known). Returns a close when the address already
+   * has `maxConnectionsPerAddress` connections open.
+   */
+  open(id: ConnectionId, now: number, address?: string): ServerOutput[] {
+    this.#connections.set(id, { id, address, bucket: new TokenBucket(this.#options.rateLimit, now), calls: new Set() });
+    if (address === undefined) return [];
+    const count = (this.#perAddress.get(address) ?? 0) + 1;
+    this.#perAddress.set(address, count);
+    const cap = this.#limits.maxConnectionsPerAddress;
+    if (cap > 0 && count > cap) {
+      this.#stats.refusedConnections++;
+      this.#log({ event: 'refused-address', connection: id, detail: `more than ${cap} connections from one address` });
+      return [{ kind: 'close', to: id, code: CLOSE_CODES.abusive, reason: 'too many connections from this address' }];
+    }
+    return [];
   }
 
   /** A frame arrived on a connection. `byteLength` is its size on the wire. */
@@ -155,9 +216,8 @@ export class SignalingServerCore {
     const connection = this.#connections.get(id);
     if (!connection) return [];
     const out: ServerOutput[] = [];
-    if (!this.#takeToken(connection, now)) {
-      connection.violations++;
-      if (connection.violations > this.#options.rateLimit.maxViolations) {
+    if (!connection.bucket.take(now)) {
+      if (connection.bucket.abusive) {
         this.#log({ event: 'closed-abusive', connection: id, ...this.#who(connection) });
         out.push({ kind: 'close', to: id, code: CLOSE_CODES.abusive, reason: 'rate limit exceeded repeatedly' });
         return out;
@@ -183,6 +243,12 @@ export class SignalingServerCore {
     const connection = this.#connections.get(id);
     if (!connection) return [];
     this.#connections.delete(id);
+    this.#presence.remove(id);
+    if (connection.address !== undefined) {
+      const left = (this.#perAddress.get(connection.address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(connection.address, left);
+      else this.#perAddress.delete(connection.address);
+    }
     const out: ServerOutput[] = [];
     for (const callId of [...connection.calls]) {
       const call = this.#calls.get(callId);
@@ -199,7 +265,7 @@ export class SignalingServerCore {
       if (devices?.get(connection.deviceId) === id) devices.delete(connection.deviceId);
       if (devices?.size === 0) this.#users.delete(connection.userId);
       this.#log({ event: 'disconnected', connection: id, ...this.#who(connection) });
-      this.#broadcastPresence(out);
+      this.#presenceChanged(connection.userId, out);
     }
     void now;
     return out;
@@ -214,12 +280,34 @@ export class SignalingServerCore {
     return out;
   }
 
+  /**
+   * The adapter verified the signed token of a pending `hello`: continue it (welcome) or refuse it (error and
+   * close). A verdict for a connection that closed meanwhile changes nothing.
+   */
+  tokenVerified(id: ConnectionId, verdict: TokenVerdict, now: number): ServerOutput[] {
+    const connection = this.#connections.get(id);
+    const hello = connection?.pendingHello;
+    if (!connection || !hello) return [];
+    delete connection.pendingHello;
+    const out: ServerOutput[] = [];
+    if (!verdict.ok) {
+      this.#refuse(connection, hello, `invalid token: ${verdict.reason}`, out);
+    } else if (verdict.userId !== hello.userId) {
+      this.#refuse(connection, hello, `the token is for another user than ${hello.userId}`, out);
+    } else {
+      this.#admit(connection, hello, now, out);
+    }
+    return out;
+  }
+
   #handle(connection: Connection, message: ClientMessage, now: number, out: ServerOutput[]): void {
     if (message.type === 'hello') return this.#hello(connection, message, now, out);
     if (connection.userId === undefined) {
-      return this.#error(out, connection.id, 'not-authenticated', `send hello before ${message.type}`);
+      return this.#error(out, connection.id, 'not-authenticated', `send hello${connection.pendingHello ? ' and wait for welcome' : ''} before ${message.type}`);
     }
     switch (message.type) {
+      case 'watch':
+        return this.#subscribed(connection, this.#presence.watch(connection.id, message.users), out);
       case 'getDhConfig':
         out.push({
           kind: 'send',
@@ -241,6 +329,8 @@ export class SignalingServerCore {
         call.state = 'accepted';
         call.calleeConnection = connection.id;
         call.deadline = now + this.#options.confirmTimeoutMs;
+        this.#stopRinging(call);
+        this.#setBusy(call, +1, out);
         for (const other of call.ringing) {
           if (other === connection.id) continue;
           this.#send(out, other, { type: 'phoneCallDiscarded', callId: call.id, reason: 'answered-elsewhere' });
@@ -266,7 +356,6 @@ export class SignalingServerCore {
         const confirm = call.mitm ? call.mitm.onConfirm(message.gA) : { gA: message.gA, keyFingerprint: message.keyFingerprint };
         this.#send(out, call.calleeConnection!, { type: 'phoneCall', callId: call.id, ...confirm });
         this.#log({ event: 'call-confirmed', callId: call.id });
-        this.#broadcastPresence(out);
         return;
       }
       case 'discardCall': {
@@ -291,14 +380,34 @@ export class SignalingServerCore {
     }
   }
 
-  #hello(connection: Connection, message: Extract<ClientMessage, { type: 'hello' }>, now: number, out: ServerOutput[]): void {
-    if (connection.userId !== undefined) return this.#error(out, connection.id, 'already-authenticated', 'hello was already sent on this connection');
-    if (this.#options.token !== undefined && message.token !== this.#options.token) {
-      this.#error(out, connection.id, 'unauthorized', 'wrong or missing token');
-      out.push({ kind: 'close', to: connection.id, code: CLOSE_CODES.unauthorized, reason: 'unauthorized' });
-      this.#log({ event: 'unauthorized', connection: connection.id, userId: message.userId });
-      return;
+  #hello(connection: Connection, message: HelloMessage, now: number, out: ServerOutput[]): void {
+    if (connection.userId !== undefined || connection.pendingHello) {
+      return this.#error(out, connection.id, 'already-authenticated', 'hello was already sent on this connection');
     }
+    switch (this.#auth.kind) {
+      case 'open':
+        return this.#admit(connection, message, now, out);
+      case 'shared-token': {
+        const given = message.token === undefined ? undefined : sha256(new TextEncoder().encode(message.token));
+        if (given === undefined || !constantTimeEqual(given, this.#sharedTokenHash!)) return this.#refuse(connection, message, 'wrong or missing token', out);
+        return this.#admit(connection, message, now, out);
+      }
+      case 'signed-token':
+        if (message.token === undefined) return this.#refuse(connection, message, 'this server requires a signed token (JWT) in hello.token', out);
+        connection.pendingHello = message;
+        out.push({ kind: 'verify-token', to: connection.id, token: message.token });
+        return;
+    }
+  }
+
+  #refuse(connection: Connection, hello: HelloMessage, why: string, out: ServerOutput[]): void {
+    this.#error(out, connection.id, 'unauthorized', why);
+    out.push({ kind: 'close', to: connection.id, code: CLOSE_CODES.unauthorized, reason: 'unauthorized' });
+    this.#log({ event: 'unauthorized', connection: connection.id, userId: hello.userId, detail: why });
+  }
+
+  /** An authenticated `hello`: register the device, welcome it (TURN credentials only now), presence. */
+  #admit(connection: Connection, message: HelloMessage, now: number, out: ServerOutput[]): void {
     let devices = this.#users.get(message.userId);
     if (!devices) this.#users.set(message.userId, (devices = new Map()));
     const previous = devices.get(message.deviceId);
@@ -312,19 +421,32 @@ export class SignalingServerCore {
     devices.set(message.deviceId, connection.id);
     connection.userId = message.userId;
     connection.deviceId = message.deviceId;
-    connection.presence = message.presence === true;
     const iceServers = this.#options.iceServers?.(message.userId, now) ?? [];
     this.#send(out, connection.id, {
       type: 'welcome', protocol: PROTOCOL_VERSION, userId: message.userId, deviceId: message.deviceId, dhVersion: this.#options.dhConfig.version,
       ...(iceServers.length > 0 ? { iceServers } : {}),
     });
     this.#log({ event: 'connected', connection: connection.id, ...this.#who(connection) });
-    this.#broadcastPresence(out);
+    if (message.presence === true) this.#subscribed(connection, this.#presence.subscribeDirectory(connection.id), out);
+    this.#presenceChanged(message.userId, out);
+  }
+
+  #subscribed(connection: Connection, result: PresenceSubscribeResult, out: ServerOutput[]): void {
+    if (!result.ok) return this.#error(out, connection.id, result.code, result.message);
+    this.#send(out, connection.id, result.snapshot);
   }
 
   #requestCall(connection: Connection, message: Extract<ClientMessage, { type: 'requestCall' }>, now: number, out: ServerOutput[]): void {
     if (message.calleeId === connection.userId) {
       return this.#error(out, connection.id, 'self-call', 'a user cannot call themselves', undefined, message.requestId);
+    }
+    const maxOutgoing = this.#limits.maxOutgoingCallsPerDevice;
+    if (maxOutgoing > 0) {
+      let outgoing = 0;
+      for (const id of connection.calls) if (this.#calls.get(id)?.callerConnection === connection.id) outgoing++;
+      if (outgoing >= maxOutgoing) {
+        return this.#error(out, connection.id, 'too-many-calls', `this device already has ${outgoing} calls in progress (the limit)`, undefined, message.requestId);
+      }
     }
     const callId = bytesToHex(randomBytes(16));
     const devices = [...(this.#users.get(message.calleeId)?.values() ?? [])];
@@ -344,13 +466,16 @@ export class SignalingServerCore {
       this.#send(out, connection.id, { type: 'phoneCallDiscarded', callId, reason: 'offline' });
       return;
     }
-    if (this.#userBusy(message.calleeId)) {
+    if (this.#userBusy(message.calleeId) || !this.#mayRing(call)) {
       this.#send(out, connection.id, { type: 'phoneCallDiscarded', callId, reason: 'busy' });
       return;
     }
     if (this.#options.mitm) call.mitm = new MitmCall(this.#options.dhConfig);
     this.#calls.set(callId, call);
     connection.calls.add(callId);
+    let ringing = this.#ringing.get(call.calleeId);
+    if (!ringing) this.#ringing.set(call.calleeId, (ringing = new Set()));
+    ringing.add(call);
     const gAHash = call.mitm ? call.mitm.gAHashForCallee : message.gAHash;
     for (const device of devices) {
       this.#connections.get(device)?.calls.add(callId);
@@ -372,9 +497,36 @@ export class SignalingServerCore {
     return call;
   }
 
+  /** Whether the callee may be rung once more: under the cap, and not already rung by this caller. */
+  #mayRing(call: Call): boolean {
+    const ringing = this.#ringing.get(call.calleeId);
+    if (!ringing) return true;
+    const cap = this.#limits.maxRingingPerCallee;
+    if (cap > 0 && ringing.size >= cap) return false;
+    for (const other of ringing) if (other.callerId === call.callerId) return false;
+    return true;
+  }
+
+  #stopRinging(call: Call): void {
+    const ringing = this.#ringing.get(call.calleeId);
+    ringing?.delete(call);
+    if (ringing?.size === 0) this.#ringing.delete(call.calleeId);
+  }
+
+  /** A call left or entered the ringing state: both users' busy counts and presence follow. */
+  #setBusy(call: Call, delta: 1 | -1, out: ServerOutput[]): void {
+    for (const userId of [call.callerId, call.calleeId]) {
+      const count = (this.#busy.get(userId) ?? 0) + delta;
+      if (count > 0) this.#busy.set(userId, count);
+      else this.#busy.delete(userId);
+      this.#presenceChanged(userId, out);
+    }
+  }
+
   /** Ends a call, telling every other participant why. */
   #endCall(call: Call, reason: CallEndReason, by: ConnectionId | undefined, out: ServerOutput[]): void {
     this.#calls.delete(call.id);
+    this.#stopRinging(call);
     call.mitm?.destroy();
     const participants = new Set<ConnectionId>([call.callerConnection, ...call.ringing]);
     if (call.calleeConnection !== undefined) participants.add(call.calleeConnection);
@@ -383,44 +535,19 @@ export class SignalingServerCore {
       if (id !== by) this.#send(out, id, { type: 'phoneCallDiscarded', callId: call.id, reason });
     }
     this.#log({ event: 'call-ended', callId: call.id, detail: reason });
-    if (call.state !== 'ringing') this.#broadcastPresence(out);
+    if (call.state !== 'ringing') this.#setBusy(call, -1, out);
   }
 
   #userBusy(userId: string): boolean {
-    for (const call of this.#calls.values()) {
-      if (call.state !== 'ringing' && (call.callerId === userId || call.calleeId === userId)) return true;
-    }
-    return false;
+    return this.#busy.has(userId);
   }
 
-  #broadcastPresence(out: ServerOutput[]): void {
-    let users: PresenceEntry[] | undefined;
-    for (const connection of this.#connections.values()) {
-      if (!connection.presence || connection.userId === undefined) continue;
-      users ??= this.#presence();
-      this.#send(out, connection.id, { type: 'presence', users });
-    }
-  }
-
-  #presence(): PresenceEntry[] {
-    const inCall = new Set<string>();
-    for (const call of this.#calls.values()) {
-      if (call.state !== 'ringing') {
-        inCall.add(call.callerId);
-        inCall.add(call.calleeId);
-      }
-    }
-    return [...this.#users.entries()].map(([userId, devices]) => ({ userId, devices: devices.size, inCall: inCall.has(userId) })).sort((a, b) => a.userId.localeCompare(b.userId));
-  }
-
-  #takeToken(connection: Connection, now: number): boolean {
-    const { perSecond, burst } = this.#options.rateLimit;
-    const elapsed = Math.max(0, now - connection.refilledAt);
-    connection.tokens = Math.min(burst, connection.tokens + (elapsed * perSecond) / 1000);
-    connection.refilledAt = now;
-    if (connection.tokens < 1) return false;
-    connection.tokens -= 1;
-    return true;
+  /** Tells the subscribers of a user its current state, if it changed: one shared message, one output each. */
+  #presenceChanged(userId: string, out: ServerOutput[]): void {
+    const fanOut: PresenceFanOut<ConnectionId> | undefined = this.#presence.set(userId, this.#users.get(userId)?.size ?? 0, this.#busy.has(userId));
+    if (!fanOut) return;
+    this.#stats.presenceMessages += fanOut.to.length;
+    for (const to of fanOut.to) out.push({ kind: 'send', to, message: fanOut.message });
   }
 
   #send(out: ServerOutput[], to: ConnectionId, message: ServerMessage): void {

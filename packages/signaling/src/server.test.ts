@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { bytesToBase64, generateDhKeyPair, sha256, TELEGRAM_DH_GROUP } from '@mtcall/crypto';
-import { startSignalingServer, type RunningSignalingServer, type ServerLogEntry } from './server.js';
+import { DEFAULT_ABUSE_LIMITS, startSignalingServer, type RunningSignalingServer, type ServerLogEntry } from './server.js';
 import { SignalingClient, type Call } from './client.js';
 import { RawClient } from './test-support/raw-client.js';
 import type { CallEndReason } from './protocol.js';
@@ -185,6 +185,9 @@ describe('through the real server on loopback', () => {
 
   it('200 concurrent calls through one server all agree keys (counted, not timed)', async () => {
     const n = 200;
+    // 400 connections from one address: above the default per-address cap, so this server lifts it.
+    await server.close();
+    server = await startSignalingServer({ port: 0, limits: { ...DEFAULT_ABUSE_LIMITS, maxConnectionsPerAddress: 0 } });
     const callers = await Promise.all(Array.from({ length: n }, (_, i) => client(`caller${i}`)));
     const callees = await Promise.all(Array.from({ length: n }, (_, i) => client(`callee${i}`)));
     const results = await Promise.all(
@@ -298,12 +301,24 @@ describe('bad input gets an error reply and the server keeps serving', () => {
     expect(server.core.stats.users).toBe(1);
   });
 
-  it('presence lists who is online for clients that ask', async () => {
-    const watcher = await client('watcher', undefined, { presence: true });
-    const update = watcher.next('presence', 10_000);
+  it('presence: a client follows the users it watches (snapshot, then one update per change)', async () => {
+    const watcher = new SignalingClient({ url: server.url, userId: 'watcher', WebSocket: WebSocket as never, watch: ['alice', 'bob'] });
+    clients.push(watcher);
+    const first = watcher.next('presence', 10_000);
+    await watcher.connect();
+    const snapshot = await first;
+    expect(snapshot).toEqual([
+      { userId: 'alice', devices: 0, inCall: false },
+      { userId: 'bob', devices: 0, inCall: false },
+    ]);
+    const joined = watcher.next('presenceChange', 10_000);
     await client('alice');
-    const users = await update;
-    expect(users.map((u) => u.userId)).toEqual(['alice', 'watcher']);
+    expect(await joined).toEqual({ userId: 'alice', devices: 1, inCall: false });
+    await client('carol'); // not watched: no update
+    const bobJoined = watcher.next('presenceChange', 10_000);
+    await client('bob');
+    expect(await bobJoined).toEqual({ userId: 'bob', devices: 1, inCall: false });
+    expect(watcher.presence.map((e) => `${e.userId}:${e.devices}`)).toEqual(['alice:1', 'bob:1']);
   });
 });
 

@@ -7,14 +7,33 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { TELEGRAM_DH_GROUP } from '@mtcall/crypto';
 import { turnCredentials, type TurnOptions } from './turn.js';
-import { DEFAULT_SERVER_LIMITS, SignalingServerCore, type ConnectionId, type ServerLogEntry, type ServerOutput, type SignalingServerOptions } from './server-core.js';
+import type { IncomingMessage } from 'node:http';
+import { createTokenVerifier, type TokenVerifierOptions } from './auth.js';
+import { originAllowed } from './origin.js';
+import { DEFAULT_SERVER_LIMITS, SignalingServerCore, type ConnectionId, type ServerLogEntry, type ServerOutput, type SignalingServerOptions, type TokenVerdict } from './server-core.js';
 
-export { SignalingServerCore, DEFAULT_SERVER_LIMITS, CLOSE_CODES } from './server-core.js';
+export { SignalingServerCore, DEFAULT_SERVER_LIMITS, DEFAULT_ABUSE_LIMITS, CLOSE_CODES } from './server-core.js';
 export { turnCredentials, turnPassword, parseTurnOptions, type TurnOptions, type TurnIceServer } from './turn.js';
-export type { SignalingServerOptions, ServerLogEntry, ServerOutput, ConnectionId, ServerStats, RateLimit } from './server-core.js';
+export { createTokenVerifier, mintToken, type TokenVerifierOptions, type MintTokenOptions } from './auth.js';
+export { originAllowed } from './origin.js';
+export { PresenceRegistry, DEFAULT_PRESENCE_OPTIONS, type PresenceOptions } from './presence.js';
+export type { SignalingServerOptions, ServerLogEntry, ServerOutput, ConnectionId, ServerStats, RateLimit, AuthMode, AbuseLimits, TokenVerdict } from './server-core.js';
 
 /** Options of `startSignalingServer`; everything but the network has defaults. */
-export interface StartSignalingServerOptions extends Partial<SignalingServerOptions> {
+export interface StartSignalingServerOptions extends Partial<Omit<SignalingServerOptions, 'auth'>> {
+  /** A shared token every `hello` must carry (the simple mode; compared in constant time). */
+  token?: string;
+  /**
+   * Signed tokens (JWT, HS256 with a secret or EdDSA with a public key): the production mode. A device may then
+   * only use the user id its token names. Takes precedence over `token`.
+   */
+  auth?: TokenVerifierOptions;
+  /**
+   * Origins (`scheme://host[:port]`) whose web pages may connect. When set, a WebSocket upgrade whose `Origin`
+   * header names any other origin is refused with HTTP 403 (clients that send no Origin, i.e. not browsers, are
+   * not affected). Unset: any origin may connect.
+   */
+  allowOrigin?: readonly string[];
   /** TCP port (0 = any free port). Default 8443. */
   port?: number;
   /** Interface to bind. Default 127.0.0.1. */
@@ -54,7 +73,11 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_SERVER_LIMITS.maxMessageBytes,
     rateLimit: options.rateLimit ?? { ...DEFAULT_SERVER_LIMITS.rateLimit },
   };
-  if (options.token !== undefined) coreOptions.token = options.token;
+  const verifyToken = options.auth ? await createTokenVerifier(options.auth) : undefined;
+  if (verifyToken) coreOptions.auth = { kind: 'signed-token' };
+  else if (options.token !== undefined) coreOptions.auth = { kind: 'shared-token', token: options.token };
+  if (options.presence) coreOptions.presence = options.presence;
+  if (options.limits) coreOptions.limits = options.limits;
   if (options.log !== undefined) coreOptions.log = options.log;
   if (options.mitm) coreOptions.mitm = true;
   if (options.iceServers) coreOptions.iceServers = options.iceServers;
@@ -67,9 +90,15 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   const path = options.path ?? '/signal';
   // The hard limit closes the socket; below it, oversized frames get a polite error from the core.
   const maxPayload = Math.max(1024 * 1024, coreOptions.maxMessageBytes * 4);
+  const allowOrigin = options.allowOrigin;
+  const verifyClient = (info: { origin: string; req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void): void => {
+    if (allowOrigin === undefined || originAllowed(info.req.headers.origin, allowOrigin)) return done(true);
+    options.log?.({ event: 'refused-origin', detail: String(info.req.headers.origin).slice(0, 200) });
+    done(false, 403, 'Forbidden');
+  };
   const wss = options.server
-    ? new WebSocketServer({ server: options.server, path, maxPayload })
-    : new WebSocketServer({ host: options.host ?? '127.0.0.1', port: options.port ?? 8443, path, maxPayload });
+    ? new WebSocketServer({ server: options.server, path, maxPayload, verifyClient })
+    : new WebSocketServer({ host: options.host ?? '127.0.0.1', port: options.port ?? 8443, path, maxPayload, verifyClient });
   if (!options.server) {
     await new Promise<void>((resolve, reject) => {
       wss.once('listening', resolve);
@@ -80,18 +109,36 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   let nextId = 1;
 
   const apply = (outputs: ServerOutput[]) => {
+    // A message object addressed to many connections (presence) is serialised once.
+    let texts: Map<object, string> | undefined;
     for (const output of outputs) {
       const socket = sockets.get(output.to);
       if (!socket || socket.readyState !== socket.OPEN) continue;
-      if (output.kind === 'send') socket.send(JSON.stringify(output.message));
-      else socket.close(output.code, output.reason);
+      switch (output.kind) {
+        case 'send': {
+          texts ??= new Map();
+          let text = texts.get(output.message);
+          if (text === undefined) texts.set(output.message, (text = JSON.stringify(output.message)));
+          socket.send(text);
+          break;
+        }
+        case 'close':
+          socket.close(output.code, output.reason);
+          break;
+        case 'verify-token': {
+          const id = output.to;
+          const verdict: Promise<TokenVerdict> = verifyToken ? verifyToken(output.token) : Promise.resolve({ ok: false, reason: 'no verifier configured' });
+          void verdict.then((v) => apply(core.tokenVerified(id, v, Date.now())));
+          break;
+        }
+      }
     }
   };
 
-  wss.on('connection', (socket) => {
+  wss.on('connection', (socket, request) => {
     const id = nextId++;
     sockets.set(id, socket);
-    core.open(id, Date.now());
+    apply(core.open(id, Date.now(), request.socket.remoteAddress));
     socket.on('message', (data, isBinary) => {
       const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       const text = isBinary ? '\u0000binary' : buffer.toString('utf8');
