@@ -8,12 +8,37 @@
 import { parseOptions, USAGE, type Options } from './options.js';
 import { formatReport } from './report.js';
 import { runLoadTest, TimeoutError } from './run.js';
+import { formatPresenceReport, parsePresenceOptions, PRESENCE_USAGE, runPresenceScenario, type PresenceScenarioOptions } from './presence.js';
 
 function progress(line: string): void {
   process.stderr.write(`[loadtest] ${line}\n`);
 }
 
+async function presence(argv: readonly string[]): Promise<number> {
+  let options: PresenceScenarioOptions;
+  try {
+    options = parsePresenceOptions(argv);
+  } catch (error) {
+    process.stderr.write(`mtcall-loadtest presence: ${(error as Error).message}\n\n${PRESENCE_USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(PRESENCE_USAGE);
+    return 0;
+  }
+  progress(`presence: ${options.subscribers} subscribers, ${options.mode}${options.mode === 'watch' ? ` (${options.watch} contacts each)` : ''}`);
+  try {
+    const result = await runPresenceScenario(options, progress);
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatPresenceReport(result));
+    return 0;
+  } catch (error) {
+    process.stderr.write(`mtcall-loadtest presence: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'presence') return presence(argv.slice(1));
   let options: Options;
   try {
     options = parseOptions(argv);

@@ -15,6 +15,7 @@ export const DEFAULTS = {
 } as const;
 
 export const USAGE = `Usage: mtcall-loadtest [options]
+       mtcall-loadtest presence [options]   what presence costs per join (--help for its options)
 
 Starts one mtcall signaling server (node packages/signaling/dist/cli.js) in a child process on 127.0.0.1, opens
 N client connections to it from this process and places M calls between pairs of them with the real

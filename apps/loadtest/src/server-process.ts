@@ -60,8 +60,8 @@ export class ServerProcess {
   }
 
   /** Starts the server and waits for its URL. */
-  static async start(options: { rate: number; timeoutMs: number }): Promise<ServerProcess> {
-    const args = [signalingCliPath(), '--host', '127.0.0.1', '--port', '0', '--quiet', '--rate', String(options.rate), '--max-conns-per-ip', '0'];
+  static async start(options: { rate: number; timeoutMs: number; extraArgs?: readonly string[] }): Promise<ServerProcess> {
+    const args = [signalingCliPath(), '--host', '127.0.0.1', '--port', '0', '--quiet', '--rate', String(options.rate), '--max-conns-per-ip', '0', ...(options.extraArgs ?? [])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise<ExitInfo>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     let stderr = '';
