@@ -15,7 +15,7 @@ afterEach(() => {
 it('--help documents the flags', () => {
   const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   expect(result.status).toBe(0);
-  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl']) {
+  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl', '--allow-origin', '--auth-secret', '--auth-public-key', '--max-conns-per-ip', '--max-outgoing-calls', '--max-ringing', '--max-watch', '--presence-directory', 'mint-token']) {
     expect(result.stdout).toContain(flag);
   }
 });
