@@ -12,28 +12,27 @@ import { base64ToBytes } from '@mtcall/crypto';
 /** Protocol version announced in `hello`/`welcome`. */
 export const PROTOCOL_VERSION = 1;
 
-/** Why a call ended, as the UI shows it. The first group comes from the handshake checks. */
-export type CallEndReason =
-  | 'bad-dh-config' // the server's p or g failed a check of the secret-chat spec
-  | 'bad-g-a' // the caller's g_a failed a range check
-  | 'bad-g-b' // the callee's g_b failed a range check
-  | 'commitment-mismatch' // SHA256(g_a) differs from the g_a_hash committed to in requestCall
-  | 'fingerprint-mismatch' // the key fingerprints of the two sides differ
-  | 'protocol-error' // a message arrived that the handshake state does not allow
-  | 'declined' // the callee declined
-  | 'busy' // the callee is in another call
-  | 'hangup' // a party hung up
-  | 'timeout' // not answered, or not confirmed, in time
-  | 'answered-elsewhere' // another device of the callee took the call
-  | 'offline' // the callee has no device online
-  | 'disconnected' // a party's connection dropped
-  | 'seq-exhausted' // the seq counter reached 2^30 (the spec's abort)
-  | 'failed'; // anything else (details in the message)
+/** Why a call ended, as the UI shows it, written once. The first group comes from the handshake checks. */
+export const CALL_END_REASONS = [
+  'bad-dh-config', // the server's p or g failed a check of the secret-chat spec
+  'bad-g-a', // the caller's g_a failed a range check
+  'bad-g-b', // the callee's g_b failed a range check
+  'commitment-mismatch', // SHA256(g_a) differs from the g_a_hash committed to in requestCall
+  'fingerprint-mismatch', // the key fingerprints of the two sides differ
+  'protocol-error', // a message arrived that the handshake state does not allow
+  'declined', // the callee declined
+  'busy', // the callee is in another call (or already rung by as many calls as the server allows)
+  'hangup', // a party hung up
+  'timeout', // not answered, or not confirmed, in time
+  'answered-elsewhere', // another device of the callee took the call
+  'offline', // the callee has no device online
+  'disconnected', // a party's connection dropped
+  'seq-exhausted', // the seq counter reached 2^30 (the spec's abort)
+  'failed', // anything else (details in the message)
+] as const;
 
-export const CALL_END_REASONS: readonly CallEndReason[] = [
-  'bad-dh-config', 'bad-g-a', 'bad-g-b', 'commitment-mismatch', 'fingerprint-mismatch', 'protocol-error', 'declined',
-  'busy', 'hangup', 'timeout', 'answered-elsewhere', 'offline', 'disconnected', 'seq-exhausted', 'failed',
-];
+/** Why a call ended. */
+export type CallEndReason = (typeof CALL_END_REASONS)[number];
 
 /** Error codes of the server's `error` replies, written once. */
 export const SERVER_ERROR_CODES = [
@@ -84,7 +83,7 @@ const fingerprintSchema = v.pipe(
   v.check((s) => FINGERPRINT_RE.test(s) && BigInt(s) >= INT64_MIN && BigInt(s) <= INT64_MAX, 'must fit in a signed 64-bit integer'),
 );
 const count = v.pipe(v.number(), v.integer(), v.minValue(0));
-const reasonSchema = v.picklist(CALL_END_REASONS as CallEndReason[]);
+const reasonSchema = v.picklist(CALL_END_REASONS);
 
 /** Longest token accepted in `hello` (a signed JWT with a few claims is 200–600 characters). */
 export const MAX_TOKEN_CHARS = 4096;
