@@ -6,6 +6,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,7 +129,8 @@ Usage: mtcall-demo [--port 8080] [--host 127.0.0.1] [--relay] [--mitm] [--quiet]
 
 Open the printed URL in two browsers (or two windows), sign in with two names, call.`;
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// Run as a command (also through npx's symlink in node_modules/.bin), not when imported by the tests.
+if (process.argv[1] && realpathSync(resolve(process.argv[1])) === realpathSync(fileURLToPath(import.meta.url))) {
   try {
     const { values } = parseArgs({
       options: {
