@@ -38,6 +38,8 @@ const REASONS: Record<CallEndReason, string> = {
   offline: 'They are not online.',
   disconnected: 'The connection was lost.',
   'seq-exhausted': 'The call reached its message limit and was ended for safety.',
+  'verification-failed': 'The emoji did not match — someone may be in the middle. The call was ended.',
+  'connection-lost': 'The connection was lost and could not be restored.',
   failed: 'The call could not be placed.',
 };
 

@@ -5,7 +5,7 @@
  */
 
 import { DhCheckError, SeqExhaustedError, base64ToBytes, bytesToHex, checkDhConfig, randomBytes } from '@mtcall/crypto';
-import { Emitter } from './emitter.js';
+import { Emitter } from '@mtcall/common';
 import {
   CalleeHandshake,
   CallerHandshake,

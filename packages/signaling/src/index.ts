@@ -45,4 +45,4 @@ export {
   type WebSocketLike,
   type WebSocketConstructor,
 } from './client.js';
-export { Emitter } from './emitter.js';
+export { Emitter, MtcallError, isMtcallError } from '@mtcall/common';

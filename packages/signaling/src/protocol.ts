@@ -28,6 +28,8 @@ export const CALL_END_REASONS = [
   'offline', // the callee has no device online
   'disconnected', // a party's connection dropped
   'seq-exhausted', // the seq counter reached 2^30 (the spec's abort)
+  'verification-failed', // a person said the four emoji do not match: someone may be in the middle
+  'connection-lost', // the media path broke and could not be restored
   'failed', // anything else (details in the message)
 ] as const;
 

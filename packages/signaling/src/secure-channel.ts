@@ -22,7 +22,11 @@ const candidateSchema = v.nullable(
 export const inCallMessageSchema = v.variant('type', [
   v.strictObject({ type: v.literal('sdp'), description: sdpSchema }),
   v.strictObject({ type: v.literal('ice'), candidate: candidateSchema }),
-  v.strictObject({ type: v.literal('media'), audio: v.boolean(), video: v.boolean() }),
+  /** The sender's microphone and camera are on or off; `screen`: it shares its screen, in the stream `screenStreamId`. */
+  v.strictObject({
+    type: v.literal('media'), audio: v.boolean(), video: v.boolean(), screen: v.optional(v.boolean()),
+    screenStreamId: v.optional(v.pipe(v.string(), v.maxLength(128))),
+  }),
   v.strictObject({ type: v.literal('hangup'), reason: v.pipe(v.string(), v.maxLength(64)) }),
   v.strictObject({ type: v.literal('app'), data: v.unknown() }),
 ]);
