@@ -1,0 +1,23 @@
+/**
+ * @mtcall/client — end-to-end encrypted calls in a web app: `MtcallClient` (one device's connection: calls,
+ * presence) and `CallSession` (one call: media, the four emoji, an honest security state). Browser, ESM.
+ */
+
+export { MtcallClient, type MtcallClientOptions, type MtcallClientEvents } from './client.js';
+export {
+  CallSession,
+  type CallRole,
+  type CallEnd,
+  type EndedBy,
+  type MediaRequest,
+  type MediaSource,
+  type PeerMedia,
+  type CallSessionEvents,
+  type CallSessionStats,
+} from './session.js';
+export { SecurityMonitor, SECURITY_STATES, DEFAULT_SECURITY_THRESHOLDS, type SecurityState, type MediaEvidence, type SecurityThresholds } from './security.js';
+export { MtcallClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
+export { readPeerStats, type PeerStats } from './peer-stats.js';
+export { MtcallError, isMtcallError } from '@mtcall/common';
+export type { CallEndReason, PresenceEntry } from '@mtcall/signaling';
+export type { TransportStats, TransformMode } from '@mtcall/transport';

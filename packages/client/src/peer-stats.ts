@@ -1,0 +1,51 @@
+/** What a call's `RTCPeerConnection` reports about the media it carries (from `getStats`). */
+
+/** Media and path figures of one peer connection. */
+export interface PeerStats {
+  videoFramesDecoded: number;
+  videoCodec?: string | undefined;
+  outboundVideoCodec?: string | undefined;
+  audioPacketsReceived: number;
+  audioSamplesReceived: number;
+  audioCodec?: string | undefined;
+  /** How media travels: through a TURN relay, or directly (host/srflx/prflx candidates); undefined until connected. */
+  path?: 'relay' | 'direct' | undefined;
+  /** The selected pair's local and remote candidate types. */
+  localCandidateType?: string | undefined;
+  remoteCandidateType?: string | undefined;
+  connectionState: RTCPeerConnectionState;
+  iceGatheringState: RTCIceGatheringState;
+}
+
+/** Reads `pc.getStats()` into `PeerStats`. */
+export async function readPeerStats(pc: RTCPeerConnection): Promise<PeerStats> {
+  const report = await pc.getStats();
+  const stats: PeerStats = {
+    videoFramesDecoded: 0, audioPacketsReceived: 0, audioSamplesReceived: 0,
+    connectionState: pc.connectionState, iceGatheringState: pc.iceGatheringState,
+  };
+  const codecs = new Map<string, string>();
+  report.forEach((s: Record<string, unknown>) => {
+    if (s['type'] === 'codec') codecs.set(s['id'] as string, s['mimeType'] as string);
+  });
+  report.forEach((s: Record<string, unknown>) => {
+    if (s['type'] === 'inbound-rtp' && s['kind'] === 'video') {
+      stats.videoFramesDecoded += (s['framesDecoded'] as number | undefined) ?? 0;
+      if (s['codecId']) stats.videoCodec = codecs.get(s['codecId'] as string);
+    }
+    if (s['type'] === 'inbound-rtp' && s['kind'] === 'audio') {
+      stats.audioPacketsReceived += (s['packetsReceived'] as number | undefined) ?? 0;
+      stats.audioSamplesReceived += (s['totalSamplesReceived'] as number | undefined) ?? 0;
+      if (s['codecId']) stats.audioCodec = codecs.get(s['codecId'] as string);
+    }
+    if (s['type'] === 'outbound-rtp' && s['kind'] === 'video' && s['codecId']) stats.outboundVideoCodec = codecs.get(s['codecId'] as string);
+    if (s['type'] === 'candidate-pair' && (s['nominated'] || s['selected']) && s['state'] === 'succeeded') {
+      const local = report.get(s['localCandidateId'] as string) as Record<string, unknown> | undefined;
+      const remote = report.get(s['remoteCandidateId'] as string) as Record<string, unknown> | undefined;
+      if (local) stats.localCandidateType = local['candidateType'] as string;
+      if (remote) stats.remoteCandidateType = remote['candidateType'] as string;
+      if (local || remote) stats.path = stats.localCandidateType === 'relay' || stats.remoteCandidateType === 'relay' ? 'relay' : 'direct';
+    }
+  });
+  return stats;
+}
