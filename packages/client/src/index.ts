@@ -18,6 +18,7 @@ export {
 export { SecurityMonitor, SECURITY_STATES, DEFAULT_SECURITY_THRESHOLDS, type SecurityState, type MediaEvidence, type SecurityThresholds } from './security.js';
 export { MtcallClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
 export { readPeerStats, type PeerStats } from './peer-stats.js';
+export { EMOJI_FONT_FAMILY, emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji.js';
 export { MtcallError, isMtcallError } from '@mtcall/common';
 export type { CallEndReason, PresenceEntry } from '@mtcall/signaling';
 export type { TransportStats, TransformMode } from '@mtcall/transport';

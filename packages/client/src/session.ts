@@ -12,6 +12,7 @@
 import { Emitter } from '@mtcall/common';
 import type { Call, CallEndReason, CallKeys, InCallMessage } from '@mtcall/signaling';
 import { SecureCall, detectTransformMode, type TransformMode, type TransportStats } from '@mtcall/transport';
+import { emojiForDisplay } from '@mtcall/crypto';
 import { MtcallClientError, mediaError } from './errors.js';
 import { readPeerStats, type PeerStats } from './peer-stats.js';
 import { SecurityMonitor, type MediaEvidence, type SecurityState } from './security.js';
@@ -52,7 +53,10 @@ export interface PeerMedia {
 export interface CallSessionEvents extends Record<string, unknown> {
   /** The callee's devices are ringing (caller side). */
   ringing: { peerId: string };
-  /** The key is agreed: show these four emoji and ask the person to compare them with the other side's. */
+  /**
+   * The key is agreed: show these four emoji (display forms, see `EMOJI_FONT_FAMILY`) and ask the person to compare
+   * them with the other side's.
+   */
   keys: { emoji: string[] };
   /** The security state changed (see `SecurityState`). */
   security: { state: SecurityState; previous: SecurityState };
@@ -348,8 +352,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
   }
 
   #onKeys(keys: CallKeys): void {
-    this.#emoji = [...keys.emoji];
-    this.emit('keys', { emoji: [...keys.emoji] });
+    this.#emoji = keys.emoji.map(emojiForDisplay);
+    this.emit('keys', { emoji: [...this.#emoji] });
     this.#transition(this.#security.keysAgreed());
     const mode = this.#ctx.transform ?? detectTransformMode();
     if (!mode) {

@@ -35,6 +35,7 @@ export {
   DEFAULT_MAX_PACKET_BYTES,
 } from './sealer.js';
 export { keyFingerprint, emojiIndices, emojiFingerprint, EMOJI_TABLE } from './fingerprint.js';
+export { emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji-display.js';
 export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type DhKeyPair, type DhPrime } from './dh.js';
 export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';
 export { MtcallCryptoError, DhCheckError, SeqExhaustedError, type DhRule } from './errors.js';
