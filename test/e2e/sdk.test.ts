@@ -96,6 +96,50 @@ describe('the plain-HTML example (examples/call.html)', () => {
   });
 });
 
+describe('the four emoji as a person sees them', () => {
+  it('all 333 display forms draw as colour glyphs with EMOJI_FONT_FAMILY in Debian’s Chromium (no black text glyphs, no tofu)', async () => {
+    const server = await startSdkServer();
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${server.url}sdk-test.html`);
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    const result = await page.evaluate(async () => {
+      const sdk = (window as unknown as { sdk: typeof import('@mtcall/client') }).sdk;
+      await document.fonts.load(`40px ${sdk.EMOJI_FONT_FAMILY}`, '😀');
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 64;
+      const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+      // A colour (bitmap) emoji glyph ignores the fill colour; a text glyph or a tofu box is drawn in it. So draw
+      // each emoji in black and in red: a colour glyph gives the same pixels both times, and draws something.
+      const draw = (emoji: string, fill: string) => {
+        ctx.fillStyle = '#fff';
+        ctx.fillRect(0, 0, 64, 64);
+        ctx.font = `40px ${sdk.EMOJI_FONT_FAMILY}`;
+        ctx.fillStyle = fill;
+        ctx.textBaseline = 'middle';
+        ctx.fillText(emoji, 4, 32);
+        return ctx.getImageData(0, 0, 64, 64).data;
+      };
+      const monochrome: string[] = [];
+      for (const emoji of sdk.EMOJI_DISPLAY_TABLE) {
+        const black = draw(emoji, '#000');
+        const red = draw(emoji, '#f00');
+        let differing = 0;
+        let inked = 0;
+        for (let i = 0; i < black.length; i += 4) {
+          if (black[i] !== red[i] || black[i + 1] !== red[i + 1] || black[i + 2] !== red[i + 2]) differing++;
+          if (black[i]! < 240 || black[i + 1]! < 240 || black[i + 2]! < 240) inked++;
+        }
+        if (differing > 0 || inked < 40) monochrome.push(emoji);
+      }
+      return { count: sdk.EMOJI_DISPLAY_TABLE.length, monochrome };
+    });
+    expect(result.count).toBe(333);
+    expect(result.monochrome).toEqual([]);
+    await page.context().close();
+    await server.close();
+  });
+});
+
 describe('CallSession security states and controls', () => {
   let server: SdkServer;
   let alice: Page;
