@@ -99,7 +99,7 @@ function writeMedia(w: TlWriter, m: DecryptedMessageMedia): void {
   w.bytes(m.thumb).signedInt(m.thumbW).signedInt(m.thumbH).string(m.mimeType);
   if (m._ === 'decryptedMessageMediaDocument') w.long(m.size);
   else {
-    if (m.size < 0n || m.size > 0x7fffffffn) throw new RangeError('decryptedMessageMediaDocument46: size must fit an int (use the layer-143 constructor)');
+    if (m.size < -0x80000000n || m.size > 0x7fffffffn) throw new RangeError('decryptedMessageMediaDocument46: size must fit an int (use the layer-143 constructor)');
     w.signedInt(Number(m.size));
   }
   w.bytes(m.key).bytes(m.iv);
