@@ -207,6 +207,13 @@ describe('checks that abort the chat (scripted peer)', () => {
     expect(down.side.chat.closeReason).toBe('in-seq-no-invalid');
   });
 
+  it("a sender's layer going down between messages closes the chat", () => {
+    const peer = ScriptedPeer.asOriginator();
+    peer.send(peer.text('at 144'));
+    peer.send(peer.text('at 100', { layer: 100 }));
+    expect(peer.side.chat.closeReason).toBe('layer-decreased');
+  });
+
   it('a Resend for messages that were never sent closes the chat', () => {
     const peer = ScriptedPeer.asOriginator();
     peer.send(peer.service({ _: 'decryptedMessageActionResend', startSeqNo: 10, endSeqNo: 20 }));
