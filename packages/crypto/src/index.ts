@@ -34,13 +34,28 @@ export {
   type PacketOpenerOptions,
   DEFAULT_MAX_PACKET_BYTES,
 } from './sealer.js';
+export {
+  AesIge,
+  aes256IgeEncrypt,
+  aes256IgeDecrypt,
+  nobleBlockBackend,
+  createNodeBlockBackend,
+  defaultBlockBackend,
+  IGE_KEY_LENGTH,
+  IGE_IV_LENGTH,
+  AES_BLOCK_LENGTH,
+  type AesBlockBackend,
+  type AesBlockDecryptor,
+} from './ige.js';
+export { deriveIgeKeyIv, type SecretChatOffset } from './secret-kdf.js';
+export { md5 } from './md5.js';
 export { keyFingerprint, emojiIndices, emojiFingerprint, EMOJI_TABLE } from './fingerprint.js';
 export { emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji-display.js';
 export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type DhKeyPair, type DhPrime } from './dh.js';
 export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';
 export { MtcallCryptoError, DhCheckError, SeqExhaustedError, type DhRule } from './errors.js';
 export { createWebCryptoBackend, type AsyncCryptoBackend } from './backend/webcrypto.js';
-export { defaultBackend, nobleBackend, getNodeBackend, availableBackends, createNodeBackend, type CryptoBackend } from './backend/index.js';
+export { defaultBackend, nobleBackend, getNodeBackend, nodeCryptoModule, availableBackends, createNodeBackend, type CryptoBackend } from './backend/index.js';
 export {
   bytesToHex,
   hexToBytes,

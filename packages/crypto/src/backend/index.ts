@@ -16,6 +16,11 @@ function loadNodeCrypto(): typeof NodeCrypto | undefined {
   return mod && typeof mod.createCipheriv === 'function' ? mod : undefined;
 }
 
+/** The `node:crypto` module where the runtime has one (Node), loaded without a static import; `undefined` elsewhere. */
+export function nodeCryptoModule(): typeof NodeCrypto | undefined {
+  return loadNodeCrypto();
+}
+
 let nodeBackend: CryptoBackend | undefined;
 
 /** The Node backend, or `undefined` outside Node. */
