@@ -37,7 +37,7 @@ export {
 export { keyFingerprint, emojiIndices, emojiFingerprint, EMOJI_TABLE } from './fingerprint.js';
 export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type DhKeyPair, type DhPrime } from './dh.js';
 export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';
-export { MtcallCryptoError, DhCheckError, SeqExhaustedError, type DhRule } from './errors.js';
+export { MtcallCryptoError, DhCheckError, SeqExhaustedError, DestroyedError, type DhRule } from './errors.js';
 export { createWebCryptoBackend, type AsyncCryptoBackend } from './backend/webcrypto.js';
 export { defaultBackend, nobleBackend, getNodeBackend, availableBackends, createNodeBackend, type CryptoBackend } from './backend/index.js';
 export {

@@ -7,7 +7,7 @@
 import { defaultBackend, type CryptoBackend } from './backend/index.js';
 import type { AsyncCryptoBackend } from './backend/webcrypto.js';
 import { channelOffset, type ChannelEndpoint, type ChannelOffset } from './channel.js';
-import { MtcallCryptoError, SeqExhaustedError } from './errors.js';
+import { DestroyedError, SeqExhaustedError } from './errors.js';
 import { framedLength, parseMessages, SEQ_LIMIT, varintLength, writeMessage, type SeqMessage } from './framing.js';
 import { MSG_KEY_LENGTH, PACKET_ROOM, PacketCipher } from './packet.js';
 import { ReplayWindow, type ReplayVerdict } from './replay-window.js';
@@ -131,9 +131,12 @@ export class PacketSealer {
 
   /**
    * `sealMessage` with the body hash and the cipher on an asynchronous backend (Web Crypto in browsers, for large
-   * frames). The seq is taken when called, so concurrent calls get distinct seqs in call order.
+   * frames). The seq is taken when called, so concurrent calls get distinct seqs in call order. Rejects with
+   * `DestroyedError` when `destroy()` runs before the packet is complete (at any of its awaits): no packet ever
+   * comes out of a destroyed sealer.
    */
-  sealMessageAsync(async: AsyncCryptoBackend, ...parts: Uint8Array[]): Promise<Uint8Array> {
+  async sealMessageAsync(async: AsyncCryptoBackend, ...parts: Uint8Array[]): Promise<Uint8Array> {
+    // An async function: everything up to the first await (taking the seq included) runs at the call, errors reject.
     this.#reserve(1);
     let length = 0;
     for (const part of parts) length += part.length;
@@ -149,7 +152,11 @@ export class PacketSealer {
     this.#stats.packets++;
     this.#stats.messages++;
     this.#stats.bytes += length;
-    return this.#cipher.encryptInRoomAsync(room, async).finally(() => room.fill(0));
+    try {
+      return await this.#cipher.encryptInRoomAsync(room, async);
+    } finally {
+      room.fill(0);
+    }
   }
 
   /** Overwrites the key material; the sealer cannot be used afterwards. */
@@ -170,7 +177,7 @@ export class PacketSealer {
   }
 
   #reserve(count: number): void {
-    if (this.#destroyed) throw new MtcallCryptoError('destroyed', 'this sealer was destroyed (the call ended)');
+    if (this.#destroyed) throw new DestroyedError('sealer');
     if (this.#nextSeq + count - 1 >= SEQ_LIMIT) throw new SeqExhaustedError(this.#nextSeq);
   }
 
