@@ -25,6 +25,7 @@ export {
   DROP_REASONS,
   type DropReason,
   type OpenResult,
+  type ContentCheck,
   type ReceivedMessage,
   type SealedPacket,
   type SealerStats,

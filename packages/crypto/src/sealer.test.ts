@@ -17,7 +17,7 @@ const calleeTransport: ChannelEndpoint = { outgoing: false, channel: 'transport'
 const callerSignaling: ChannelEndpoint = { outgoing: true, channel: 'signaling' };
 const calleeSignaling: ChannelEndpoint = { outgoing: false, channel: 'signaling' };
 const text = (s: string) => new TextEncoder().encode(s);
-const messagesOf = (r: OpenResult) => (r.ok ? r.messages.map((m) => ({ seq: m.seq, data: new TextDecoder().decode(m.data), fresh: m.fresh })) : r.reason);
+const messagesOf = (r: OpenResult<string>) => (r.ok ? r.messages.map((m) => ({ seq: m.seq, data: new TextDecoder().decode(m.data), fresh: m.fresh })) : r.reason);
 
 
 describe.each(availableBackends().map((b) => [b.name, b] as const))('backend %s', (_name, backend) => {
@@ -224,13 +224,14 @@ it('sealMessage(...parts) seals the concatenation, byte-equal to sealing it whol
   expect(a.stats).toEqual(b.stats);
 });
 
-it('an accept check that refuses drops the packet as malformed without recording its seq', () => {
+it('a content check that refuses drops the packet with its reason, without recording its seq', () => {
   const sealer = new PacketSealer(key, callerTransport);
   const opener = new PacketOpener(key, calleeTransport);
   const packet = sealer.sealMessage(text('x'));
-  expect(messagesOf(opener.open(packet, () => false))).toBe('malformed');
+  expect(messagesOf(opener.open(packet, () => 'wrong-stream'))).toBe('wrong-stream');
   expect(opener.maxReceivedSeq).toBe(0);
-  expect(messagesOf(opener.open(packet, (m) => m.length === 1))).toEqual([{ seq: 1, data: 'x', fresh: true }]);
+  expect(opener.stats.dropped.malformed).toBe(1); // counted once, under the opener's own reasons
+  expect(messagesOf(opener.open(packet, (m) => (m.length === 1 ? undefined : 'refused')))).toEqual([{ seq: 1, data: 'x', fresh: true }]);
 });
 
 describe('the asynchronous (Web Crypto) path', () => {
