@@ -74,6 +74,17 @@ describe('Chromium ↔ Chromium through the real signaling server', () => {
   });
 });
 
+describe('the seq limit (2^30) aborts the call, as the spec says', () => {
+  it('a caller whose counter starts 400 below 2^30 (test worker option) ends the call with seq-exhausted on both sides', async () => {
+    const [alice, bob] = await call({ alice: { seqStart: String(2 ** 30 - 400) } });
+    const [a, b] = await until(both(alice, bob), ([x, y]) => x.endReason !== undefined && y.endReason !== undefined, 'the call to end on both sides');
+    expect(a.endReason).toBe('seq-exhausted');
+    expect(b.endReason).toBe('seq-exhausted');
+    for (const s of [a, b]) expect(s.status).toBe('The call reached its message limit and was ended for safety.');
+    expect(a.emoji).toBeUndefined(); // the call is over
+  });
+});
+
 describe('each video codec, forced with setCodecPreferences, and Opus', () => {
   it.each(['VP8', 'VP9', 'H264'])('%s', async (codec) => {
     const [alice, bob] = await call({ alice: { codec }, bob: { codec } });
