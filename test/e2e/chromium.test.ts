@@ -74,6 +74,19 @@ describe('Chromium ↔ Chromium through the real signaling server', () => {
   });
 });
 
+describe('two video tracks (camera and a second capture, as a screen share): each stream bound to its own mid', () => {
+  it('both video streams decode on the other side; no frame is refused as wrong-stream or dropped otherwise', async () => {
+    const [alice, bob] = await call({ alice: { twoVideoTracks: true } });
+    const [a, b] = await until(both(alice, bob), ([x, y]) => flowing([x, y]) && (y.inbound?.videoStreamsDecoding ?? 0) >= 2, 'two video streams decoding at bob');
+    for (const s of [a, b]) {
+      expect(harmfulDrops(s), JSON.stringify(s.transport!.dropped) + ' ' + s.transport!.lastError).toBe(0);
+      expect(s.transport!.dropped['wrong-stream']).toBe(0);
+    }
+    expect(b.inbound!.videoStreamsDecoding).toBe(2);
+    expect(b.transport!.opened.frames).toBeGreaterThan(a.transport!.sealed.frames * 0.8);
+  });
+});
+
 describe('the seq limit (2^30) aborts the call, as the spec says', () => {
   it('a caller whose counter starts 400 below 2^30 (test worker option) ends the call with seq-exhausted on both sides', async () => {
     const [alice, bob] = await call({ alice: { seqStart: String(2 ** 30 - 400) } });

@@ -43,6 +43,7 @@ export interface Snapshot {
   transport?: TestTransportStats;
   inbound?: {
     videoFramesDecoded: number;
+    videoStreamsDecoding: number;
     videoCodec?: string;
     audioPacketsReceived: number;
     audioSamplesReceived: number;

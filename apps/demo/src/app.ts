@@ -19,6 +19,8 @@ export interface AppOptions {
   transform?: TransformMode | undefined;
   /** Calls without a camera. */
   audioOnly?: boolean;
+  /** Send a second video track (a second capture of the camera, as a screen share would add one). */
+  secondVideoTrack?: boolean;
   /** The encryption worker of each call (default: the product worker, ./worker.ts). */
   createWorker?: (() => Worker) | undefined;
   /** Called for each incoming call once it is shown (the test entry accepts it there). */
@@ -130,7 +132,9 @@ async function signIn(name: string): Promise<void> {
 
 async function localMedia(): Promise<MediaStream | undefined> {
   try {
-    return await navigator.mediaDevices.getUserMedia({ audio: true, video: auto.audioOnly ? false : { width: 640, height: 480 } });
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: auto.audioOnly ? false : { width: 640, height: 480 } });
+    if (auto.secondVideoTrack) for (const track of (await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 } })).getVideoTracks()) stream.addTrack(track);
+    return stream;
   } catch (error) {
     const name = (error as DOMException).name;
     showError(name === 'NotAllowedError' ? 'Camera and microphone access was denied. Allow it in the browser to call.' : `No camera or microphone: ${(error as Error).message}`);

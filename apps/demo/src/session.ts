@@ -25,6 +25,8 @@ export interface SessionOptions {
 /** Inbound media figures the UI and the tests read from getStats. */
 export interface InboundStats {
   videoFramesDecoded: number;
+  /** Inbound video streams that decoded at least one frame (2 when the peer sends a camera and a screen share). */
+  videoStreamsDecoding: number;
   videoCodec?: string | undefined;
   audioPacketsReceived: number;
   audioSamplesReceived: number;
@@ -93,7 +95,7 @@ export class MediaSession {
   async inbound(): Promise<InboundStats> {
     const report = await this.pc.getStats();
     const stats: InboundStats = {
-      videoFramesDecoded: 0, audioPacketsReceived: 0, audioSamplesReceived: 0, connectionState: this.pc.connectionState,
+      videoFramesDecoded: 0, videoStreamsDecoding: 0, audioPacketsReceived: 0, audioSamplesReceived: 0, connectionState: this.pc.connectionState,
       iceGatheringState: this.pc.iceGatheringState, localCandidateTypes: [...this.#localCandidateTypes], iceErrors: [...this.#iceErrors],
     };
     const codecs = new Map<string, string>();
@@ -103,6 +105,7 @@ export class MediaSession {
     report.forEach((s: Record<string, unknown>) => {
       if (s['type'] === 'inbound-rtp' && s['kind'] === 'video') {
         stats.videoFramesDecoded += (s['framesDecoded'] as number) ?? 0;
+        if (((s['framesDecoded'] as number) ?? 0) > 0) stats.videoStreamsDecoding++;
         if (s['codecId']) stats.videoCodec = codecs.get(s['codecId'] as string);
       }
       if (s['type'] === 'inbound-rtp' && s['kind'] === 'audio') {

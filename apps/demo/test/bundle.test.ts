@@ -14,7 +14,7 @@ import { build } from 'vite';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Every hook the test entry and the test worker add: URL parameters, the hooks message, the diagnostics. */
-const HOOKS = [/["'`]autoaccept["'`]/, /["'`]wrongkey["'`]/, /["'`]samples["'`]/, /["'`]report["'`]/, /["'`]seqStart["'`]/, /test-hooks/, /plaintextSamples/, /ciphertextDiffers/, /mtcallDemo/, /TEST BUILD/];
+const HOOKS = [/["'`]autoaccept["'`]/, /twoVideoTracks/, /["'`]wrongkey["'`]/, /["'`]samples["'`]/, /["'`]report["'`]/, /["'`]seqStart["'`]/, /test-hooks/, /plaintextSamples/, /ciphertextDiffers/, /mtcallDemo/, /TEST BUILD/];
 
 async function buildInto(mode: 'production' | 'test'): Promise<string> {
   const outDir = mkdtempSync(join(tmpdir(), `mtcall-demo-${mode}-`));

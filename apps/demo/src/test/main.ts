@@ -7,6 +7,7 @@
  *   relay=1          relay only                  report=<path> POST snapshots there each second (same origin only)
  *   samples          the worker reports plaintext samples of sent video frames (relay capture test)
  *   wrongkey         the worker uses a media key with one byte changed       seqStart=<n>  the first seq sealed
+ *   twoVideoTracks   send a second video track (two video streams: the stream binding in real browsers)
  *
  * The production entry (main.ts) contains none of this; test/bundle.test.ts proves it on a fresh production build.
  */
@@ -40,6 +41,7 @@ const app = startApp({
   codec: params.get('codec') ?? undefined,
   transform: (params.get('transform') as TransformMode | null) ?? undefined,
   audioOnly: params.has('audioOnly'),
+  secondVideoTrack: params.has('twoVideoTracks'),
   createWorker: () => {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
     worker.postMessage(hooks); // before SecureCall posts the key
