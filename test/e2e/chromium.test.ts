@@ -48,6 +48,7 @@ describe('Chromium ↔ Chromium through the real signaling server', () => {
       expect(s.transport!.ciphertextDiffers).toBe(s.transport!.sealed.frames);
       expect(s.inbound!.connectionState).toBe('connected');
     }
+    console.log(`empty (DTX) frames, sealed like any other: alice ${a.transport!.empty}, bob ${b.transport!.empty}`);
     // Frames one side sealed are the frames the other opened (minus those still in flight).
     expect(b.transport!.opened.frames).toBeLessThanOrEqual(a.transport!.sealed.frames);
     expect(b.transport!.opened.frames).toBeGreaterThan(a.transport!.sealed.frames * 0.8);
