@@ -359,8 +359,10 @@ function render(): void {
 
 /** Live stats while in a call. */
 async function tick(): Promise<void> {
-  if (!state.session) return;
-  const [transport, inbound] = await Promise.all([state.session.transportStats(), state.session.inbound()]);
+  const session = state.session;
+  if (!session) return;
+  const [transport, inbound] = await Promise.all([session.transportStats(), session.inbound()]);
+  if (state.session !== session) return; // the call ended meanwhile
   state.transport = transport;
   state.inbound = inbound;
   const problem = pathProblem(inbound);
@@ -388,10 +390,13 @@ function snapshot() {
 }
 
 async function refresh(): Promise<Snapshot> {
-  if (!state.session) return snapshot();
-  state.transport = await state.session.transportStats();
-  state.inbound = await state.session.inbound();
-  state.pathProblem = pathProblem(state.inbound) ?? state.pathProblem;
+  const session = state.session;
+  if (!session) return snapshot();
+  const [transport, inbound] = await Promise.all([session.transportStats(), session.inbound()]);
+  if (state.session !== session) return snapshot(); // the call ended meanwhile
+  state.transport = transport;
+  state.inbound = inbound;
+  state.pathProblem = pathProblem(inbound) ?? state.pathProblem;
   return snapshot();
 }
 

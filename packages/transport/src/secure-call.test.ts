@@ -17,13 +17,19 @@ interface Posted {
 function fakeWorker() {
   const posted: Posted[] = [];
   const listeners: ((event: MessageEvent<FromWorker>) => void)[] = [];
+  const control = { answerStats: false, sealed: 0 };
   return {
     posted,
+    control,
     fromWorker: (data: FromWorker) => listeners.forEach((l) => l({ data } as MessageEvent<FromWorker>)),
     worker: {
       postMessage(message: ToWorker, transfer: Transferable[] = []) {
         const buffers = transfer.filter((t): t is ArrayBuffer => t instanceof ArrayBuffer);
         posted.push({ message: message.type === 'key' ? structuredClone(message, { transfer: buffers }) : message, transfer });
+        if (message.type === 'stats' && control.answerStats) {
+          const stats = { sealed: { frames: control.sealed, bytes: 0 }, opened: { frames: 0, bytes: 0 }, empty: 0, dropped: { auth: 0, replay: 0, malformed: 0, 'too-old': 0, 'wrong-stream': 0, 'clear-mismatch': 0 }, keyFrameRequests: 0, sealMicros: 0, openMicros: 0 };
+          queueMicrotask(() => listeners.forEach((l) => l({ data: { type: 'stats', requestId: message.requestId, stats } } as MessageEvent<FromWorker>)));
+        }
       },
       addEventListener: (_type: string, listener: (event: MessageEvent<FromWorker>) => void) => listeners.push(listener),
       terminate: () => undefined,
@@ -76,6 +82,18 @@ describe('SecureCall', () => {
     expect(mids).toEqual([streams[2]!.streamId, streams[3]!.streamId].map((streamId) => ({ type: 'mid', streamId, mid: '2' })));
     call.attach();
     expect(posted.filter((p) => p.message.type === 'mid')).toHaveLength(2); // once
+  });
+
+  it('stats requests the worker will not answer any more are settled at end(), with the final counters; later ones too', async () => {
+    const { worker, control } = fakeWorker();
+    const call = new SecureCall({ pc: fakePc([]), key: new Uint8Array(256), outgoing: true, worker, mode: 'encoded-streams', restrictCodecs: false });
+    const unanswered = call.stats(); // the worker is busy: no answer
+    control.answerStats = true;
+    control.sealed = 42;
+    const final = await call.end();
+    expect(final?.sealed.frames).toBe(42);
+    expect((await unanswered).sealed.frames).toBe(42);
+    expect((await call.stats()).sealed.frames).toBe(42);
   });
 
   it("re-emits the worker's abort once", () => {

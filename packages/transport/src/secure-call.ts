@@ -9,7 +9,7 @@
  */
 
 import { Emitter } from '@mtcall/signaling';
-import type { MediaKind } from './frame-cryptor.js';
+import { emptyFrameCryptorStats, type MediaKind } from './frame-cryptor.js';
 import type { FromWorker, ToWorker, TransformOptions, TransportStats, WorkerAbortReason } from './worker-protocol.js';
 
 /** Codecs whose packetizer needs payload structure that sealed frames do not keep (see codecs.ts). */
@@ -85,6 +85,11 @@ type Endpoint = (RTCRtpSender | RTCRtpReceiver) & {
   createEncodedStreams?: () => { readable: ReadableStream; writable: WritableStream };
 };
 
+/** All-zero counters (a call whose worker never reported). */
+function noStats(): TransportStats {
+  return { ...emptyFrameCryptorStats(), keyFrameRequests: 0, sealMicros: 0, openMicros: 0 };
+}
+
 /** Frame encryption of one call on one peer connection. */
 export class SecureCall extends Emitter<SecureCallEvents> {
   readonly mode: TransformMode;
@@ -100,6 +105,7 @@ export class SecureCall extends Emitter<SecureCallEvents> {
   #nextStream = 1;
   #ended = false;
   #aborted = false;
+  #final: TransportStats | undefined;
   readonly #listeners: [string, () => void][] = [];
 
   /** The `RTCConfiguration` additions the chosen mode needs (Chromium's encodedInsertableStreams). */
@@ -199,8 +205,9 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     this.#post({ type: 'codecs', payloadTypes });
   }
 
-  /** Live counters: frames sealed/opened, bytes, drops by reason, last error, per-frame cost. */
+  /** Live counters: frames sealed/opened, bytes, drops by reason, last error, per-frame cost (after `end()`: the final ones). */
   stats(): Promise<TransportStats> {
+    if (this.#ended) return Promise.resolve(this.#final ?? noStats());
     return new Promise((resolve) => {
       const requestId = this.#nextRequest++;
       this.#pending.set(requestId, resolve);
@@ -214,7 +221,11 @@ export class SecureCall extends Emitter<SecureCallEvents> {
    */
   async end(): Promise<TransportStats | undefined> {
     const final = await Promise.race([this.stats(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000))]);
+    this.#final = final;
     this.#ended = true;
+    // Requests the worker will not answer any more (it is about to be terminated) get the final counters.
+    for (const resolve of this.#pending.values()) resolve(final ?? noStats());
+    this.#pending.clear();
     for (const [event, listener] of this.#listeners) this.#pc.removeEventListener(event, listener);
     this.#post({ type: 'end' });
     setTimeout(() => this.#worker.terminate(), 100);
