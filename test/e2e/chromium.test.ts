@@ -103,6 +103,7 @@ describe('each video codec, forced with setCodecPreferences, and Opus', () => {
   it.each(['VP8', 'VP9', 'H264'])('%s', async (codec) => {
     const [alice, bob] = await call({ alice: { codec }, bob: { codec } });
     const [a, b] = await until(both(alice, bob), (s) => flowing(s, 20), `${codec} frames decoding`);
+    console.log(`${codec}: opened ${a.transport!.opened.frames}/${b.transport!.opened.frames}, duplicates dropped as replay ${duplicates(a)}/${duplicates(b)}`);
     for (const s of [a, b]) {
       expect(s.inbound!.videoCodec?.toLowerCase()).toBe(`video/${codec.toLowerCase()}`);
       expect(s.inbound!.audioCodec?.toLowerCase()).toBe('audio/opus');
