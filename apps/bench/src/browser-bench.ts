@@ -7,9 +7,9 @@
  * Rows, at each frame size:
  *   gcm               WebCrypto AES-256-GCM, key imported once, one awaited `subtle.encrypt` per frame with a fresh
  *                     12-byte IV, frames one after another: the LiveKit / Jitsi way, the reference.
- *   seal              `FrameCryptor.encrypt(frame, 'video', 'VP9')` (opaque format): the transport worker's real
+ *   seal              `FrameCryptor.encrypt(frame, VIDEO, 'VP9')` (opaque format): the transport worker's real
  *                     per-frame path, @mtcall/crypto's default backend (@noble in a browser), one cryptor per row.
- *   open              `FrameCryptor.decrypt(wire, 'video')` over frames sealed beforehand, a fresh cryptor per batch
+ *   open              `FrameCryptor.decrypt(wire, VIDEO)` over frames sealed beforehand, a fresh cryptor per batch
  *                     created before the clock starts (the replay window would reject a second pass).
  *   webcrypto-hybrid  the scheme's per-packet work with WebCrypto doing the big parts: `subtle.digest` for msg_key,
  *                     @noble SHA-256 for the two 52-byte KDF hashes, `importKey` + AES-CTR `subtle.encrypt`; output
@@ -20,10 +20,13 @@ import { encryptPacket, nobleBackend, defaultBackend } from '@mtcall/crypto';
 import type { BrowserBenchConfig, BrowserBenchResult, BrowserMeasurement, BrowserOp } from './browser-protocol.js';
 import { median, poolCount } from './shared.js';
 
+/** The stream every benchmark frame belongs to (a video transceiver with mid '1'). */
+export const VIDEO = { kind: 'video', mid: '1' } as const;
+
 /** The part of `@mtcall/transport`'s FrameCryptor the rows use (the class is passed in by the worker entry). */
 export interface FrameCryptorLike {
-  encrypt(frame: Uint8Array, kind: 'video', codec?: string): Uint8Array;
-  decrypt(wire: Uint8Array, kind: 'video'): { ok: true; frame: Uint8Array } | { ok: false; reason: string };
+  encrypt(frame: Uint8Array, stream: typeof VIDEO, codec?: string): Uint8Array;
+  decrypt(wire: Uint8Array, stream: typeof VIDEO): { ok: true; frame: Uint8Array } | { ok: false; reason: string };
   destroy(): void;
 }
 export type FrameCryptorClass = new (key: Uint8Array, outgoing: boolean) => FrameCryptorLike;
@@ -157,14 +160,14 @@ export async function gcmWorkload(frames: readonly Uint8Array[], subtle: Subtle 
   };
 }
 
-/** `FrameCryptor.encrypt(frame, 'video', 'VP9')` over every frame, one cryptor (one seq counter) for the whole row. */
+/** `FrameCryptor.encrypt(frame, VIDEO, 'VP9')` over every frame, one cryptor (one seq counter) for the whole row. */
 export function sealWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[]): FrameWorkload {
   const cryptor = new FrameCryptor(key, true);
   return {
     opsPerRun: frames.length,
     run() {
       let sink = 0;
-      for (let i = 0; i < frames.length; i++) sink ^= cryptor.encrypt(frames[i]!, 'video', 'VP9')[0]!;
+      for (let i = 0; i < frames.length; i++) sink ^= cryptor.encrypt(frames[i]!, VIDEO, 'VP9')[0]!;
       blackhole.value ^= sink;
     },
   };
@@ -173,13 +176,13 @@ export function sealWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, f
 /** Frames sealed by the caller's cryptor, in seq order, for the open row. */
 export function sealFrames(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[]): Uint8Array[] {
   const cryptor = new FrameCryptor(key, true);
-  const sealed = frames.map((frame) => cryptor.encrypt(frame, 'video', 'VP9'));
+  const sealed = frames.map((frame) => cryptor.encrypt(frame, VIDEO, 'VP9'));
   cryptor.destroy();
   return sealed;
 }
 
 /**
- * `FrameCryptor.decrypt(wire, 'video')` of every pre-sealed frame, in seq order, by the callee's cryptor: a fresh
+ * `FrameCryptor.decrypt(wire, VIDEO)` of every pre-sealed frame, in seq order, by the callee's cryptor: a fresh
  * one per batch, made in the untimed `prepare`, so every timed decrypt goes the full path (see scheme.ts for the
  * Node twin). Every result is checked: a dropped frame aborts the run instead of flattering it.
  */
@@ -196,7 +199,7 @@ export function openWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, w
       let failed = 0;
       let reason = '';
       for (let i = 0; i < wires.length; i++) {
-        const result = cryptor.decrypt(wires[i]!, 'video');
+        const result = cryptor.decrypt(wires[i]!, VIDEO);
         if (result.ok) sink ^= result.frame.length;
         else {
           failed++;

@@ -100,7 +100,7 @@ function formatBrowserFooter(rows: readonly BrowserRow[], meta: BrowserTableMeta
       'each frame awaited before the next; size = frame bytes; MB = 10^6 bytes',
     "÷gcm = frames/s ÷ the gcm row's (JSON ratioToGcm); ×gcm µs = µs/frame ÷ the gcm row's (the cost ratio)",
     'gcm    = WebCrypto AES-256-GCM, key imported once, one awaited subtle.encrypt per frame (the LiveKit / Jitsi scheme)',
-    `seal   = @mtcall/transport FrameCryptor.encrypt(frame, 'video', 'VP9'), @mtcall/crypto backend ${meta.cryptoBackend}`,
+    `seal   = @mtcall/transport FrameCryptor.encrypt(frame, {kind: 'video', mid: '1'}, 'VP9'), @mtcall/crypto backend ${meta.cryptoBackend}`,
     'open   = FrameCryptor.decrypt of frames sealed beforehand, a fresh cryptor per batch (made before the clock starts)',
     'webcrypto-hybrid = subtle.digest (msg_key) + @noble SHA-256 ×2 (52 B) + importKey + AES-CTR subtle.encrypt per frame;',
     `                   byte-exact with encryptPacket (checked at ${meta.hybridCheckedSizes.join(', ')} B); a measurement, not a library path`,

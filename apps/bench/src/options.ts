@@ -40,7 +40,7 @@ run with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4000000000 in th
 transforms run in), every frame awaited before the next, at frame sizes ${BROWSER_DEFAULT_SIZES.join(',')} unless --sizes says
 otherwise (--seconds applies; --backend does not: the worker uses @mtcall/crypto's browser default, @noble):
   gcm               WebCrypto AES-256-GCM, key imported once, one subtle.encrypt per frame (the LiveKit/Jitsi way)
-  seal              @mtcall/transport FrameCryptor.encrypt(frame, 'video', 'VP9'): the worker's real per-frame path
+  seal              @mtcall/transport FrameCryptor.encrypt(frame, {kind: 'video', mid: '1'}, 'VP9'): the worker's real per-frame path
   open              FrameCryptor.decrypt of frames sealed beforehand (a fresh cryptor per batch, untimed)
   webcrypto-hybrid  the scheme with subtle.digest for msg_key, @noble for the two 52-byte KDF hashes, importKey +
                     AES-CTR subtle.encrypt; checked byte for byte against encryptPacket first (informational)

@@ -8,13 +8,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readFile, stat } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
+import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { consoleLog, startSignalingServer, type RunningSignalingServer, type StartSignalingServerOptions, type TurnOptions } from '@mtcall/signaling/server';
 import { startRelay, type RunningRelay } from './relay.js';
 
-const STATIC_ROOT = resolve(fileURLToPath(new URL('../dist', import.meta.url)));
+/** The production build (index.html) and the test build (test.html, driven by URL parameters: TEST ONLY). */
+const BUILDS = {
+  production: { root: resolve(fileURLToPath(new URL('../dist', import.meta.url))), index: 'index.html' },
+  test: { root: resolve(fileURLToPath(new URL('../dist-test', import.meta.url))), index: 'test.html' },
+} as const;
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.map': 'application/json', '.json': 'application/json', '.svg': 'image/svg+xml', '.wasm': 'application/wasm',
@@ -25,7 +29,9 @@ export interface DemoServerOptions {
   host?: string;
   /** DEMONSTRATION: the signaling server acts as a man in the middle. */
   mitm?: boolean;
-  /** Accept POST /report from pages run with ?report=/report (tests). */
+  /** TEST HOOK: serve the test build (dist-test: the page runs calls from URL parameters) instead of the production one. */
+  app?: keyof typeof BUILDS;
+  /** TEST HOOK: accept POST /report from test pages run with ?report=/report. */
   collectReports?: boolean;
   log?: boolean;
   /** A TURN relay: every signed-in device gets short-lived credentials for it in its welcome. */
@@ -57,7 +63,12 @@ export interface RunningDemoServer {
 
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<RunningDemoServer> {
   const reports = new Map<string, unknown>();
-  const http = createServer((req, res) => void handle(req, res, options, reports));
+  const http = createServer((req, res) => {
+    handle(req, res, options, reports).catch(() => {
+      if (!res.headersSent) send(res, 500, 'text/plain', 'error');
+      else res.destroy();
+    });
+  });
   await new Promise<void>((ok, fail) => {
     http.once('error', fail);
     http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', ok);
@@ -98,16 +109,35 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: DemoSe
     }
     return send(res, 204, 'text/plain', '');
   }
-  const path = normalize(join(STATIC_ROOT, decodeURIComponent(url.pathname)));
-  if (!path.startsWith(STATIC_ROOT)) return send(res, 403, 'text/plain', 'forbidden');
+  const build = BUILDS[options.app ?? 'production'];
+  const path = staticPath(build.root, url.pathname);
+  if (path === null) return send(res, 400, 'text/plain', 'bad path');
+  if (path === undefined) return send(res, 403, 'text/plain', 'forbidden');
   try {
-    const file = (await stat(path)).isDirectory() ? join(path, 'index.html') : path;
+    const file = (await stat(path)).isDirectory() ? join(path, build.index) : path;
     const body = await readFile(file);
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
     res.end(body);
   } catch {
     send(res, 404, 'text/plain', 'not found (did you build the demo? npm run build)');
   }
+}
+
+/**
+ * The file a URL path names inside `root`: `null` when the path does not decode (bad %-escapes) or holds a NUL,
+ * `undefined` when it leaves `root` (`..` segments, encoded or not). Containment is checked with the separator:
+ * a sibling such as `dist-server` next to `dist` is outside. The path is decoded once (`%252e` stays `%2e`).
+ */
+export function staticPath(root: string, pathname: string): string | null | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0')) return null;
+  const path = resolve(root, '.' + (decoded.startsWith('/') ? decoded : `/${decoded}`));
+  return path === root || path.startsWith(root + sep) ? path : undefined;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {

@@ -14,10 +14,8 @@ export interface SessionOptions {
   codec?: string | undefined;
   transform?: TransformMode | undefined;
   relayOnly?: boolean;
-  /** TEST HOOK: give the media encryption a key with one byte changed (the receiver must then decode nothing). */
-  wrongMediaKey?: boolean;
-  /** TEST HOOK: the worker reports samples of sent plaintext (for the relay capture test). */
-  exposePlaintextSamples?: boolean;
+  /** The call's encryption worker (default: the product worker, ./worker.ts; the test build passes its own). */
+  createWorker?: (() => Worker) | undefined;
   iceServers?: RTCIceServer[];
   onRemoteTrack: (stream: MediaStream) => void;
   onPeerMedia: (state: { audio: boolean; video: boolean }) => void;
@@ -27,6 +25,8 @@ export interface SessionOptions {
 /** Inbound media figures the UI and the tests read from getStats. */
 export interface InboundStats {
   videoFramesDecoded: number;
+  /** Inbound video streams that decoded at least one frame (2 when the peer sends a camera and a screen share). */
+  videoStreamsDecoding: number;
   videoCodec?: string | undefined;
   audioPacketsReceived: number;
   audioSamplesReceived: number;
@@ -60,10 +60,11 @@ export class MediaSession {
       iceTransportPolicy: options.relayOnly ? 'relay' : 'all',
       ...SecureCall.peerConnectionConfig(mode),
     } as RTCConfiguration);
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-    const mediaKey = options.wrongMediaKey ? keys.key.map((b, i) => (i === 100 ? b ^ 1 : b)) : keys.key;
-    this.media = new SecureCall({ pc: this.pc, key: mediaKey, ...(options.exposePlaintextSamples ? { exposePlaintextSamples: true } : {}), outgoing: options.call.direction === 'outgoing', worker, ...(mode ? { mode } : {}) });
+    const worker = options.createWorker?.() ?? new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+    this.media = new SecureCall({ pc: this.pc, key: keys.key, outgoing: options.call.direction === 'outgoing', worker, ...(mode ? { mode } : {}) });
     this.media.on('error', (e) => options.onError(e.message));
+    // The spec's abort (seq counter at 2^30): end the call; the server tells the peer the reason (phoneCallDiscarded).
+    this.media.on('abort', ({ reason }) => this.#call.hangUp(reason));
 
     if (options.call.direction === 'outgoing') {
       // The caller offers; the callee's transceivers come from the offer and get its tracks in #onSignal.
@@ -94,7 +95,7 @@ export class MediaSession {
   async inbound(): Promise<InboundStats> {
     const report = await this.pc.getStats();
     const stats: InboundStats = {
-      videoFramesDecoded: 0, audioPacketsReceived: 0, audioSamplesReceived: 0, connectionState: this.pc.connectionState,
+      videoFramesDecoded: 0, videoStreamsDecoding: 0, audioPacketsReceived: 0, audioSamplesReceived: 0, connectionState: this.pc.connectionState,
       iceGatheringState: this.pc.iceGatheringState, localCandidateTypes: [...this.#localCandidateTypes], iceErrors: [...this.#iceErrors],
     };
     const codecs = new Map<string, string>();
@@ -104,6 +105,7 @@ export class MediaSession {
     report.forEach((s: Record<string, unknown>) => {
       if (s['type'] === 'inbound-rtp' && s['kind'] === 'video') {
         stats.videoFramesDecoded += (s['framesDecoded'] as number) ?? 0;
+        if (((s['framesDecoded'] as number) ?? 0) > 0) stats.videoStreamsDecoding++;
         if (s['codecId']) stats.videoCodec = codecs.get(s['codecId'] as string);
       }
       if (s['type'] === 'inbound-rtp' && s['kind'] === 'audio') {

@@ -57,7 +57,7 @@ async function openPage(params: Record<string, string>): Promise<Page> {
 const snapshot = (page: Page): Promise<Snapshot> => page.evaluate(() => (globalThis as unknown as { mtcallDemo: { refresh(): Promise<Snapshot> } }).mtcallDemo.refresh());
 
 async function browserCallsPeer(options: { wrongKey?: boolean; video?: boolean } = {}) {
-  server = await startDemoServer({ port: 0 });
+  server = await startDemoServer({ port: 0, app: 'test' }); // the test build: the page runs the call from URL parameters
   const signal = server.url.replace(/^http/, 'ws') + 'signal';
   const bot = await startPeer({ server: signal, user: 'bot', send: { type: 'tone', frequency: 660 }, ...(options.wrongKey ? { wrongKey: true } : {}) });
   peers.push(bot);
@@ -103,7 +103,7 @@ describe.skipIf(!existsSync(CHROMIUM))('headless Chromium ↔ mtcall-peer throug
   });
 
   it('the peer calls Chromium: the browser opens and plays the peer\'s sealed tone', async () => {
-    server = await startDemoServer({ port: 0 });
+    server = await startDemoServer({ port: 0, app: 'test' });
     const signal = server.url.replace(/^http/, 'ws') + 'signal';
     const page = await openPage({ name: 'carol', autoaccept: '1', audioOnly: '1' });
     await until(() => server!.signaling.core.stats.users, (n) => n >= 1, 'carol online', 30_000);

@@ -6,5 +6,5 @@ declare module '@mtcall/demo/dist-server/server.js' {
     reports: Map<string, unknown>;
     close(): Promise<void>;
   }
-  export function startDemoServer(options?: { port?: number; host?: string; mitm?: boolean; collectReports?: boolean; log?: boolean }): Promise<RunningDemoServer>;
+  export function startDemoServer(options?: { port?: number; host?: string; app?: 'production' | 'test'; mitm?: boolean; collectReports?: boolean; log?: boolean }): Promise<RunningDemoServer>;
 }

@@ -44,12 +44,12 @@ describe('AudioPipeline: Opus ↔ FrameCryptor ↔ Opus', () => {
     const callee = new AudioPipeline({ key, outgoing: false });
     await Promise.all([caller.ready(), callee.ready()]);
     for (let i = 0; i < 150; i++) {
-      const wire = caller.sealTone(660);
-      const opened = callee.receive(wire);
+      const wire = caller.sealTone(660, '0');
+      const opened = callee.receive(wire, '0');
       expect(opened.ok).toBe(true);
       if (opened.ok) {
         expect(wire).not.toEqual(opened.frame); // sealed on the wire
-        caller.receive(callee.seal(opened.frame)); // echo, re-sealed in the callee's direction
+        caller.receive(callee.seal(opened.frame, '0'), '0'); // echo, re-sealed in the callee's direction
       }
     }
     for (const side of [callee.report(), caller.report()]) {
@@ -69,7 +69,7 @@ describe('AudioPipeline: Opus ↔ FrameCryptor ↔ Opus', () => {
     const caller = new AudioPipeline({ key, outgoing: true });
     const callee = new AudioPipeline({ key, outgoing: false, wrongKey: true });
     await callee.ready();
-    for (let i = 0; i < 20; i++) expect(callee.receive(caller.sealTone(660))).toEqual({ ok: false, reason: 'auth' });
+    for (let i = 0; i < 20; i++) expect(callee.receive(caller.sealTone(660, '0'), '0')).toEqual({ ok: false, reason: 'auth' });
     const report = callee.report();
     expect(report.crypto.dropped.auth).toBe(20);
     expect(report.audio.decoded).toBe(0);
@@ -81,9 +81,10 @@ describe('AudioPipeline: Opus ↔ FrameCryptor ↔ Opus', () => {
     const caller = new AudioPipeline({ key, outgoing: true });
     const callee = new AudioPipeline({ key, outgoing: false });
     await Promise.all([caller.ready(), callee.ready()]);
-    const wire = caller.sealTone(440);
-    expect(callee.receive(wire).ok).toBe(true);
-    expect(callee.receive(wire)).toEqual({ ok: false, reason: 'replay' });
-    expect(caller.receive(caller.sealTone(440)).ok).toBe(false);
+    const wire = caller.sealTone(440, '0');
+    expect(callee.receive(wire, '1')).toEqual({ ok: false, reason: 'wrong-stream' }); // bound to its stream's mid
+    expect(callee.receive(wire, '0').ok).toBe(true);
+    expect(callee.receive(wire, '0')).toEqual({ ok: false, reason: 'replay' });
+    expect(caller.receive(caller.sealTone(440, '0'), '0').ok).toBe(false);
   });
 });

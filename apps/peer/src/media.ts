@@ -70,12 +70,12 @@ export class AudioPipeline {
   }
 
   /**
-   * A received RTP payload (one sealed Opus frame): opens, decodes, analyses it. Returns the opened Opus frame
-   * (for echo), or why it was dropped.
+   * A received RTP payload (one sealed Opus frame) of the audio transceiver `mid`: opens, decodes, analyses it.
+   * Returns the opened Opus frame (for echo), or why it was dropped (`wrong-stream`: sealed for another stream).
    */
-  receive(payload: Uint8Array): { ok: true; frame: Uint8Array } | { ok: false; reason: FrameDropReason } {
+  receive(payload: Uint8Array, mid: string): { ok: true; frame: Uint8Array } | { ok: false; reason: FrameDropReason } {
     this.#packets++;
-    const opened = this.cryptor.decrypt(payload, 'audio');
+    const opened = this.cryptor.decrypt(payload, { kind: 'audio', mid });
     if (!opened.ok) return opened;
     if (opened.frame.length === 0) {
       this.#empty++;
@@ -90,14 +90,14 @@ export class AudioPipeline {
     return { ok: true, frame: opened.frame.slice() };
   }
 
-  /** Seals an Opus frame for our direction (an encoded tone, or an opened frame sent back in echo mode). */
-  seal(opusFrame: Uint8Array): Uint8Array {
+  /** Seals an Opus frame for our direction and our audio transceiver `mid` (an encoded tone, or an opened frame sent back in echo mode). */
+  seal(opusFrame: Uint8Array, mid: string): Uint8Array {
     this.#sent++;
-    return this.cryptor.encrypt(opusFrame, 'audio', 'opus');
+    return this.cryptor.encrypt(opusFrame, { kind: 'audio', mid }, 'opus');
   }
 
   /** The next 20 ms of a sine tone, Opus-encoded and sealed. */
-  sealTone(frequency: number): Uint8Array {
+  sealTone(frequency: number, mid: string): Uint8Array {
     if (!this.#encoder) {
       this.#encoder = new OpusScript(SAMPLE_RATE, 1, OpusScript.Application.AUDIO);
       this.#encoder.setBitrate(32_000);
@@ -105,7 +105,7 @@ export class AudioPipeline {
     if (this.#tone?.frequency !== frequency) this.#tone = new ToneSource(frequency, SAMPLE_RATE, FRAME_SAMPLES);
     const pcm = this.#tone.next();
     const encoded = this.#encoder.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), FRAME_SAMPLES);
-    return this.seal(new Uint8Array(encoded));
+    return this.seal(new Uint8Array(encoded), mid);
   }
 
   report(): MediaReport {

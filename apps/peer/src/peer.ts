@@ -115,15 +115,25 @@ export class MediaPeer {
       // Only VP8 is negotiated (useVP8), so every video packet is VP8.
       track.onReceiveRtp.subscribe((rtp) => {
         if (this.#closed) return;
-        this.video.receive({ sequenceNumber: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, marker: rtp.header.marker, payload: rtp.payload }, track.codec?.mimeType);
+        const mid = this.#midOf(track);
+        if (mid === undefined) return; // not negotiated: nothing can be opened (frames are bound to their mid)
+        this.video.receive({ sequenceNumber: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, marker: rtp.header.marker, payload: rtp.payload }, mid, track.codec?.mimeType);
       });
       return;
     }
     track.onReceiveRtp.subscribe((rtp) => {
       if (this.#closed) return;
-      const result = this.pipeline.receive(rtp.payload);
-      if (result.ok && result.frame.length > 0 && this.#options.send.type === 'echo') this.#sendPayload(this.pipeline.seal(result.frame));
+      const mid = this.#midOf(track);
+      if (mid === undefined) return;
+      const result = this.pipeline.receive(rtp.payload, mid);
+      const ours = this.#audio?.mid;
+      if (result.ok && result.frame.length > 0 && this.#options.send.type === 'echo' && ours) this.#sendPayload(this.pipeline.seal(result.frame, ours));
     });
+  }
+
+  /** The mid of the transceiver receiving `track` (frames are sealed bound to it), once negotiated. */
+  #midOf(track: MediaStreamTrack): string | undefined {
+    return this.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track))?.mid ?? undefined;
   }
 
   /** Tone mode: one sealed 20 ms frame per 20 ms of wall time (catching up after a late timer, at most 5 at once). */
@@ -134,7 +144,9 @@ export class MediaPeer {
     let sent = 0;
     this.#timer = setInterval(() => {
       const due = Math.floor((Date.now() - start) / 20) + 1;
-      for (let i = 0; i < 5 && sent < due; i++, sent++) this.#sendPayload(this.pipeline.sealTone(send.frequency));
+      const mid = this.#audio?.mid;
+      if (!mid) return;
+      for (let i = 0; i < 5 && sent < due; i++, sent++) this.#sendPayload(this.pipeline.sealTone(send.frequency, mid));
       if (due - sent > 50) sent = due; // far behind (a stalled machine): skip rather than burst
     }, 10);
   }

@@ -93,7 +93,7 @@ describe('VideoReceiver: RTP → frames → FrameCryptor', () => {
     for (let i = 0; i < 30; i++) {
       const frame = vp8Frame(i % 10 === 0 ? 900 : 200 + i, i % 10 === 0, i);
       plain.push(frame);
-      const packets = packetize(caller.encrypt(frame, 'video', 'VP8'), seq, i * 3000, i, 100);
+      const packets = packetize(caller.encrypt(frame, { kind: 'video', mid: '1' }, 'VP8'), seq, i * 3000, i, 100);
       seq += packets.length;
       wire.push(packets);
     }
@@ -101,9 +101,9 @@ describe('VideoReceiver: RTP → frames → FrameCryptor', () => {
     for (const [i, packets] of wire.entries()) {
       if (i === 5) packets[0]!.payload[packets[0]!.payload.length - 1]! ^= 1; // a bit flipped in the ciphertext
       if (i === 6) packets[0]!.payload[4 + 1]! ^= 0x40; // in the clear VP8 header (sealed too)
-      for (const p of i === 8 ? packets.slice(1) : packets) opened.push(...rx.receive(p, 'video/VP8'));
+      for (const p of i === 8 ? packets.slice(1) : packets) opened.push(...rx.receive(p, '1', 'video/VP8'));
     }
-    opened.push(...wire[3]!.flatMap((p) => rx.receive({ ...p, sequenceNumber: (p.sequenceNumber + 2000) & 0xffff }))); // a replay, re-sent
+    opened.push(...wire[3]!.flatMap((p) => rx.receive({ ...p, sequenceNumber: (p.sequenceNumber + 2000) & 0xffff }, '1'))); // a replay, re-sent
     const r = rx.report();
     expect(r.framesOpened).toBe(27);
     expect(opened).toEqual(plain.filter((_, i) => i !== 5 && i !== 6 && i !== 8));
@@ -116,7 +116,7 @@ describe('VideoReceiver: RTP → frames → FrameCryptor', () => {
     const key = randomBytes(256);
     const caller = new FrameCryptor(key, true, { asyncBackend: null });
     const rx = new VideoReceiver(new FrameCryptor(key.map((b, i) => (i === 100 ? b ^ 1 : b)), false, { asyncBackend: null }));
-    for (let i = 0; i < 10; i++) for (const p of packetize(caller.encrypt(vp8Frame(300, i === 0, i), 'video', 'VP8'), i * 4, i * 3000, i)) rx.receive(p);
+    for (let i = 0; i < 10; i++) for (const p of packetize(caller.encrypt(vp8Frame(300, i === 0, i), { kind: 'video', mid: '1' }, 'VP8'), i * 4, i * 3000, i)) rx.receive(p, '1');
     expect(rx.report()).toMatchObject({ framesOpened: 0, frames: 10, dropped: { auth: 10 } });
   });
 });

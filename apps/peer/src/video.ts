@@ -1,5 +1,5 @@
 /**
- * Received video, sans-IO: VP8 RTP packets → whole encoded frames → `FrameCryptor.decrypt(frame, 'video')`.
+ * Received video, sans-IO: VP8 RTP packets → whole encoded frames → `FrameCryptor.decrypt(frame, { kind: 'video', mid })`.
  *
  * The VP8 payload descriptor (RFC 7741 §4.2) is parsed with werift's own `Vp8RtpPayload`. A frame is the packets
  * of one RTP timestamp from the one with S=1 and PID 0 to the one with the marker bit, with no sequence number
@@ -195,12 +195,12 @@ export class VideoReceiver {
     this.#cryptor = cryptor;
   }
 
-  /** One VP8 RTP packet; returns the frames it completed and opened (the plain VP8 frames). */
-  receive(rtp: VideoRtp, mimeType?: string): Uint8Array[] {
+  /** One VP8 RTP packet of the video transceiver `mid`; returns the frames it completed and opened (the plain VP8 frames). */
+  receive(rtp: VideoRtp, mid: string, mimeType?: string): Uint8Array[] {
     if (mimeType) this.#codecs.add(mimeType);
     const opened: Uint8Array[] = [];
     for (const frame of this.#depacketizer.push(rtp)) {
-      const result = this.#cryptor.decrypt(frame.data, 'video');
+      const result = this.#cryptor.decrypt(frame.data, { kind: 'video', mid });
       if (!result.ok) {
         this.#dropped[result.reason]++;
         continue;

@@ -36,3 +36,10 @@ export class SeqExhaustedError extends MtcallCryptoError {
     super('seq-exhausted', `seq counter would reach 2^30 (next seq ${nextSeq}); the call must be aborted`);
   }
 }
+
+/** A sealer, opener or packet cipher was used after `destroy()` (the call ended), also when the end came while an asynchronous seal awaited. */
+export class DestroyedError extends MtcallCryptoError {
+  constructor(what: string) {
+    super('destroyed', `this ${what} was destroyed (the call ended)`);
+  }
+}

@@ -229,7 +229,7 @@ describe('PacketOpener.open', () => {
       const before = snapshot(s);
       let seenByAccept: readonly SeqMessage[] | undefined;
       s.count++;
-      const result: OpenResult = s.opener.open(presented(rng, g.packet), refuse ? (m) => ((seenByAccept = m), false) : undefined);
+      const result: OpenResult<'malformed'> = s.opener.open(presented(rng, g.packet), refuse ? (m) => ((seenByAccept = m), 'malformed' as const) : undefined);
       const firstVerdict = g.packet.length > s.maxPacketBytes ? 'malformed' : s.model.verdict(g.messages[0]!.seq);
       reasons[result.ok ? 'opened' : result.reason] = (reasons[result.ok ? 'opened' : result.reason] ?? 0) + 1;
       if (firstVerdict !== 'ok' || refuse) {

@@ -25,6 +25,7 @@ export {
   DROP_REASONS,
   type DropReason,
   type OpenResult,
+  type ContentCheck,
   type ReceivedMessage,
   type SealedPacket,
   type SealerStats,
@@ -53,7 +54,7 @@ export { keyFingerprint, emojiIndices, emojiFingerprint, EMOJI_TABLE } from './f
 export { emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji-display.js';
 export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type DhKeyPair, type DhPrime } from './dh.js';
 export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';
-export { MtcallCryptoError, DhCheckError, SeqExhaustedError, type DhRule } from './errors.js';
+export { MtcallCryptoError, DhCheckError, SeqExhaustedError, DestroyedError, type DhRule } from './errors.js';
 export { createWebCryptoBackend, type AsyncCryptoBackend } from './backend/webcrypto.js';
 export { defaultBackend, nobleBackend, getNodeBackend, nodeCryptoModule, availableBackends, createNodeBackend, type CryptoBackend } from './backend/index.js';
 export {

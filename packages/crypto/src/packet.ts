@@ -14,7 +14,7 @@ import { defaultBackend, type CryptoBackend } from './backend/index.js';
 import type { AsyncCryptoBackend } from './backend/webcrypto.js';
 import { assertBytes, constantTimeEqual } from './bytes.js';
 import { isChannelOffset, type ChannelOffset } from './channel.js';
-import { MtcallCryptoError } from './errors.js';
+import { DestroyedError } from './errors.js';
 
 /** Length of the shared DH key. */
 export const KEY_LENGTH = 256;
@@ -107,15 +107,32 @@ export class PacketCipher {
    */
   async encryptInRoomAsync(room: Uint8Array, async: AsyncCryptoBackend): Promise<Uint8Array> {
     const msgKeyLarge = await async.sha256(this.#prepareRoom(room));
+    // destroy() may have run while we awaited: the key slices are zeros now, so nothing may be derived from them.
+    this.#throwIfDestroyed(room, msgKeyLarge);
     const { aesKey, aesIv } = this.aesKeyIv(msgKeyLarge.subarray(8, 24));
-    const packet = await async.aes256Ctr(aesKey, aesIv, room.subarray(MSG_KEY_LENGTH), MSG_KEY_LENGTH);
+    let packet: Uint8Array;
+    try {
+      packet = await async.aes256Ctr(aesKey, aesIv, room.subarray(MSG_KEY_LENGTH), MSG_KEY_LENGTH);
+    } catch (error) {
+      this.#finishPacket(new Uint8Array(MSG_KEY_LENGTH), room, msgKeyLarge, aesKey, aesIv);
+      throw error;
+    }
+    // Sealed under the real key, but the call ended meanwhile: no packet may leave after the end.
+    this.#throwIfDestroyed(room, msgKeyLarge, aesKey, aesIv, packet);
     return this.#finishPacket(packet, room, msgKeyLarge, aesKey, aesIv);
   }
 
   #prepareRoom(room: Uint8Array): Uint8Array {
-    if (this.#destroyed) throw new MtcallCryptoError('destroyed', 'this packet cipher was destroyed');
+    this.#throwIfDestroyed();
     room.set(this.#msgKeyPrefix, 0);
     return room;
+  }
+
+  /** After an await: when destroyed meanwhile, wipes `secrets` and throws `DestroyedError`. */
+  #throwIfDestroyed(...secrets: Uint8Array[]): void {
+    if (!this.#destroyed) return;
+    for (const s of secrets) s.fill(0);
+    throw new DestroyedError('packet cipher');
   }
 
   #finishPacket(packet: Uint8Array, room: Uint8Array, msgKeyLarge: Uint8Array, aesKey: Uint8Array, aesIv: Uint8Array): Uint8Array {
@@ -144,9 +161,17 @@ export class PacketCipher {
   async decryptAsync(packet: Uint8Array, async: AsyncCryptoBackend): Promise<Uint8Array | null> {
     if (this.#destroyed || !(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH) return null;
     const { aesKey, aesIv } = this.aesKeyIv(packet.subarray(0, MSG_KEY_LENGTH));
-    const decrypted = await async.aes256Ctr(aesKey, aesIv, packet, MSG_KEY_LENGTH);
-    aesKey.fill(0);
-    aesIv.fill(0);
+    let decrypted: Uint8Array;
+    try {
+      decrypted = await async.aes256Ctr(aesKey, aesIv, packet, MSG_KEY_LENGTH);
+    } finally {
+      aesKey.fill(0);
+      aesIv.fill(0);
+    }
+    if (this.#destroyed) {
+      decrypted.fill(0);
+      return null;
+    }
     // Hash prefix ‖ body in one call: the 16 zero bytes in front of the body make room for half the prefix,
     // so copy into a fresh buffer of exactly prefix ‖ body.
     const hashed = new Uint8Array(32 + decrypted.length - MSG_KEY_LENGTH);
@@ -154,7 +179,10 @@ export class PacketCipher {
     hashed.set(decrypted.subarray(MSG_KEY_LENGTH), 32);
     const msgKeyLarge = await async.sha256(hashed);
     hashed.fill(0);
-    if (this.#destroyed) return null;
+    if (this.#destroyed) {
+      decrypted.fill(0);
+      return null;
+    }
     return this.#verify(packet, decrypted.subarray(MSG_KEY_LENGTH), msgKeyLarge.subarray(8, 24));
   }
 

@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import { createCipheriv, createHash } from 'node:crypto';
 import { PacketOpener, PacketSealer, type OpenResult } from './sealer.js';
 import { SEQ_LIMIT, frameMessages } from './framing.js';
-import { SeqExhaustedError } from './errors.js';
+import { DestroyedError, SeqExhaustedError } from './errors.js';
 import { availableBackends } from './backend/index.js';
-import { createWebCryptoBackend } from './backend/webcrypto.js';
+import { createWebCryptoBackend, type AsyncCryptoBackend } from './backend/webcrypto.js';
 import { bytesToHex, randomBytes } from './bytes.js';
 import { encryptPacket } from './packet.js';
 import type { ChannelEndpoint } from './channel.js';
@@ -17,7 +17,7 @@ const calleeTransport: ChannelEndpoint = { outgoing: false, channel: 'transport'
 const callerSignaling: ChannelEndpoint = { outgoing: true, channel: 'signaling' };
 const calleeSignaling: ChannelEndpoint = { outgoing: false, channel: 'signaling' };
 const text = (s: string) => new TextEncoder().encode(s);
-const messagesOf = (r: OpenResult) => (r.ok ? r.messages.map((m) => ({ seq: m.seq, data: new TextDecoder().decode(m.data), fresh: m.fresh })) : r.reason);
+const messagesOf = (r: OpenResult<string>) => (r.ok ? r.messages.map((m) => ({ seq: m.seq, data: new TextDecoder().decode(m.data), fresh: m.fresh })) : r.reason);
 
 
 describe.each(availableBackends().map((b) => [b.name, b] as const))('backend %s', (_name, backend) => {
@@ -224,13 +224,14 @@ it('sealMessage(...parts) seals the concatenation, byte-equal to sealing it whol
   expect(a.stats).toEqual(b.stats);
 });
 
-it('an accept check that refuses drops the packet as malformed without recording its seq', () => {
+it('a content check that refuses drops the packet with its reason, without recording its seq', () => {
   const sealer = new PacketSealer(key, callerTransport);
   const opener = new PacketOpener(key, calleeTransport);
   const packet = sealer.sealMessage(text('x'));
-  expect(messagesOf(opener.open(packet, () => false))).toBe('malformed');
+  expect(messagesOf(opener.open(packet, () => 'wrong-stream'))).toBe('wrong-stream');
   expect(opener.maxReceivedSeq).toBe(0);
-  expect(messagesOf(opener.open(packet, (m) => m.length === 1))).toEqual([{ seq: 1, data: 'x', fresh: true }]);
+  expect(opener.stats.dropped.malformed).toBe(1); // counted once, under the opener's own reasons
+  expect(messagesOf(opener.open(packet, (m) => (m.length === 1 ? undefined : 'refused')))).toEqual([{ seq: 1, data: 'x', fresh: true }]);
 });
 
 describe('the asynchronous (Web Crypto) path', () => {
@@ -263,5 +264,50 @@ describe('the asynchronous (Web Crypto) path', () => {
     forged[20]! ^= 1;
     expect(messagesOf(await new PacketOpener(key, callerTransport).openAsync(forged, webcrypto))).toBe('auth');
     expect(messagesOf(await opener.openAsync(new Uint8Array(5), webcrypto))).toBe('malformed');
+  });
+
+  /**
+   * An asynchronous backend that runs `during(call)` while its `call`-th operation (0-based, counting every sha256 and
+   * aes256Ctr) is pending — i.e. at that await point of the caller — then lets the operation finish.
+   */
+  function interruptedAt(point: number, during: () => void): AsyncCryptoBackend & { calls: number } {
+    const backend = {
+      name: 'interrupted',
+      calls: 0,
+      async sha256(data: Uint8Array) {
+        const result = webcrypto.sha256(data);
+        if (backend.calls++ === point) during();
+        return result;
+      },
+      async aes256Ctr(aesKey: Uint8Array, iv: Uint8Array, input: Uint8Array, skip: number) {
+        const result = webcrypto.aes256Ctr(aesKey, iv, input, skip);
+        if (backend.calls++ === point) during();
+        return result;
+      },
+    };
+    return backend;
+  }
+
+  it('a destroy at any await point of an asynchronous seal yields no packet: it rejects with DestroyedError (never a packet under the wiped key)', async () => {
+    const probe = interruptedAt(-1, () => undefined);
+    await new PacketSealer(key, callerTransport).sealMessageAsync(probe, randomBytes(2000));
+    expect(probe.calls).toBe(2); // body hash, cipher
+    for (let point = 0; point < probe.calls; point++) {
+      const sealer = new PacketSealer(key, callerTransport);
+      const backend = interruptedAt(point, () => sealer.destroy());
+      const sealing = sealer.sealMessageAsync(backend, randomBytes(2000));
+      await expect(sealing, `destroyed at await ${point}`).rejects.toBeInstanceOf(DestroyedError);
+      await expect(sealer.sealMessageAsync(webcrypto, randomBytes(10))).rejects.toBeInstanceOf(DestroyedError);
+      expect(() => sealer.sealMessage(randomBytes(10))).toThrow(DestroyedError);
+    }
+  });
+
+  it('a destroy at any await point of an asynchronous open drops the packet as auth', async () => {
+    const packets = Array.from({ length: 4 }, () => new PacketSealer(key, callerTransport).sealMessage(randomBytes(2000)));
+    for (let point = 0; point < 2; point++) {
+      const opener = new PacketOpener(key, calleeTransport);
+      const backend = interruptedAt(point, () => opener.destroy());
+      expect(messagesOf(await opener.openAsync(packets[point]!, backend))).toBe('auth');
+    }
   });
 });

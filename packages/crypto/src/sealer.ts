@@ -7,7 +7,7 @@
 import { defaultBackend, type CryptoBackend } from './backend/index.js';
 import type { AsyncCryptoBackend } from './backend/webcrypto.js';
 import { channelOffset, type ChannelEndpoint, type ChannelOffset } from './channel.js';
-import { MtcallCryptoError, SeqExhaustedError } from './errors.js';
+import { DestroyedError, SeqExhaustedError } from './errors.js';
 import { framedLength, parseMessages, SEQ_LIMIT, varintLength, writeMessage, type SeqMessage } from './framing.js';
 import { MSG_KEY_LENGTH, PACKET_ROOM, PacketCipher } from './packet.js';
 import { ReplayWindow, type ReplayVerdict } from './replay-window.js';
@@ -131,9 +131,12 @@ export class PacketSealer {
 
   /**
    * `sealMessage` with the body hash and the cipher on an asynchronous backend (Web Crypto in browsers, for large
-   * frames). The seq is taken when called, so concurrent calls get distinct seqs in call order.
+   * frames). The seq is taken when called, so concurrent calls get distinct seqs in call order. Rejects with
+   * `DestroyedError` when `destroy()` runs before the packet is complete (at any of its awaits): no packet ever
+   * comes out of a destroyed sealer.
    */
-  sealMessageAsync(async: AsyncCryptoBackend, ...parts: Uint8Array[]): Promise<Uint8Array> {
+  async sealMessageAsync(async: AsyncCryptoBackend, ...parts: Uint8Array[]): Promise<Uint8Array> {
+    // An async function: everything up to the first await (taking the seq included) runs at the call, errors reject.
     this.#reserve(1);
     let length = 0;
     for (const part of parts) length += part.length;
@@ -149,7 +152,11 @@ export class PacketSealer {
     this.#stats.packets++;
     this.#stats.messages++;
     this.#stats.bytes += length;
-    return this.#cipher.encryptInRoomAsync(room, async).finally(() => room.fill(0));
+    try {
+      return await this.#cipher.encryptInRoomAsync(room, async);
+    } finally {
+      room.fill(0);
+    }
   }
 
   /** Overwrites the key material; the sealer cannot be used afterwards. */
@@ -170,7 +177,7 @@ export class PacketSealer {
   }
 
   #reserve(count: number): void {
-    if (this.#destroyed) throw new MtcallCryptoError('destroyed', 'this sealer was destroyed (the call ended)');
+    if (this.#destroyed) throw new DestroyedError('sealer');
     if (this.#nextSeq + count - 1 >= SEQ_LIMIT) throw new SeqExhaustedError(this.#nextSeq);
   }
 
@@ -199,10 +206,19 @@ export interface ReceivedMessage extends SeqMessage {
   verdict: ReplayVerdict;
 }
 
-/** Result of opening a packet: its messages, or why it was dropped. */
-export type OpenResult =
+/**
+ * Result of opening a packet: its messages, or why it was dropped. `R` are the refusal reasons of the layer above's
+ * content check (see `ContentCheck`).
+ */
+export type OpenResult<R extends string = never> =
   | { ok: true; messages: ReceivedMessage[] }
-  | { ok: false; reason: DropReason };
+  | { ok: false; reason: DropReason | R };
+
+/**
+ * A content check of the layer above (e.g. a stream tag): it sees an authentic packet's messages before any seq is
+ * recorded and returns why it refuses them, or `undefined` to accept. A refusal changes no state.
+ */
+export type ContentCheck<R extends string> = (messages: readonly SeqMessage[]) => R | undefined;
 
 /** Counters of an opener. Every packet offered is counted exactly once: as opened or under one drop reason. */
 export interface OpenerStats {
@@ -242,20 +258,20 @@ export class PacketOpener {
   /**
    * Decrypts and checks a packet. On success records every seq it carries and returns its messages;
    * otherwise returns the drop reason, counts it, and changes no other state. Never throws on any bytes.
-   * `accept`, when given, sees the authentic messages before anything is recorded; returning false drops the
-   * packet as `'malformed'` with no state change (for content checks of the layer above, e.g. a stream tag).
+   * `check`, when given, sees the authentic messages before anything is recorded; a reason it returns drops the
+   * packet with that reason and no state change (counted as `'malformed'` in this opener's stats).
    */
-  open(packet: Uint8Array, accept?: (messages: readonly SeqMessage[]) => boolean): OpenResult {
+  open<R extends string = never>(packet: Uint8Array, check?: ContentCheck<R>): OpenResult<R> {
     if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH || packet.length > this.#maxPacketBytes) return this.#drop('malformed');
     if (this.#destroyed) return this.#drop('auth');
-    return this.#accept(this.#cipher.decrypt(packet), accept);
+    return this.#accept(this.#cipher.decrypt(packet), check);
   }
 
   /**
    * `open` with the cipher and body hash on an asynchronous backend (Web Crypto). The replay check and the
    * recording of seqs happen together after decryption, so concurrent opens stay consistent. Never rejects.
    */
-  async openAsync(packet: Uint8Array, async: AsyncCryptoBackend, accept?: (messages: readonly SeqMessage[]) => boolean): Promise<OpenResult> {
+  async openAsync<R extends string = never>(packet: Uint8Array, async: AsyncCryptoBackend, check?: ContentCheck<R>): Promise<OpenResult<R>> {
     if (!(packet instanceof Uint8Array) || packet.length < MSG_KEY_LENGTH || packet.length > this.#maxPacketBytes) return this.#drop('malformed');
     if (this.#destroyed) return this.#drop('auth');
     let body: Uint8Array | null;
@@ -264,16 +280,20 @@ export class PacketOpener {
     } catch {
       body = null;
     }
-    return this.#accept(this.#destroyed ? null : body, accept);
+    return this.#accept(this.#destroyed ? null : body, check);
   }
 
-  #accept(body: Uint8Array | null, accept?: (messages: readonly SeqMessage[]) => boolean): OpenResult {
+  #accept<R extends string>(body: Uint8Array | null, check?: ContentCheck<R>): OpenResult<R> {
     if (body === null) return this.#drop('auth');
     const parsed = parseMessages(body);
     if (parsed === null) return this.#drop('malformed');
     const verdict = this.#window.verdict(parsed[0]!.seq);
     if (verdict !== 'ok') return this.#drop(verdict);
-    if (accept && !accept(parsed)) return this.#drop('malformed');
+    const refusal = check?.(parsed);
+    if (refusal !== undefined) {
+      this.#stats.dropped.malformed++;
+      return { ok: false, reason: refusal };
+    }
     const messages: ReceivedMessage[] = parsed.map((m) => {
       const seqVerdict = this.#window.verdict(m.seq);
       if (seqVerdict === 'ok') this.#window.accept(m.seq);

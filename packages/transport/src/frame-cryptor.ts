@@ -3,24 +3,44 @@
  * tests all run this. Every encoded frame becomes one packet of the calls spec sealed at x = 0 (caller → callee)
  * or 8 (callee → caller):
  *
- *   wire frame = clear ‖ E( msg_key ‖ AES-256-CTR( seq ‖ length ‖ tag ‖ frame ) ‖ trailer )
+ *   wire frame = clear ‖ E( msg_key ‖ AES-256-CTR( seq ‖ length ‖ stream ‖ frame ) ‖ trailer )
  *
- * - `clear`: the codec's bytes the packetizer needs (codecs.ts), also inside the sealed frame, so authenticated;
- * - `tag`: one byte naming the stream kind (1 audio, 2 video): a video packet fed to the audio receiver is dropped;
+ * - `clear`: the codec's bytes the packetizer needs (codecs/), derived from the frame, so authenticated: the
+ *   receiver re-derives them from the sealed frame and compares (`clear-mismatch`);
+ * - `stream`: which stream the frame belongs to — its kind (1 audio, 2 video), the length of its mid and the mid
+ *   (the transceiver's media id from the SDP, the same on both sides): a frame of one track fed to another track's
+ *   receiver (camera ↔ screen share, audio ↔ video) is dropped (`wrong-stream`);
  * - `trailer`: one byte, 0xE0 | FrameFormat, so the receiver knows the layout without codec metadata;
- * - `E`: emulation-prevention escaping for H.264, identity otherwise.
+ * - `E`: the codec's escaping of the sealed part (H.264: emulation prevention), identity otherwise.
  *
  * Seqs: one counter per direction for all streams of the call (the spec's one counter per channel), so no two
- * packets of a call share a first seq; one replay window per received stream kind, so a slow video frame is not
- * judged against audio's faster-moving seqs. Empty frames (DTX) pass through untouched.
+ * packets of a call share a first seq; one replay window per received stream, so a slow video frame is not judged
+ * against audio's (or another video track's) faster-moving seqs. Empty frames (DTX) are sealed like any other.
  */
 
-import { PacketOpener, PacketSealer, createWebCryptoBackend, type AsyncCryptoBackend, type CryptoBackend, type DropReason, type OpenResult } from '@mtcall/crypto';
-import { FrameFormat, escapeEmulation, frameFormatForCodec, h264ClearLength, trailingZeros, unescapeEmulation, vp8ClearLength } from './codecs.js';
+import {
+  PacketOpener,
+  PacketSealer,
+  createWebCryptoBackend,
+  type AsyncCryptoBackend,
+  type CryptoBackend,
+  type DropReason,
+  type OpenResult,
+  type SeqMessage,
+} from '@mtcall/crypto';
+import { codecRuleFor, codecRuleForFormat, type CodecRule } from './codecs/index.js';
+import { sameBytes } from './codecs/rule.js';
 
 export type MediaKind = 'audio' | 'video';
 
-const TAG: Record<MediaKind, number> = { audio: 1, video: 2 };
+/** One media stream of the call: what the stream tag binds every frame to. */
+export interface MediaStreamRef {
+  kind: MediaKind;
+  /** The transceiver's mid (RTCRtpTransceiver.mid, negotiated in the SDP): 1–255 bytes of UTF-8. */
+  mid: string;
+}
+
+const KIND_BYTE: Record<MediaKind, number> = { audio: 1, video: 2 };
 const TRAILER_BASE = 0xe0;
 
 /** Why a received frame was dropped. */
@@ -32,7 +52,7 @@ export const FRAME_DROP_REASONS: readonly FrameDropReason[] = ['auth', 'replay',
 export interface FrameCryptorStats {
   sealed: { frames: number; bytes: number };
   opened: { frames: number; bytes: number };
-  /** Empty frames passed through untouched (both directions). */
+  /** Empty (DTX) frames among those sealed and opened: they are sealed like any other frame. */
   empty: number;
   dropped: Record<FrameDropReason, number>;
 }
@@ -59,30 +79,54 @@ export interface FrameCryptorOptions {
    */
   asyncBackend?: AsyncCryptoBackend | null;
   asyncThreshold?: number;
+  /**
+   * TEST ONLY: the first seq to seal with (default 1), to reach the 2^30 limit in a test. The product never sets it
+   * (the encryption worker passes it only when a test worker entry asks: see `@mtcall/transport/testing`).
+   */
+  firstSeq?: number;
+}
+
+/** A frame about to be sealed: its codec rule, its clear part and its stream tag. */
+interface Framing {
+  rule: CodecRule;
+  clear: Uint8Array;
+  tag: Uint8Array;
+}
+
+/** Where the sealed packet is in a received wire frame. */
+interface Located {
+  rule: CodecRule;
+  clear: Uint8Array;
+  packet: Uint8Array;
 }
 
 /** Seals outgoing frames and opens incoming ones for one call. */
 export class FrameCryptor {
   readonly #sealer: PacketSealer;
-  readonly #openers: Record<MediaKind, PacketOpener>;
+  /** Our copy of the key, for the replay windows of streams seen later; wiped by destroy(). */
+  readonly #key: Uint8Array;
+  readonly #outgoing: boolean;
+  readonly #backend: CryptoBackend | undefined;
+  readonly #openers = new Map<string, PacketOpener>();
+  readonly #tags = new Map<string, Uint8Array | null>();
   readonly #stats: FrameCryptorStats = emptyFrameCryptorStats();
   readonly #async: AsyncCryptoBackend | undefined;
   readonly #maxFrameBytes: number;
   readonly #asyncThreshold: number;
+  #destroyed = false;
 
-  /** `outgoing`: true on the caller. The key is copied into the sealers' slices; wipe your copy when you like. */
+  /** `outgoing`: true on the caller. The key is copied; wipe your copy when you like. */
   constructor(key: Uint8Array, outgoing: boolean, options: FrameCryptorOptions = {}) {
-    const endpoint = { outgoing, channel: 'transport' } as const;
-    const common = options.backend ? { backend: options.backend } : {};
-    const maxPacketBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
-    this.#maxFrameBytes = maxPacketBytes;
-    this.#sealer = new PacketSealer(key, endpoint, common);
+    this.#key = new Uint8Array(key);
+    this.#outgoing = outgoing;
+    this.#backend = options.backend;
+    this.#maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
+    this.#sealer = new PacketSealer(key, { outgoing, channel: 'transport' }, {
+      ...(options.backend ? { backend: options.backend } : {}),
+      ...(options.firstSeq !== undefined ? { firstSeq: options.firstSeq } : {}),
+    });
     this.#async = options.asyncBackend === null ? undefined : (options.asyncBackend ?? createWebCryptoBackend());
     this.#asyncThreshold = options.asyncThreshold ?? 512;
-    this.#openers = {
-      audio: new PacketOpener(key, endpoint, { ...common, maxPacketBytes }),
-      video: new PacketOpener(key, endpoint, { ...common, maxPacketBytes }),
-    };
   }
 
   /** A snapshot of the counters. */
@@ -92,142 +136,156 @@ export class FrameCryptor {
   }
 
   /**
-   * The wire bytes for an encoded frame. `codec` is the MIME subtype of the frame's payload type when known
-   * ('opus', 'VP8', 'H264', …); unknown codecs are sealed whole. Throws `SeqExhaustedError` at 2^30 (abort the call).
+   * The wire bytes for an encoded frame of `stream`. `codec` is the MIME subtype of the frame's payload type when
+   * known ('opus', 'VP8', 'H264', …); unknown codecs are sealed whole. Throws `SeqExhaustedError` at 2^30 (abort the
+   * call), `DestroyedError` after `destroy()`, `RangeError` for a stream without a valid mid.
    */
-  encrypt(frame: Uint8Array, kind: MediaKind, codec?: string): Uint8Array {
-    if (frame.length === 0) return this.#empty(frame);
-    const layout = this.#layout(frame, kind, codec);
-    return this.#assemble(frame, layout, this.#sealer.sealMessage(TAG_BYTES[kind], frame));
+  encrypt(frame: Uint8Array, stream: MediaStreamRef, codec?: string): Uint8Array {
+    const framing = this.#framing(frame, stream, codec);
+    return this.#assemble(framing, frame, this.#sealer.sealMessage(framing.tag, frame));
   }
 
   /**
    * `encrypt` on the asynchronous backend (Web Crypto) for frames of `asyncThreshold` bytes and more, where it is
-   * 2–10× faster in browsers; smaller frames take the synchronous path. The same wire bytes either way.
+   * 2–10× faster in browsers; smaller frames take the synchronous path. The same wire bytes either way. Rejects with
+   * `DestroyedError` when `destroy()` runs before the frame is sealed: no frame comes out after the end.
    */
-  async encryptAsync(frame: Uint8Array, kind: MediaKind, codec?: string): Promise<Uint8Array> {
-    if (!this.#async || frame.length < this.#asyncThreshold) return this.encrypt(frame, kind, codec);
-    const layout = this.#layout(frame, kind, codec);
-    return this.#assemble(frame, layout, await this.#sealer.sealMessageAsync(this.#async, TAG_BYTES[kind], frame));
+  async encryptAsync(frame: Uint8Array, stream: MediaStreamRef, codec?: string): Promise<Uint8Array> {
+    if (!this.#async || frame.length < this.#asyncThreshold) return this.encrypt(frame, stream, codec);
+    const framing = this.#framing(frame, stream, codec);
+    return this.#assemble(framing, frame, await this.#sealer.sealMessageAsync(this.#async, framing.tag, frame));
   }
 
-  #empty(frame: Uint8Array): Uint8Array {
-    this.#stats.empty++;
-    return frame;
-  }
-
-  /** The frame's format and how many of its bytes stay in the clear. */
-  #layout(frame: Uint8Array, kind: MediaKind, codec?: string): { format: FrameFormat; clearLength: number } {
-    let format = kind === 'video' ? frameFormatForCodec(codec) : FrameFormat.Opaque;
-    let clearLength = 0;
-    if (format === FrameFormat.Vp8) {
-      // The receiver derives 10/3 from the P bit; a frame shorter than that (never seen in practice) goes opaque.
-      clearLength = vp8ClearLength(frame);
-      if (clearLength < ((frame[0]! & 1) === 0 ? 10 : 3)) {
-        format = FrameFormat.Opaque;
-        clearLength = 0;
-      }
-    } else if (format === FrameFormat.H264) {
-      clearLength = h264ClearLength(frame);
-      if (clearLength < 0) {
-        format = FrameFormat.Opaque;
-        clearLength = 0;
-      }
-    }
-    return { format, clearLength };
-  }
-
-  /** wire = clear ‖ E(packet ‖ trailer). */
-  #assemble(frame: Uint8Array, { format, clearLength }: { format: FrameFormat; clearLength: number }, packet: Uint8Array): Uint8Array {
-    let tail: Uint8Array = new Uint8Array(packet.length + 1);
-    tail.set(packet, 0);
-    tail[packet.length] = TRAILER_BASE | format;
-    if (format === FrameFormat.H264) tail = escapeEmulation(tail, trailingZeros(frame.subarray(0, clearLength)));
-    const wire = new Uint8Array(clearLength + tail.length);
-    wire.set(frame.subarray(0, clearLength), 0);
-    wire.set(tail, clearLength);
-    this.#stats.sealed.frames++;
-    this.#stats.sealed.bytes += frame.length;
-    return wire;
-  }
-
-  /** The frame inside wire bytes from the peer, or why it was dropped. Never throws. */
-  decrypt(wire: Uint8Array, kind: MediaKind): DecryptResult {
-    if (wire.length === 0) return { ok: true, frame: this.#empty(wire) };
+  /** The frame inside wire bytes from the peer's `stream`, or why it was dropped. Never throws. */
+  decrypt(wire: Uint8Array, stream: MediaStreamRef): DecryptResult {
     const located = this.#locate(wire);
-    if ('reason' in located) return this.#drop(located.reason);
-    const check = this.#checker(wire, kind, located);
-    return this.#finish(this.#openers[kind].open(located.packet, check.accept), check);
+    const tag = this.#tag(stream);
+    if (!located.ok) return this.#drop(located.reason);
+    if (!tag) return this.#drop('wrong-stream');
+    return this.#finish(this.#opener(stream).open(located.packet, (m) => this.#check(m, tag, located)));
   }
 
   /** `decrypt` on the asynchronous backend for wire frames of `asyncThreshold` bytes and more. Never rejects. */
-  async decryptAsync(wire: Uint8Array, kind: MediaKind): Promise<DecryptResult> {
-    if (!this.#async || wire.length < this.#asyncThreshold) return this.decrypt(wire, kind);
+  async decryptAsync(wire: Uint8Array, stream: MediaStreamRef): Promise<DecryptResult> {
+    if (!this.#async || wire.length < this.#asyncThreshold) return this.decrypt(wire, stream);
     const located = this.#locate(wire);
-    if ('reason' in located) return this.#drop(located.reason);
-    const check = this.#checker(wire, kind, located);
-    return this.#finish(await this.#openers[kind].openAsync(located.packet, this.#async, check.accept), check);
+    const tag = this.#tag(stream);
+    if (!located.ok) return this.#drop(located.reason);
+    if (!tag) return this.#drop('wrong-stream');
+    return this.#finish(await this.#opener(stream).openAsync(located.packet, this.#async, (m) => this.#check(m, tag, located)));
   }
 
+  /** Wipes the key material; later frames are refused (encrypt throws `DestroyedError`, decrypt drops as 'auth'). */
+  destroy(): void {
+    this.#destroyed = true;
+    this.#sealer.destroy();
+    for (const opener of this.#openers.values()) opener.destroy();
+    this.#key.fill(0);
+  }
+
+  // ---- sealing: one framing helper for the synchronous and the asynchronous path ----------------------------
+
+  /** The codec rule, clear part and stream tag of a frame to seal. */
+  #framing(frame: Uint8Array, stream: MediaStreamRef, codec: string | undefined): Framing {
+    const tag = this.#tag(stream);
+    if (!tag) throw new RangeError(`a media stream needs a mid of 1–255 bytes; got ${JSON.stringify(stream.mid)}`);
+    const rule = stream.kind === 'video' ? codecRuleFor(codec) : codecRuleFor(undefined);
+    const clear = rule.clearPart(frame);
+    if (clear === null) return { rule: codecRuleFor(undefined), clear: new Uint8Array(0), tag };
+    return { rule, clear, tag };
+  }
+
+  /** wire = clear ‖ E(packet ‖ trailer). */
+  #assemble({ rule, clear }: Framing, frame: Uint8Array, packet: Uint8Array): Uint8Array {
+    const sealed = new Uint8Array(packet.length + 1);
+    sealed.set(packet, 0);
+    sealed[packet.length] = TRAILER_BASE | rule.format;
+    const tail = rule.escape(sealed, clear);
+    const wire = new Uint8Array(clear.length + tail.length);
+    wire.set(clear, 0);
+    wire.set(tail, clear.length);
+    this.#stats.sealed.frames++;
+    this.#stats.sealed.bytes += frame.length;
+    if (frame.length === 0) this.#stats.empty++;
+    return wire;
+  }
+
+  // ---- opening -------------------------------------------------------------------------------------------------
+
   /** Where the packet is in a wire frame, from its trailer (and its clear part). */
-  #locate(wire: Uint8Array): { packet: Uint8Array; format: number; clearLength: number } | { reason: FrameDropReason } {
-    if (wire.length > this.#maxFrameBytes) return { reason: 'malformed' };
+  #locate(wire: Uint8Array): ({ ok: true } & Located) | { ok: false; reason: FrameDropReason } {
+    if (!(wire instanceof Uint8Array) || wire.length === 0 || wire.length > this.#maxFrameBytes) return { ok: false, reason: 'malformed' };
     const trailer = wire[wire.length - 1]!;
-    const format = trailer ^ TRAILER_BASE;
-    if ((trailer & 0xf0) !== TRAILER_BASE || format > FrameFormat.H264) return { reason: 'malformed' };
-    const clearLength = format === FrameFormat.Vp8 ? vp8ClearLength(wire) : format === FrameFormat.H264 ? h264ClearLength(wire) : 0;
-    if (clearLength < 0 || clearLength > wire.length - 1) return { reason: 'malformed' };
-    let packet: Uint8Array | null = wire.subarray(clearLength, wire.length - 1);
-    if (format === FrameFormat.H264) {
-      // The trailer was escaped with the packet; it is never 0..3, so it stayed the last byte.
-      packet = unescapeEmulation(packet, trailingZeros(wire.subarray(0, clearLength)));
-      if (packet === null) return { reason: 'malformed' };
-    }
-    return { packet, format, clearLength };
+    const rule = (trailer & 0xf0) === TRAILER_BASE ? codecRuleForFormat(trailer ^ TRAILER_BASE) : undefined;
+    if (!rule) return { ok: false, reason: 'malformed' };
+    const clearLength = rule.clearLength(wire);
+    if (clearLength < 0 || clearLength > wire.length - 1) return { ok: false, reason: 'malformed' };
+    const clear = wire.subarray(0, clearLength);
+    // The trailer is escaped with the packet; it is never 0..3, so it stays the last byte.
+    const packet = rule.unescape(wire.subarray(clearLength, wire.length - 1), clear);
+    if (packet === null) return { ok: false, reason: 'malformed' };
+    return { ok: true, rule, clear, packet };
   }
 
   /**
-   * The content check the opener runs before it records the seq — tag and clear bytes — so a frame with altered
-   * clear bytes (or fed to the wrong stream) cannot burn the seq of the genuine one.
+   * The content check the opener runs before it records the seq — stream tag, then clear bytes — so a frame fed to
+   * the wrong stream or with altered clear bytes cannot burn the seq of the genuine one. Returns the drop reason.
    */
-  #checker(wire: Uint8Array, kind: MediaKind, { format, clearLength }: { format: number; clearLength: number }) {
-    const check = {
-      refusal: undefined as FrameDropReason | undefined,
-      accept: (messages: readonly { data: Uint8Array }[]): boolean => {
-        const message = messages[0]!.data;
-        if (messages.length !== 1 || message.length < 1) check.refusal = 'malformed';
-        else if (message[0] !== TAG[kind]) check.refusal = 'wrong-stream';
-        else if (format === FrameFormat.Vp8) {
-          // VP8's clear bytes reach us untouched: any difference is tampering. (H.264's may be rewritten by the
-          // depacketizer; they only located the ciphertext, and the decoder gets the sealed frame either way.)
-          if (message.length - 1 < clearLength) check.refusal = 'clear-mismatch';
-          else for (let i = 0; i < clearLength; i++) if (message[i + 1] !== wire[i]) check.refusal = 'clear-mismatch';
-        }
-        return check.refusal === undefined;
-      },
-    };
-    return check;
+  #check(messages: readonly SeqMessage[], tag: Uint8Array, { rule, clear }: Located): FrameDropReason | undefined {
+    const message = messages[0]!.data;
+    if (messages.length !== 1) return 'malformed';
+    if (message.length < tag.length || !sameBytes(message.subarray(0, tag.length), tag)) return 'wrong-stream';
+    if (!rule.clearMatches(clear, message.subarray(tag.length))) return 'clear-mismatch';
+    return undefined;
   }
 
-  #finish(result: OpenResult, check: { refusal: FrameDropReason | undefined }): DecryptResult {
-    if (!result.ok) return this.#drop(check.refusal ?? result.reason);
-    const frame = result.messages[0]!.data.subarray(1);
+  #finish(result: OpenResult<FrameDropReason>): DecryptResult {
+    if (!result.ok) return this.#drop(result.reason);
+    const message = result.messages[0]!.data;
+    const frame = message.subarray(2 + message[1]!); // after the stream tag (kind, mid length, mid)
     this.#stats.opened.frames++;
     this.#stats.opened.bytes += frame.length;
+    if (frame.length === 0) this.#stats.empty++;
     return { ok: true, frame };
-  }
-
-  /** Wipes the key material; later frames are refused (encrypt throws, decrypt drops as 'auth'). */
-  destroy(): void {
-    this.#sealer.destroy();
-    this.#openers.audio.destroy();
-    this.#openers.video.destroy();
   }
 
   #drop(reason: FrameDropReason): DecryptResult {
     this.#stats.dropped[reason]++;
     return { ok: false, reason };
   }
+
+  // ---- streams -------------------------------------------------------------------------------------------------
+
+  /** The stream tag `kind ‖ mid length ‖ mid`, or null when the mid is not 1–255 bytes. */
+  #tag(stream: MediaStreamRef): Uint8Array | null {
+    const id = streamKey(stream);
+    let tag = this.#tags.get(id);
+    if (tag === undefined) {
+      const mid = typeof stream.mid === 'string' ? new TextEncoder().encode(stream.mid) : new Uint8Array(0);
+      const kind = KIND_BYTE[stream.kind];
+      tag = kind !== undefined && mid.length >= 1 && mid.length <= 255 ? new Uint8Array([kind, mid.length, ...mid]) : null;
+      this.#tags.set(id, tag);
+    }
+    return tag;
+  }
+
+  /** The replay window (and cipher) of a received stream, made when the stream's first frame arrives. */
+  #opener(stream: MediaStreamRef): PacketOpener {
+    const id = streamKey(stream);
+    let opener = this.#openers.get(id);
+    if (!opener) {
+      opener = new PacketOpener(this.#key, { outgoing: this.#outgoing, channel: 'transport' }, {
+        ...(this.#backend ? { backend: this.#backend } : {}),
+        maxPacketBytes: this.#maxFrameBytes,
+      });
+      if (this.#destroyed) opener.destroy();
+      this.#openers.set(id, opener);
+    }
+    return opener;
+  }
 }
 
-const TAG_BYTES: Record<MediaKind, Uint8Array> = { audio: new Uint8Array([TAG.audio]), video: new Uint8Array([TAG.video]) };
+function streamKey(stream: MediaStreamRef): string {
+  return `${stream.kind}\u0000${String(stream.mid)}`;
+}
+

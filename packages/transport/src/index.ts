@@ -4,7 +4,7 @@
  * codec rules. The worker entry is `@mtcall/transport/worker`.
  */
 
-export { FrameCryptor, FRAME_DROP_REASONS, emptyFrameCryptorStats, type MediaKind, type FrameDropReason, type FrameCryptorStats, type DecryptResult, type FrameCryptorOptions } from './frame-cryptor.js';
-export { FrameFormat, frameFormatForCodec, vp8ClearLength, h264ClearLength, escapeEmulation, unescapeEmulation } from './codecs.js';
+export { FrameCryptor, FRAME_DROP_REASONS, emptyFrameCryptorStats, type MediaKind, type MediaStreamRef, type FrameDropReason, type FrameCryptorStats, type DecryptResult, type FrameCryptorOptions } from './frame-cryptor.js';
+export { FrameFormat, codecRuleFor, codecRuleForFormat, frameFormatForCodec, type CodecRule } from './codecs/index.js';
 export { SecureCall, detectTransformMode, EncodedTransformUnsupportedError, type SecureCallOptions, type SecureCallEvents, type TransformMode } from './secure-call.js';
 export type { TransportStats, TransformOptions, ToWorker, FromWorker } from './worker-protocol.js';

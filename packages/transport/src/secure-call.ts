@@ -8,9 +8,9 @@
  * `createEncodedStreams` (`SecureCall.peerConnectionConfig()` adds it when that is the mode).
  */
 
-import { Emitter } from '@mtcall/signaling';
-import type { MediaKind } from './frame-cryptor.js';
-import type { FromWorker, ToWorker, TransformOptions, TransportStats } from './worker-protocol.js';
+import { Emitter } from '@mtcall/common';
+import { emptyFrameCryptorStats, type MediaKind } from './frame-cryptor.js';
+import type { FromWorker, ToWorker, TransformOptions, TransportStats, WorkerAbortReason } from './worker-protocol.js';
 
 /** Codecs whose packetizer needs payload structure that sealed frames do not keep (see codecs.ts). */
 const UNSUPPORTED_CODECS = new Set(['audio/red', 'video/av1']);
@@ -50,7 +50,10 @@ export function detectTransformMode(prefer?: TransformMode): TransformMode | nul
 
 export interface SecureCallOptions {
   pc: RTCPeerConnection;
-  /** The 256-byte call key. It is posted to the worker (a copy); wipe yours when the call ends. */
+  /**
+   * The 256-byte call key. A copy is transferred to the worker (its buffer moves, so no copy stays on this thread);
+   * `options.key` itself stays yours: wipe it when the call ends.
+   */
   key: Uint8Array;
   /** True on the caller. */
   outgoing: boolean;
@@ -65,13 +68,16 @@ export interface SecureCallOptions {
    * codecs.ts). Set your own preferences after `attach()`.
    */
   restrictCodecs?: boolean;
-  /** TEST ONLY: report samples of sent plaintext in stats (`plaintextSamples`) so a test can prove the wire lacks them. */
-  exposePlaintextSamples?: boolean;
 }
 
 export interface SecureCallEvents extends Record<string, unknown> {
-  /** The worker reported a problem; `fatal` (seq exhausted) means the call must end. */
+  /** The worker reported a problem; `fatal` (seq exhausted) means the call must end (an `abort` follows). */
   error: { message: string; fatal: boolean };
+  /**
+   * The call must end now with `reason` (the spec's abort when the seq counter reaches 2^30): hang up the signaling
+   * call with it, e.g. `call.hangUp(reason)`, so the peer learns why. Later frames are dropped. Emitted once.
+   */
+  abort: { reason: WorkerAbortReason };
 }
 
 type Endpoint = (RTCRtpSender | RTCRtpReceiver) & {
@@ -79,18 +85,27 @@ type Endpoint = (RTCRtpSender | RTCRtpReceiver) & {
   createEncodedStreams?: () => { readable: ReadableStream; writable: WritableStream };
 };
 
+/** All-zero counters (a call whose worker never reported). */
+function noStats(): TransportStats {
+  return { ...emptyFrameCryptorStats(), keyFrameRequests: 0, sealMicros: 0, openMicros: 0 };
+}
+
 /** Frame encryption of one call on one peer connection. */
 export class SecureCall extends Emitter<SecureCallEvents> {
   readonly mode: TransformMode;
   readonly #pc: RTCPeerConnection;
   readonly #worker: Worker;
   readonly #attached = new WeakSet<object>();
+  /** Attached endpoints whose transceiver had no mid yet: their mid is posted once negotiated. */
+  readonly #awaitingMid = new Map<RTCRtpTransceiver, string[]>();
   readonly #pending = new Map<number, (stats: TransportStats) => void>();
   readonly #restrictCodecs: boolean;
   readonly #restricted = new WeakSet<RTCRtpTransceiver>();
   #nextRequest = 1;
   #nextStream = 1;
   #ended = false;
+  #aborted = false;
+  #final: TransportStats | undefined;
   readonly #listeners: [string, () => void][] = [];
 
   /** The `RTCConfiguration` additions the chosen mode needs (Chromium's encodedInsertableStreams). */
@@ -107,8 +122,11 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     this.#worker = options.worker;
     this.#restrictCodecs = options.restrictCodecs ?? true;
     this.#worker.addEventListener('message', (event: MessageEvent<FromWorker>) => this.#onWorker(event.data));
-    // The key goes first: the worker handles messages in order, and transforms wait for it anyway.
-    this.#post({ type: 'key', key: new Uint8Array(options.key), outgoing: options.outgoing, ...(options.exposePlaintextSamples ? { plaintextSamples: true } : {}) });
+    // The key goes first: the worker handles messages in order, and transforms wait for it anyway. Its copy's buffer
+    // is transferred (detached here), and wiped in case a worker implementation copies instead.
+    const key = new Uint8Array(options.key);
+    this.#post({ type: 'key', key, outgoing: options.outgoing }, [key.buffer]);
+    if (key.byteLength > 0) key.fill(0); // a detached view has no bytes left (and refuses fill)
     const rescan = () => this.attach();
     for (const event of ['negotiationneeded', 'track', 'signalingstatechange']) {
       this.#pc.addEventListener(event, rescan);
@@ -130,16 +148,21 @@ export class SecureCall extends Emitter<SecureCallEvents> {
         this.#restricted.add(transceiver);
         this.#restrict(transceiver, kind);
       }
-      this.#attach(transceiver.sender as Endpoint, 'send', kind);
-      this.#attach(transceiver.receiver as Endpoint, 'receive', kind);
+      this.#attach(transceiver, transceiver.sender as Endpoint, 'send', kind);
+      this.#attach(transceiver, transceiver.receiver as Endpoint, 'receive', kind);
+      this.#sendMid(transceiver);
     }
     this.#sendCodecs();
   }
 
-  #attach(endpoint: Endpoint, side: TransformOptions['side'], kind: MediaKind): void {
+  #attach(transceiver: RTCRtpTransceiver, endpoint: Endpoint, side: TransformOptions['side'], kind: MediaKind): void {
     if (this.#attached.has(endpoint)) return;
     this.#attached.add(endpoint);
-    const options: TransformOptions = { side, kind, streamId: `${side}-${kind}-${this.#nextStream++}` };
+    const streamId = `${side}-${kind}-${this.#nextStream++}`;
+    // Frames are bound to the transceiver's mid; until it is negotiated the worker holds the stream's frames.
+    const mid = transceiver.mid ?? undefined;
+    if (mid === undefined) this.#awaitingMid.set(transceiver, [...(this.#awaitingMid.get(transceiver) ?? []), streamId]);
+    const options: TransformOptions = { side, kind, streamId, ...(mid !== undefined ? { mid } : {}) };
     if (this.mode === 'script-transform') {
       const Transform = (globalThis as unknown as { RTCRtpScriptTransform: new (worker: Worker, options: unknown) => unknown }).RTCRtpScriptTransform;
       (endpoint as { transform?: unknown }).transform = new Transform(this.#worker, options);
@@ -147,6 +170,14 @@ export class SecureCall extends Emitter<SecureCallEvents> {
       const { readable, writable } = endpoint.createEncodedStreams!();
       this.#post({ type: 'stream', readable, writable, options }, [readable as unknown as Transferable, writable as unknown as Transferable]);
     }
+  }
+
+  /** Posts the mid of a transceiver whose transforms were attached before it had one, once it has. */
+  #sendMid(transceiver: RTCRtpTransceiver): void {
+    const streamIds = this.#awaitingMid.get(transceiver);
+    if (!streamIds || transceiver.mid === null) return;
+    this.#awaitingMid.delete(transceiver);
+    for (const streamId of streamIds) this.#post({ type: 'mid', streamId, mid: transceiver.mid });
   }
 
   #restrict(transceiver: RTCRtpTransceiver, kind: MediaKind): void {
@@ -174,8 +205,9 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     this.#post({ type: 'codecs', payloadTypes });
   }
 
-  /** Live counters: frames sealed/opened, bytes, drops by reason, last error, per-frame cost. */
+  /** Live counters: frames sealed/opened, bytes, drops by reason, last error, per-frame cost (after `end()`: the final ones). */
   stats(): Promise<TransportStats> {
+    if (this.#ended) return Promise.resolve(this.#final ?? noStats());
     return new Promise((resolve) => {
       const requestId = this.#nextRequest++;
       this.#pending.set(requestId, resolve);
@@ -189,7 +221,11 @@ export class SecureCall extends Emitter<SecureCallEvents> {
    */
   async end(): Promise<TransportStats | undefined> {
     const final = await Promise.race([this.stats(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000))]);
+    this.#final = final;
     this.#ended = true;
+    // Requests the worker will not answer any more (it is about to be terminated) get the final counters.
+    for (const resolve of this.#pending.values()) resolve(final ?? noStats());
+    this.#pending.clear();
     for (const [event, listener] of this.#listeners) this.#pc.removeEventListener(event, listener);
     this.#post({ type: 'end' });
     setTimeout(() => this.#worker.terminate(), 100);
@@ -208,6 +244,11 @@ export class SecureCall extends Emitter<SecureCallEvents> {
         return;
       case 'error':
         this.emit('error', { message: message.message, fatal: message.fatal });
+        return;
+      case 'abort':
+        if (this.#aborted) return;
+        this.#aborted = true;
+        this.emit('abort', { reason: message.reason });
         return;
       case 'keyframe-request':
         // createEncodedStreams has no receiver-side key-frame request; the next key frame (periodic or after

@@ -6,35 +6,38 @@ import type { FrameCryptorStats, MediaKind } from './frame-cryptor.js';
 export interface TransformOptions {
   side: 'send' | 'receive';
   kind: MediaKind;
-  /** Identifies the sender/receiver in stats and key-frame requests. */
+  /** Identifies the sender/receiver in stats, key-frame requests and `mid` messages. */
   streamId: string;
+  /** The transceiver's mid when known at attach time; otherwise a `mid` message follows once it is negotiated. */
+  mid?: string | undefined;
 }
 
+/** Why the worker aborts the call (the main thread must end it with this reason). */
+export type WorkerAbortReason = 'seq-exhausted';
+
 export type ToWorker =
-  | { type: 'key'; key: Uint8Array; outgoing: boolean; plaintextSamples?: boolean }
+  /** The call key: its buffer is transferred, so no copy stays on the main thread. */
+  | { type: 'key'; key: Uint8Array; outgoing: boolean }
   | { type: 'codecs'; payloadTypes: Record<number, string> }
   | { type: 'stream'; readable: ReadableStream; writable: WritableStream; options: TransformOptions }
+  /** A transform's mid, once negotiated: its frames wait for it (they are sealed bound to it). */
+  | { type: 'mid'; streamId: string; mid: string }
   | { type: 'stats'; requestId: number }
   | { type: 'end' };
 
 /** Live counters of one call's transforms. */
 export interface TransportStats extends FrameCryptorStats {
-  /** Sealed frames whose wire bytes do not contain the plaintext's last (up to) 64 bytes: evidence encryption happened. */
-  ciphertextDiffers: number;
   keyFrameRequests: number;
   lastError?: string | undefined;
   /** Microseconds spent sealing/opening, summed (the per-frame transform cost). */
   sealMicros: number;
   openMicros: number;
-  /**
-   * TEST ONLY (SecureCallOptions.exposePlaintextSamples): hex of 24 plaintext bytes from the middle of up to 16 sent
-   * video frames, so a test can search a network capture for them. Absent otherwise.
-   */
-  plaintextSamples?: string[] | undefined;
 }
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'stats'; requestId: number; stats: TransportStats }
   | { type: 'keyframe-request'; streamId: string }
-  | { type: 'error'; message: string; fatal: boolean };
+  | { type: 'error'; message: string; fatal: boolean }
+  /** The call must end now, with this reason (sent once; later frames are dropped). */
+  | { type: 'abort'; reason: WorkerAbortReason };

@@ -1,6 +1,8 @@
 import { expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameFormat, escapeEmulation, frameFormatForCodec, h264ClearLength, unescapeEmulation, vp8ClearLength } from './codecs.js';
+import { FrameFormat, codecRuleFor, codecRuleForFormat, frameFormatForCodec } from './index.js';
+import { escapeEmulation, h264ClearLength, h264NalUnits, unescapeEmulation } from './h264.js';
+import { vp8ClearLength } from './vp8.js';
 
 const hasStartCode = (d: Uint8Array) => {
   for (let i = 0; i + 2 < d.length; i++) if (d[i] === 0 && d[i + 1] === 0 && d[i + 2]! <= 2) return true;
@@ -21,7 +23,20 @@ it('VP8 keeps 10 bytes of a key frame and 3 of a delta frame', () => {
   expect(vp8ClearLength(new Uint8Array(0))).toBe(0);
 });
 
-it('H.264 keeps every NAL up to the first slice header byte', () => {
+it('the registry: one rule per format, looked up by codec name or wire format', () => {
+  for (const format of [FrameFormat.Opaque, FrameFormat.Vp8, FrameFormat.H264]) expect(codecRuleForFormat(format)!.format).toBe(format);
+  expect(codecRuleForFormat(3)).toBeUndefined();
+  expect(codecRuleFor('video/VP8')).toBe(codecRuleForFormat(FrameFormat.Vp8));
+});
+
+it('H.264 NAL units: split on 3- and 4-byte start codes; bytes before the first start code are refused', () => {
+  const hex = (units: Uint8Array[] | null) => units?.map((u) => Array.from(u));
+  expect(hex(h264NalUnits(new Uint8Array([0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 3])))).toEqual([[0x67, 1], [0x68, 2], [0x65, 3]]);
+  expect(h264NalUnits(new Uint8Array([5, 0, 0, 1, 0x67]))).toBeNull();
+  expect(h264NalUnits(new Uint8Array([0x67, 1]))).toBeNull();
+});
+
+it('H.264 wire frames: the clear length runs up to the first slice header byte', () => {
   const sps = [0, 0, 0, 1, 0x67, 1, 2, 3];
   const pps = [0, 0, 0, 1, 0x68, 4, 5];
   const idr = [0, 0, 1, 0x65, 9, 9, 9, 9];

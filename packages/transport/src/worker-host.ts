@@ -1,0 +1,69 @@
+/**
+ * Binds `WorkerCore` to a worker's globals: `onrtctransform` for `RTCRtpScriptTransform` (Chromium, Firefox,
+ * Safari) and `onmessage` streams transferred from `createEncodedStreams()` (Chromium). `worker.ts` is the product
+ * entry (`serveEncryptionWorker(globalThis)`); the test entry (testing/worker.ts) passes its hooks.
+ */
+
+import { WorkerCore, type FrameTransform, type WorkerHooks } from './worker-core.js';
+import type { FromWorker, ToWorker, TransformOptions } from './worker-protocol.js';
+
+interface EncodedFrame {
+  data: ArrayBuffer;
+  getMetadata(): { mimeType?: string; payloadType?: number };
+}
+
+interface Transformer {
+  readable: ReadableStream<EncodedFrame>;
+  writable: WritableStream<EncodedFrame>;
+  options?: TransformOptions;
+  sendKeyFrameRequest?: () => Promise<void>;
+}
+
+/** The globals of a dedicated worker that the host uses. */
+export interface WorkerScope {
+  postMessage(message: FromWorker): void;
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  onrtctransform?: ((event: { transformer: Transformer }) => void) | null;
+  performance: { now(): number };
+}
+
+/** An ArrayBuffer holding exactly `view` (frame.data must be a whole ArrayBuffer). */
+function toArrayBuffer(view: Uint8Array): ArrayBuffer {
+  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view.buffer;
+  return view.slice().buffer;
+}
+
+/** Serves the encryption worker on `scope` (the worker's `globalThis`). Returns the core (tests, test entries). */
+export function serveEncryptionWorker(scope: WorkerScope, hooks?: WorkerHooks): WorkerCore {
+  const core = new WorkerCore({ post: (m) => scope.postMessage(m), now: () => scope.performance.now(), ...(hooks ? { hooks } : {}) });
+
+  function pipe(readable: ReadableStream<EncodedFrame>, writable: WritableStream<EncodedFrame>, options: TransformOptions, transformer?: Transformer): void {
+    const requestKeyFrame = () => {
+      if (transformer?.sendKeyFrameRequest) transformer.sendKeyFrameRequest().catch(() => undefined);
+      else scope.postMessage({ type: 'keyframe-request', streamId: options.streamId });
+    };
+    const frames: FrameTransform = core.transform(options, requestKeyFrame);
+    const transform = new TransformStream<EncodedFrame, EncodedFrame>({
+      async transform(frame, controller) {
+        const out = await frames.process(new Uint8Array(frame.data), core.codecOf(frame.getMetadata()));
+        if (out === null || core.ended) return; // dropped: never passed in the clear, never after the end
+        frame.data = toArrayBuffer(options.side === 'receive' ? out.slice() : out);
+        controller.enqueue(frame);
+      },
+    });
+    readable.pipeThrough(transform).pipeTo(writable).catch((error: unknown) => {
+      if (!core.ended) scope.postMessage({ type: 'error', message: `transform stream ${options.streamId} failed: ${String(error)}`, fatal: false });
+    });
+  }
+
+  scope.onrtctransform = (event) => {
+    const transformer = event.transformer;
+    pipe(transformer.readable, transformer.writable, transformer.options!, transformer);
+  };
+  scope.onmessage = (event) => {
+    const message = event.data;
+    if (message.type === 'stream') pipe(message.readable as ReadableStream<EncodedFrame>, message.writable as WritableStream<EncodedFrame>, message.options);
+    else core.handle(message);
+  };
+  return core;
+}
