@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
-import { both, duplicateAllowance, duplicates, harmfulDrops, launchChromium, openPeer, startDemo, until, type Snapshot } from './harness.js';
+import { both, duplicateAllowance, duplicates, harmfulDrops, launchChromium, openPeer, snapshot, startDemo, until, type Snapshot } from './harness.js';
 
 let browser: Browser;
 let server: RunningDemoServer;
@@ -49,9 +49,12 @@ describe('Chromium ↔ Chromium through the real signaling server', () => {
       expect(s.inbound!.connectionState).toBe('connected');
     }
     console.log(`empty (DTX) frames, sealed like any other: alice ${a.transport!.empty}, bob ${b.transport!.empty}`);
-    // Frames one side sealed are the frames the other opened (minus those still in flight).
-    expect(b.transport!.opened.frames).toBeLessThanOrEqual(a.transport!.sealed.frames);
-    expect(b.transport!.opened.frames).toBeGreaterThan(a.transport!.sealed.frames * 0.8);
+    // Frames one side sealed are the frames the other opened (minus those still in flight). Read the receiver
+    // first, then the sender, so the sender's count cannot be older than the receiver's.
+    const opened = (await snapshot(bob)).transport!.opened.frames;
+    const sealed = (await snapshot(alice)).transport!.sealed.frames;
+    expect(opened).toBeLessThanOrEqual(sealed);
+    expect(opened).toBeGreaterThan(sealed * 0.8);
   });
 
   it('the encryption is real: a receiver with a wrong key decodes nothing and counts auth drops', async () => {
@@ -113,35 +116,114 @@ describe('each video codec, forced with setCodecPreferences, and Opus', () => {
   });
 });
 
-describe('the demo as a person uses it', () => {
-  it('sign in, see who is online, call, accept, compare emoji, mute, hang up; errors in words', async () => {
-    server = await startDemo();
-    const alice = await (await browser.newContext()).newPage();
-    const bob = await (await browser.newContext()).newPage();
-    pages.push(alice, bob);
-    for (const [page, name] of [[alice, 'alice'], [bob, 'bob']] as const) {
+describe('the demo as a person uses it (built on @mtcall/client)', () => {
+  async function signedIn(names: string[], viewport?: { width: number; height: number }): Promise<Page[]> {
+    const result: Page[] = [];
+    for (const name of names) {
+      const page = await (await browser.newContext(viewport ? { viewport } : {})).newPage();
+      pages.push(page);
+      page.on('pageerror', (error) => console.error(`[${name}] page error:`, error.message));
       await page.goto(server.url);
       await page.fill('#name', name);
       await page.click('#join');
+      result.push(page);
     }
+    await result[0]!.waitForSelector(`[data-call="${names[1]}"]`, { timeout: 30_000 });
+    return result;
+  }
+  const text = async (page: Page, selector: string) => (await page.textContent(selector)) ?? '';
+  const waitText = (page: Page, selector: string, needle: string) =>
+    page.waitForFunction(([s, n]) => document.querySelector(s!)?.textContent?.includes(n!) === true, [selector, needle] as const, { timeout: 60_000 });
+
+  it('sign in, see who is online, call, accept, compare emoji, "they match", mute, hang up; the end says who and how long; declined in words', async () => {
+    server = await startDemo();
+    const [alice, bob] = await signedIn(['alice', 'bob']);
     await alice.click('[data-call="bob"]');
     await bob.waitForSelector('#incoming', { timeout: 30_000 });
     expect(await bob.textContent('#incoming')).toContain('alice');
     await bob.click('#accept');
     await alice.waitForSelector('#emoji', { timeout: 30_000 });
     await bob.waitForSelector('#emoji', { timeout: 30_000 });
-    expect(await alice.textContent('#emoji')).toBe(await bob.textContent('#emoji'));
-    expect(await alice.textContent('#status')).toContain('End-to-end encrypted');
+    expect(await text(alice, '#emoji')).toBe(await text(bob, '#emoji'));
+    // The lock appears only once media really opens under the key.
+    await waitText(alice, '#security', 'End-to-end encrypted');
+    await waitText(bob, '#security', 'End-to-end encrypted');
+    await alice.click('#match');
+    await waitText(alice, '#security', 'verified');
+    expect(await text(bob, '#security')).not.toContain('verified'); // bob has not confirmed
     await alice.click('#mute');
-    await bob.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('they are muted'), null, { timeout: 30_000 });
+    await waitText(bob, '#status', 'they are muted');
     await alice.click('#hangup');
     await bob.waitForSelector('#emoji', { state: 'detached', timeout: 30_000 });
-    expect(await bob.textContent('#status')).toContain('The call ended.');
+    expect(await text(bob, '#status')).toContain('alice hung up.');
+    expect(await text(bob, '#duration')).toMatch(/^Call lasted \d+:\d\d$/);
+    expect(await text(alice, '#status')).toContain('You ended the call.');
     // Calling someone who declines: the caller reads why.
     await bob.click('[data-call="alice"]');
     await alice.waitForSelector('#decline', { timeout: 30_000 });
     await alice.click('#decline');
     await bob.waitForSelector('#toast', { timeout: 30_000 });
-    expect(await bob.textContent('#toast')).toBe('The call was declined.');
+    expect(await text(bob, '#toast')).toBe('The call was declined.');
+  });
+
+  it('"They don\'t match" ends the call on both sides, in words', async () => {
+    server = await startDemo();
+    const [alice, bob] = await signedIn(['alice', 'bob']);
+    await alice.click('[data-call="bob"]');
+    await bob.click('#accept', { timeout: 30_000 });
+    await bob.waitForSelector('#mismatch', { timeout: 30_000 });
+    await bob.click('#mismatch');
+    for (const page of [alice, bob]) await waitText(page, '#status', 'The emoji did not match');
+  });
+
+  it('with --mitm the page shows a red warning, never the lock: keys differ', async () => {
+    server = await startDemo({ mitm: true });
+    const [alice, bob] = await signedIn(['alice', 'bob']);
+    await alice.click('[data-call="bob"]');
+    await bob.click('#accept', { timeout: 30_000 });
+    for (const page of [alice, bob]) {
+      await waitText(page, '#security', 'Keys differ');
+      expect(await page.$eval('#status', (e) => e.classList.contains('alarm'))).toBe(true);
+      expect(await text(page, '#status')).not.toContain('End-to-end encrypted');
+    }
+    expect(await text(alice, '#emoji')).not.toBe(await text(bob, '#emoji'));
+    const dir = process.env['MTCALL_SCREENSHOTS'];
+    if (dir) await alice.screenshot({ path: `${dir}/mitm-keys-differ.png` });
+  });
+
+  it('an audio call answered without the camera; the camera turned on mid-call reaches the other side', async () => {
+    server = await startDemo();
+    // audioOnly comes from the test build's URL parameter; a person would answer an audio call the same way.
+    const bob = await openPeer(browser, server.url, { name: 'bob', autoaccept: true, audioOnly: true });
+    pages.push(bob);
+    await until(async () => server.signaling.core.stats.users, (n) => n >= 1, 'bob online', 30_000);
+    const alice = await openPeer(browser, server.url, { name: 'alice', call: 'bob', audioOnly: true });
+    pages.push(alice);
+    await until(both(alice, bob), ([a, b]) => a.security === 'media-protected' && b.security === 'media-protected', 'audio call protected');
+    expect((await snapshot(bob)).inbound!.videoFramesDecoded).toBe(0);
+    await alice.click('#camera');
+    await until(() => snapshot(bob), (b) => (b.inbound?.videoFramesDecoded ?? 0) > 10, 'bob decodes alice’s camera');
+    await waitText(bob, '#status', 'In a call with alice');
+  });
+
+  it('screenshots: the in-call emoji card, and a phone-size viewport (390×844) without overflow', async () => {
+    server = await startDemo();
+    const [alice, bob] = await signedIn(['alice', 'bob'], { width: 390, height: 844 });
+    const overflow = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(await overflow(alice)).toBe(0);
+    await alice.click('[data-call="bob"]');
+    await bob.click('#accept', { timeout: 30_000 });
+    await waitText(alice, '#security', 'End-to-end encrypted');
+    expect(await overflow(alice)).toBe(0);
+    expect(await overflow(bob)).toBe(0);
+    const card = await alice.$('#emoji-card');
+    const box = await card!.boundingBox();
+    expect(box!.x).toBeGreaterThanOrEqual(0);
+    expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    const dir = process.env['MTCALL_SCREENSHOTS'];
+    if (dir) {
+      await alice.screenshot({ path: `${dir}/phone-in-call.png`, fullPage: true });
+      await card!.screenshot({ path: `${dir}/emoji-card.png` });
+    }
   });
 });

@@ -37,6 +37,8 @@ export interface Snapshot {
   status: string;
   emoji?: string[];
   callState?: string;
+  /** The call's security state (@mtcall/client): agreeing, keys-agreed, media-protected, verified, keys-differ. */
+  security?: string;
   /** Why the page's last call ended. */
   endReason?: string;
   mode?: string;

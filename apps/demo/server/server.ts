@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readFile, stat } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { extname, join, resolve, sep } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { consoleLog, startSignalingServer, type RunningSignalingServer, type StartSignalingServerOptions, type TurnOptions } from '@mtcall/signaling/server';
@@ -52,6 +53,12 @@ export function demoOrigins(host: string, port: number): string[] {
     : [host.includes(':') ? `[${host}]` : host];
   return [...new Set([...hosts, 'localhost', '127.0.0.1'])].map((h) => `http://${h}:${port}`);
 }
+
+/** Other directories the demo serves: the examples and the SDK bundle they import. */
+const MOUNTS: Record<string, string> = {
+  '/examples/': resolve(fileURLToPath(new URL('../../../examples', import.meta.url))),
+  '/sdk/': resolve(dirname(createRequire(import.meta.url).resolve('@mtcall/client/package.json')), 'dist/browser'),
+};
 
 export interface RunningDemoServer {
   url: string;
@@ -109,8 +116,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: DemoSe
     }
     return send(res, 204, 'text/plain', '');
   }
-  const build = BUILDS[options.app ?? 'production'];
-  const path = staticPath(build.root, url.pathname);
+  // The SDK's plain-HTML example and the one-file SDK bundle it imports (README: "Add encrypted calls to your app").
+  const mount = Object.entries(MOUNTS).find(([prefix]) => url.pathname.startsWith(prefix));
+  const build = mount ? { root: mount[1], index: 'call.html' } : BUILDS[options.app ?? 'production'];
+  const path = staticPath(build.root, mount ? url.pathname.slice(mount[0].length - 1) : url.pathname);
   if (path === null) return send(res, 400, 'text/plain', 'bad path');
   if (path === undefined) return send(res, 403, 'text/plain', 'forbidden');
   try {

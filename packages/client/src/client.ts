@@ -41,6 +41,8 @@ export interface MtcallClientOptions {
   worker?: () => Worker;
   /** Force the encoded-transform API (default: detected). */
   transform?: TransformMode;
+  /** Prefer this video codec: 'VP8', 'VP9' or 'H264' (default: the browser's order; AV1 is never negotiated). */
+  videoCodec?: string;
   /** How often the security state samples the media counters (ms, default 500). */
   statsIntervalMs?: number;
   /** WebSocket implementation (default: the browser's). */
@@ -67,6 +69,8 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
   readonly #options: MtcallClientOptions;
   readonly #sessions = new Set<CallSession>();
   readonly #context: SessionContext;
+  /** Media only through a TURN relay, for calls whose key is agreed from now on (starts as `options.relayOnly`). */
+  relayOnly: boolean;
 
   /**
    * Connects and authenticates. Rejects with `MtcallClientError` `connection-failed` (unreachable, refused token).
@@ -86,6 +90,7 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
     super();
     this.#options = options;
     this.userId = options.userId;
+    this.relayOnly = options.relayOnly ?? false;
     this.#signaling = new SignalingClient({
       url: options.url,
       userId: options.userId,
@@ -97,9 +102,10 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
     });
     this.#context = {
       iceServers: () => [...(options.iceServers ?? []), ...this.#signaling.iceServers],
-      iceTransportPolicy: options.relayOnly ? 'relay' : 'all',
+      iceTransportPolicy: () => (this.relayOnly ? 'relay' : 'all'),
       createWorker: options.worker ?? (() => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })),
       transform: options.transform,
+      videoCodec: options.videoCodec,
       statsIntervalMs: options.statsIntervalMs ?? 500,
       now: () => Date.now(),
       forget: (session) => this.#sessions.delete(session),

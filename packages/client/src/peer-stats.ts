@@ -3,6 +3,8 @@
 /** Media and path figures of one peer connection. */
 export interface PeerStats {
   videoFramesDecoded: number;
+  /** Inbound video streams that decoded at least one frame (2 while the peer shares its screen with the camera on). */
+  videoStreamsDecoding: number;
   videoCodec?: string | undefined;
   outboundVideoCodec?: string | undefined;
   audioPacketsReceived: number;
@@ -15,14 +17,18 @@ export interface PeerStats {
   remoteCandidateType?: string | undefined;
   connectionState: RTCPeerConnectionState;
   iceGatheringState: RTCIceGatheringState;
+  /** Types of the local candidates gathered so far, e.g. ['host', 'relay'] (filled in by a CallSession). */
+  localCandidateTypes: string[];
+  /** ICE server errors seen (icecandidateerror), e.g. a TURN relay refusing credentials with 401 (filled in by a CallSession). */
+  iceErrors: { code: number; text: string; url: string }[];
 }
 
 /** Reads `pc.getStats()` into `PeerStats`. */
 export async function readPeerStats(pc: RTCPeerConnection): Promise<PeerStats> {
   const report = await pc.getStats();
   const stats: PeerStats = {
-    videoFramesDecoded: 0, audioPacketsReceived: 0, audioSamplesReceived: 0,
-    connectionState: pc.connectionState, iceGatheringState: pc.iceGatheringState,
+    videoFramesDecoded: 0, videoStreamsDecoding: 0, audioPacketsReceived: 0, audioSamplesReceived: 0,
+    connectionState: pc.connectionState, iceGatheringState: pc.iceGatheringState, localCandidateTypes: [], iceErrors: [],
   };
   const codecs = new Map<string, string>();
   report.forEach((s: Record<string, unknown>) => {
@@ -30,7 +36,9 @@ export async function readPeerStats(pc: RTCPeerConnection): Promise<PeerStats> {
   });
   report.forEach((s: Record<string, unknown>) => {
     if (s['type'] === 'inbound-rtp' && s['kind'] === 'video') {
-      stats.videoFramesDecoded += (s['framesDecoded'] as number | undefined) ?? 0;
+      const decoded = (s['framesDecoded'] as number | undefined) ?? 0;
+      stats.videoFramesDecoded += decoded;
+      if (decoded > 0) stats.videoStreamsDecoding++;
       if (s['codecId']) stats.videoCodec = codecs.get(s['codecId'] as string);
     }
     if (s['type'] === 'inbound-rtp' && s['kind'] === 'audio') {

@@ -90,10 +90,12 @@ export interface CallSessionStats {
 /** What a session needs from its client. @internal */
 export interface SessionContext {
   iceServers(): RTCIceServer[];
-  iceTransportPolicy: RTCIceTransportPolicy;
+  iceTransportPolicy(): RTCIceTransportPolicy;
   createWorker(): Worker;
   transform?: TransformMode | undefined;
   statsIntervalMs: number;
+  /** Preferred video codec, e.g. 'VP8', 'VP9', 'H264' (default: the browser's order). */
+  videoCodec?: string | undefined;
   now(): number;
   /** Called once the session ended, so the client forgets it. */
   forget(session: CallSession): void;
@@ -123,6 +125,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
   #peerMedia: PeerMedia = { audio: true, video: false, screen: false };
   #peerScreenStreamId: string | undefined;
   readonly #remoteStreams = new Set<string>();
+  readonly #localCandidateTypes = new Set<string>();
+  readonly #iceErrors: PeerStats['iceErrors'] = [];
   #queue: Promise<void> = Promise.resolve();
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   #connectedAt: number | undefined;
@@ -307,6 +311,10 @@ export class CallSession extends Emitter<CallSessionEvents> {
   async stats(): Promise<CallSessionStats> {
     const transport = this.#media ? await this.#media.stats().catch(() => undefined) : undefined;
     const peer = this.#pc && this.#pc.signalingState !== 'closed' ? await readPeerStats(this.#pc).catch(() => undefined) : undefined;
+    if (peer) {
+      peer.localCandidateTypes = [...this.#localCandidateTypes];
+      peer.iceErrors = [...this.#iceErrors];
+    }
     return { security: this.#security.state, evidence: this.#security.evidence, transport, peer, durationMs: this.#duration() };
   }
 
@@ -360,14 +368,18 @@ export class CallSession extends Emitter<CallSessionEvents> {
       this.emit('error', new MtcallClientError('encryption-unsupported', 'this browser cannot encrypt media end to end (no encoded-transform API)'));
       return this.#hangUpWith('failed', 'no encoded-transform API');
     }
-    const pc = new RTCPeerConnection({ iceServers: this.#ctx.iceServers(), iceTransportPolicy: this.#ctx.iceTransportPolicy, ...SecureCall.peerConnectionConfig(mode) } as RTCConfiguration);
+    const pc = new RTCPeerConnection({ iceServers: this.#ctx.iceServers(), iceTransportPolicy: this.#ctx.iceTransportPolicy(), ...SecureCall.peerConnectionConfig(mode) } as RTCConfiguration);
     this.#pc = pc;
     this.#media = new SecureCall({ pc, key: keys.key, outgoing: this.role === 'caller', worker: this.#ctx.createWorker(), mode });
-    this.#media.on('error', (e) => {
-      this.emit('error', new MtcallClientError('transport', e.message));
-      if (e.fatal) this.#hangUpWith('seq-exhausted', e.message);
+    this.#media.on('error', (e) => this.emit('error', new MtcallClientError('transport', e.message)));
+    // The spec's abort (the seq counter reached 2^30): end the call with that reason, so the peer learns it.
+    this.#media.on('abort', ({ reason }) => this.#hangUpWith(reason, 'the media encryption must stop'));
+    pc.addEventListener('icecandidateerror', (event) => {
+      const e = event as RTCPeerConnectionIceErrorEvent;
+      if (this.#iceErrors.length < 20) this.#iceErrors.push({ code: e.errorCode, text: e.errorText, url: e.url });
     });
     pc.addEventListener('icecandidate', (event) => {
+      if (event.candidate?.type) this.#localCandidateTypes.add(event.candidate.type);
       this.#send({ type: 'ice', candidate: event.candidate ? { ...event.candidate.toJSON(), candidate: event.candidate.candidate } : null });
     });
     pc.addEventListener('negotiationneeded', () => this.#enqueue(() => this.#negotiate()));
@@ -377,7 +389,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
       const local = this.#local ?? new MediaStream();
       this.#audioTransceiver = pc.addTransceiver(this.#mic ?? 'audio', { direction: 'sendrecv', streams: [local] });
       this.#videoTransceiver = pc.addTransceiver(this.#cam ?? 'video', { direction: 'sendrecv', streams: [local] });
-      this.#media.attach();
+      this.#media.attach(); // restricts codecs first, so the preference below is the last word
+      this.#preferCodec(this.#videoTransceiver);
     }
     this.#announce();
     this.#statsTimer = setInterval(() => void this.#sample(), this.#ctx.statsIntervalMs);
@@ -404,6 +417,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
         if (description.type === 'offer') {
           this.#adoptTransceivers(pc);
           this.#media?.attach();
+          if (this.#videoTransceiver) this.#preferCodec(this.#videoTransceiver);
           await pc.setLocalDescription();
           const answer = pc.localDescription;
           if (answer) this.#send({ type: 'sdp', description: { type: 'answer', sdp: answer.sdp } });
@@ -428,6 +442,21 @@ export class CallSession extends Emitter<CallSessionEvents> {
         return;
     }
   }
+
+  /** Puts the preferred video codec (and retransmission) first on a transceiver, once. */
+  #preferCodec(transceiver: RTCRtpTransceiver): void {
+    const codec = this.#ctx.videoCodec;
+    if (!codec || this.#codecPreferred.has(transceiver)) return;
+    this.#codecPreferred.add(transceiver);
+    const all = SecureCall.allowedCodecs('video') ?? [];
+    const wanted = all.filter((c) => c.mimeType.toLowerCase() === `video/${codec.toLowerCase()}`);
+    if (wanted.length === 0) {
+      this.emit('error', new MtcallClientError('negotiation-failed', `this browser cannot send ${codec}`));
+      return;
+    }
+    transceiver.setCodecPreferences([...wanted, ...all.filter((c) => /rtx/i.test(c.mimeType))]);
+  }
+  readonly #codecPreferred = new WeakSet<RTCRtpTransceiver>();
 
   /** Callee: the first audio and video transceivers of the caller's offer carry our microphone and camera. */
   #adoptTransceivers(pc: RTCPeerConnection): void {
