@@ -29,7 +29,7 @@ export interface FrameCryptorLike {
   decrypt(wire: Uint8Array, stream: typeof VIDEO): { ok: true; frame: Uint8Array } | { ok: false; reason: string };
   destroy(): void;
 }
-export type FrameCryptorClass = new (key: Uint8Array, outgoing: boolean) => FrameCryptorLike;
+export type FrameCryptorClass = new (key: Uint8Array, role: 'caller' | 'callee') => FrameCryptorLike;
 
 type Subtle = typeof crypto.subtle;
 
@@ -162,7 +162,7 @@ export async function gcmWorkload(frames: readonly Uint8Array[], subtle: Subtle 
 
 /** `FrameCryptor.encrypt(frame, VIDEO, 'VP9')` over every frame, one cryptor (one seq counter) for the whole row. */
 export function sealWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[]): FrameWorkload {
-  const cryptor = new FrameCryptor(key, true);
+  const cryptor = new FrameCryptor(key, 'caller');
   return {
     opsPerRun: frames.length,
     run() {
@@ -175,7 +175,7 @@ export function sealWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, f
 
 /** Frames sealed by the caller's cryptor, in seq order, for the open row. */
 export function sealFrames(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[]): Uint8Array[] {
-  const cryptor = new FrameCryptor(key, true);
+  const cryptor = new FrameCryptor(key, 'caller');
   const sealed = frames.map((frame) => cryptor.encrypt(frame, VIDEO, 'VP9'));
   cryptor.destroy();
   return sealed;
@@ -187,12 +187,12 @@ export function sealFrames(FrameCryptor: FrameCryptorClass, key: Uint8Array, fra
  * Node twin). Every result is checked: a dropped frame aborts the run instead of flattering it.
  */
 export function openWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, wires: readonly Uint8Array[]): FrameWorkload {
-  let cryptor = new FrameCryptor(key, false);
+  let cryptor = new FrameCryptor(key, 'callee');
   return {
     opsPerRun: wires.length,
     prepare() {
       cryptor.destroy();
-      cryptor = new FrameCryptor(key, false);
+      cryptor = new FrameCryptor(key, 'callee');
     },
     run() {
       let sink = 0;

@@ -60,7 +60,7 @@ export class AudioPipeline {
   constructor(options: AudioPipelineOptions) {
     const key = options.wrongKey ? options.key.map((b, i) => (i === 100 ? b ^ 1 : b)) : options.key;
     // Synchronous crypto only: frames are opened in arrival order, as the replay window expects.
-    this.cryptor = new FrameCryptor(key, options.outgoing, { asyncBackend: null });
+    this.cryptor = new FrameCryptor(key, options.outgoing ? 'caller' : 'callee', { asyncBackend: null });
     this.analyzer = new AudioAnalyzer(SAMPLE_RATE, { record: options.record ?? false });
   }
 

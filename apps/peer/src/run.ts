@@ -3,6 +3,7 @@
  * established call. The CLI and the tests both drive this.
  */
 
+import { emojiForDisplay } from '@mtcall/crypto';
 import WebSocket from 'ws';
 import { SignalingClient, type Call, type CallEndReason } from '@mtcall/signaling';
 import { MediaPeer, type PeerReport, type SendMode } from './peer.js';
@@ -52,8 +53,8 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
     const record: CallRecord = { call, peerId: call.peerId };
     calls.push(record);
     call.on('established', (keys) => {
-      record.emoji = keys.emoji;
-      log(`call with ${call.peerId} established; compare the emoji: ${keys.emoji.join(' ')}`);
+      record.emoji = keys.emoji.map(emojiForDisplay); // the forms people see (as the browsers show them)
+      log(`call with ${call.peerId} established; compare the emoji: ${record.emoji.join(" ")}`);
       record.media = new MediaPeer({
         call,
         send: options.send,

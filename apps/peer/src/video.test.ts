@@ -84,8 +84,8 @@ describe('Vp8Depacketizer: RTP → whole VP8 frames', () => {
 describe('VideoReceiver: RTP → frames → FrameCryptor', () => {
   it('opens frames the caller sealed (key frames counted), and counts tampered, replayed and lost ones', () => {
     const key = randomBytes(256);
-    const caller = new FrameCryptor(key, true, { asyncBackend: null });
-    const callee = new FrameCryptor(key, false, { asyncBackend: null });
+    const caller = new FrameCryptor(key, 'caller', { asyncBackend: null });
+    const callee = new FrameCryptor(key, 'callee', { asyncBackend: null });
     const rx = new VideoReceiver(callee);
     const plain: Uint8Array[] = [];
     const wire: VideoRtp[][] = [];
@@ -114,8 +114,8 @@ describe('VideoReceiver: RTP → frames → FrameCryptor', () => {
 
   it('with a wrong key every frame is an auth drop', () => {
     const key = randomBytes(256);
-    const caller = new FrameCryptor(key, true, { asyncBackend: null });
-    const rx = new VideoReceiver(new FrameCryptor(key.map((b, i) => (i === 100 ? b ^ 1 : b)), false, { asyncBackend: null }));
+    const caller = new FrameCryptor(key, 'caller', { asyncBackend: null });
+    const rx = new VideoReceiver(new FrameCryptor(key.map((b, i) => (i === 100 ? b ^ 1 : b)), 'callee', { asyncBackend: null }));
     for (let i = 0; i < 10; i++) for (const p of packetize(caller.encrypt(vp8Frame(300, i === 0, i), { kind: 'video', mid: '1' }, 'VP8'), i * 4, i * 3000, i)) rx.receive(p, '1');
     expect(rx.report()).toMatchObject({ framesOpened: 0, frames: 10, dropped: { auth: 10 } });
   });

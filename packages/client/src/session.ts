@@ -9,16 +9,15 @@
  * themselves.
  */
 
-import { Emitter } from '@mtcall/common';
+import { Emitter, type CallRole } from '@mtcall/common';
 import type { Call, CallEndReason, CallKeys, InCallMessage } from '@mtcall/signaling';
-import { SecureCall, detectTransformMode, type TransformMode, type TransportStats } from '@mtcall/transport';
+import { PeerConnectionEncryption, detectTransformMode, type TransformMode, type TransportStats } from '@mtcall/transport';
 import { emojiForDisplay } from '@mtcall/crypto';
 import { MtcallClientError, mediaError } from './errors.js';
 import { readPeerStats, type PeerStats } from './peer-stats.js';
 import { SecurityMonitor, type MediaEvidence, type SecurityState } from './security.js';
 
-/** Which side of the call this device is. */
-export type CallRole = 'caller' | 'callee';
+export type { CallRole } from '@mtcall/common';
 
 /** Who ended a call: this device, the other person, or the server (timeouts, offline, busy, a dropped peer). */
 export type EndedBy = 'local' | 'remote' | 'server';
@@ -114,7 +113,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
   readonly #security = new SecurityMonitor();
   #call: Call | undefined;
   #pc: RTCPeerConnection | undefined;
-  #media: SecureCall | undefined;
+  #media: PeerConnectionEncryption | undefined;
   #local: MediaStream | undefined;
   #mic: MediaStreamTrack | undefined;
   #cam: MediaStreamTrack | undefined;
@@ -368,9 +367,9 @@ export class CallSession extends Emitter<CallSessionEvents> {
       this.emit('error', new MtcallClientError('encryption-unsupported', 'this browser cannot encrypt media end to end (no encoded-transform API)'));
       return this.#hangUpWith('failed', 'no encoded-transform API');
     }
-    const pc = new RTCPeerConnection({ iceServers: this.#ctx.iceServers(), iceTransportPolicy: this.#ctx.iceTransportPolicy(), ...SecureCall.peerConnectionConfig(mode) } as RTCConfiguration);
+    const pc = new RTCPeerConnection({ iceServers: this.#ctx.iceServers(), iceTransportPolicy: this.#ctx.iceTransportPolicy(), ...PeerConnectionEncryption.peerConnectionConfig(mode) } as RTCConfiguration);
     this.#pc = pc;
-    this.#media = new SecureCall({ pc, key: keys.key, outgoing: this.role === 'caller', worker: this.#ctx.createWorker(), mode });
+    this.#media = new PeerConnectionEncryption({ pc, key: keys.key, role: this.role, worker: this.#ctx.createWorker(), mode });
     this.#media.on('error', (e) => this.emit('error', new MtcallClientError('transport', e.message)));
     // The spec's abort (the seq counter reached 2^30): end the call with that reason, so the peer learns it.
     this.#media.on('abort', ({ reason }) => this.#hangUpWith(reason, 'the media encryption must stop'));
@@ -448,7 +447,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
     const codec = this.#ctx.videoCodec;
     if (!codec || this.#codecPreferred.has(transceiver)) return;
     this.#codecPreferred.add(transceiver);
-    const all = SecureCall.allowedCodecs('video') ?? [];
+    const all = PeerConnectionEncryption.allowedCodecs('video') ?? [];
     const wanted = all.filter((c) => c.mimeType.toLowerCase() === `video/${codec.toLowerCase()}`);
     if (wanted.length === 0) {
       this.emit('error', new MtcallClientError('negotiation-failed', `this browser cannot send ${codec}`));

@@ -2,3 +2,4 @@
 
 export { Emitter } from './emitter.js';
 export { MtcallError, isMtcallError } from './errors.js';
+export { CALL_ROLES, type CallRole } from './roles.js';

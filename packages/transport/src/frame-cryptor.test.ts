@@ -11,7 +11,7 @@ const MIC: MediaStreamRef = { kind: 'audio', mid: '0' };
 const CAMERA: MediaStreamRef = { kind: 'video', mid: '1' };
 const SCREEN: MediaStreamRef = { kind: 'video', mid: '2' };
 const streamOf = (kind: MediaKind) => (kind === 'audio' ? MIC : CAMERA);
-const pair = () => ({ caller: new FrameCryptor(key, true), callee: new FrameCryptor(key, false) });
+const pair = () => ({ caller: new FrameCryptor(key, 'caller'), callee: new FrameCryptor(key, 'callee') });
 const hasStartCode = (d: Uint8Array, from = 0) => {
   for (let i = from; i + 2 < d.length; i++) if (d[i] === 0 && d[i + 1] === 0 && d[i + 2]! <= 2) return true;
   return false;
@@ -212,8 +212,8 @@ it('garbage never throws', () => {
 });
 
 it('a wrong key decrypts nothing and counts auth drops', () => {
-  const caller = new FrameCryptor(key, true);
-  const stranger = new FrameCryptor(new Uint8Array(randomBytes(256)), false);
+  const caller = new FrameCryptor(key, 'caller');
+  const stranger = new FrameCryptor(new Uint8Array(randomBytes(256)), 'callee');
   for (let i = 0; i < 10; i++) expect(stranger.decrypt(caller.encrypt(new Uint8Array(randomBytes(50)), MIC, 'opus'), MIC).ok).toBe(false);
   expect(stranger.stats.dropped.auth).toBe(10);
 });
@@ -274,7 +274,7 @@ describe('the asynchronous (Web Crypto) path for large frames', () => {
           return result;
         },
       };
-      cryptor = new FrameCryptor(key, true, { asyncBackend: interrupted });
+      cryptor = new FrameCryptor(key, 'caller', { asyncBackend: interrupted });
       await expect(cryptor.encryptAsync(new Uint8Array(randomBytes(2000)), CAMERA, 'VP9')).rejects.toBeInstanceOf(DestroyedError);
       expect(cryptor.stats.sealed.frames).toBe(0);
     }

@@ -18,6 +18,7 @@
  * against audio's (or another video track's) faster-moving seqs. Empty frames (DTX) are sealed like any other.
  */
 
+import type { CallRole } from '@mtcall/common';
 import {
   PacketOpener,
   PacketSealer,
@@ -115,8 +116,9 @@ export class FrameCryptor {
   readonly #asyncThreshold: number;
   #destroyed = false;
 
-  /** `outgoing`: true on the caller. The key is copied; wipe your copy when you like. */
-  constructor(key: Uint8Array, outgoing: boolean, options: FrameCryptorOptions = {}) {
+  /** `role`: this side of the call (the caller seals with x = 0). The key is copied; wipe your copy when you like. */
+  constructor(key: Uint8Array, role: CallRole, options: FrameCryptorOptions = {}) {
+    const outgoing = role === 'caller';
     this.#key = new Uint8Array(key);
     this.#outgoing = outgoing;
     this.#backend = options.backend;

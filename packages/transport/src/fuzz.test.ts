@@ -105,9 +105,9 @@ describe('FrameCryptor.decrypt', () => {
     function newSession(rng: Rng, index: number) {
       const backend = BACKENDS[index % BACKENDS.length]!;
       return {
-        caller: new FrameCryptor(KEY, true, { backend }),
-        callee: new FrameCryptor(KEY, false, { backend }),
-        oldCaller: new FrameCryptor(OLD_KEY, true, { backend }),
+        caller: new FrameCryptor(KEY, 'caller', { backend }),
+        callee: new FrameCryptor(KEY, 'callee', { backend }),
+        oldCaller: new FrameCryptor(OLD_KEY, 'caller', { backend }),
         model: new Map(STREAMS.map((st) => [st, new ModelWindow()])),
         byFrame: new Map<string, Genuine>(),
         pending: [] as Genuine[],
@@ -274,8 +274,8 @@ describe('FrameCryptor.decrypt', () => {
   it('boundary sizes: empty, 1, 15/16/17 bytes with every trailer, 1 MiB genuine frames, past the 4 MiB limit', { timeout: TIMEOUT }, () => {
     const rng = new Rng(0xb1);
     for (const backend of BACKENDS) {
-      const caller = new FrameCryptor(KEY, true, { backend });
-      const callee = new FrameCryptor(KEY, false, { backend });
+      const caller = new FrameCryptor(KEY, 'caller', { backend });
+      const callee = new FrameCryptor(KEY, 'callee', { backend });
       let offered = 0;
       for (const stream of [STREAMS[0]!, STREAMS[1]!]) {
         const kind: MediaKind = stream.kind;
@@ -320,8 +320,8 @@ describe('FrameCryptor.decrypt', () => {
   // Regression (found by the boundary fuzzing): the limit used to apply to the packet inside the wire frame, so a
   // genuine wire frame up to maxFrameBytes + 1 (opaque), + 11 (VP8 key frame) or more (H.264) still opened.
   it('a wire frame one byte over maxFrameBytes is dropped before any work', () => {
-    const caller = new FrameCryptor(KEY, true, { maxFrameBytes: 100 });
-    const callee = new FrameCryptor(KEY, false, { maxFrameBytes: 100 });
+    const caller = new FrameCryptor(KEY, 'caller', { maxFrameBytes: 100 });
+    const callee = new FrameCryptor(KEY, 'callee', { maxFrameBytes: 100 });
     const wire = caller.encrypt(new Uint8Array(76), STREAMS[0]!, 'opus'); // packet 100 bytes (3 of them the stream tag) + trailer
     expect(wire.length).toBe(101);
     expect(callee.decrypt(wire, STREAMS[0]!)).toEqual({ ok: false, reason: 'malformed' });

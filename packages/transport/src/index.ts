@@ -6,5 +6,15 @@
 
 export { FrameCryptor, FRAME_DROP_REASONS, emptyFrameCryptorStats, type MediaKind, type MediaStreamRef, type FrameDropReason, type FrameCryptorStats, type DecryptResult, type FrameCryptorOptions } from './frame-cryptor.js';
 export { FrameFormat, codecRuleFor, codecRuleForFormat, frameFormatForCodec, type CodecRule } from './codecs/index.js';
-export { SecureCall, detectTransformMode, EncodedTransformUnsupportedError, type SecureCallOptions, type SecureCallEvents, type TransformMode } from './secure-call.js';
+export {
+  PeerConnectionEncryption,
+  detectTransformMode,
+  EncodedTransformUnsupportedError,
+  type PeerConnectionEncryptionOptions,
+  type PeerConnectionEncryptionEvents,
+  type TransformMode,
+  SecureCall,
+  type SecureCallOptions,
+  type SecureCallEvents,
+} from './secure-call.js';
 export type { TransportStats, TransformOptions, ToWorker, FromWorker } from './worker-protocol.js';

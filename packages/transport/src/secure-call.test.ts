@@ -1,11 +1,11 @@
 /**
- * `SecureCall` on the main thread, with a fake peer connection and worker: the key copy it posts is transferred
+ * `PeerConnectionEncryption` on the main thread, with a fake peer connection and worker: the key copy it posts is transferred
  * (nothing of it stays on this thread), mids reach the worker once negotiated, the worker's abort is re-emitted.
  */
 
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { SecureCall } from './secure-call.js';
+import { PeerConnectionEncryption } from './secure-call.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 interface Posted {
@@ -52,12 +52,12 @@ function fakePc(transceivers: ReturnType<typeof fakeTransceiver>[]) {
   } as unknown as RTCPeerConnection;
 }
 
-describe('SecureCall', () => {
+describe('PeerConnectionEncryption', () => {
   it("transfers the key copy to the worker: the main thread's copy is detached, the caller's key untouched", () => {
     const { worker, posted } = fakeWorker();
     const key = new Uint8Array(randomBytes(256));
     const original = key.slice();
-    new SecureCall({ pc: fakePc([]), key, outgoing: true, worker, mode: 'encoded-streams', restrictCodecs: false });
+    new PeerConnectionEncryption({ pc: fakePc([]), key, role: 'caller', worker, mode: 'encoded-streams', restrictCodecs: false });
     const sent = posted.find((p) => p.message.type === 'key')!;
     const copy = (sent.message as Extract<ToWorker, { type: 'key' }>).key;
     expect(sent.transfer).toHaveLength(1);
@@ -72,7 +72,7 @@ describe('SecureCall', () => {
     const { worker, posted } = fakeWorker();
     const camera = fakeTransceiver('video', '1');
     const screen = fakeTransceiver('video', null);
-    const call = new SecureCall({ pc: fakePc([camera, screen]), key: new Uint8Array(256), outgoing: true, worker, mode: 'encoded-streams', restrictCodecs: false });
+    const call = new PeerConnectionEncryption({ pc: fakePc([camera, screen]), key: new Uint8Array(256), role: 'caller', worker, mode: 'encoded-streams', restrictCodecs: false });
     const streams = posted.flatMap((p) => (p.message.type === 'stream' ? [p.message.options] : []));
     expect(streams.map((o) => [o.side, o.mid])).toEqual([['send', '1'], ['receive', '1'], ['send', undefined], ['receive', undefined]]);
     expect(posted.some((p) => p.message.type === 'mid')).toBe(false);
@@ -86,7 +86,7 @@ describe('SecureCall', () => {
 
   it('stats requests the worker will not answer any more are settled at end(), with the final counters; later ones too', async () => {
     const { worker, control } = fakeWorker();
-    const call = new SecureCall({ pc: fakePc([]), key: new Uint8Array(256), outgoing: true, worker, mode: 'encoded-streams', restrictCodecs: false });
+    const call = new PeerConnectionEncryption({ pc: fakePc([]), key: new Uint8Array(256), role: 'caller', worker, mode: 'encoded-streams', restrictCodecs: false });
     const unanswered = call.stats(); // the worker is busy: no answer
     control.answerStats = true;
     control.sealed = 42;
@@ -98,7 +98,7 @@ describe('SecureCall', () => {
 
   it("re-emits the worker's abort once", () => {
     const { worker, fromWorker } = fakeWorker();
-    const call = new SecureCall({ pc: fakePc([]), key: new Uint8Array(256), outgoing: true, worker, mode: 'encoded-streams', restrictCodecs: false });
+    const call = new PeerConnectionEncryption({ pc: fakePc([]), key: new Uint8Array(256), role: 'caller', worker, mode: 'encoded-streams', restrictCodecs: false });
     const aborts: unknown[] = [];
     call.on('abort', (e) => aborts.push(e));
     fromWorker({ type: 'abort', reason: 'seq-exhausted' });

@@ -1,14 +1,14 @@
 /**
- * `SecureCall`: attaches mtcall's frame encryption to an `RTCPeerConnection` — every sender and receiver,
+ * `PeerConnectionEncryption`: attaches mtcall's frame encryption to an `RTCPeerConnection` — every sender and receiver,
  * including those added later — and exposes live stats. The main-thread half; the worker does the crypto.
  *
- *   const media = new SecureCall({ pc, key, outgoing, worker: new Worker(workerUrl, { type: 'module' }) });
+ *   const media = new PeerConnectionEncryption({ pc, key, role: 'caller', worker: new Worker(workerUrl, { type: 'module' }) });
  *
  * Chromium: create the peer connection with `{ encodedInsertableStreams: true }` when using
- * `createEncodedStreams` (`SecureCall.peerConnectionConfig()` adds it when that is the mode).
+ * `createEncodedStreams` (`PeerConnectionEncryption.peerConnectionConfig()` adds it when that is the mode).
  */
 
-import { Emitter } from '@mtcall/common';
+import { Emitter, type CallRole } from '@mtcall/common';
 import { emptyFrameCryptorStats, type MediaKind } from './frame-cryptor.js';
 import type { FromWorker, ToWorker, TransformOptions, TransportStats, WorkerAbortReason } from './worker-protocol.js';
 
@@ -48,16 +48,16 @@ export function detectTransformMode(prefer?: TransformMode): TransformMode | nul
   return null;
 }
 
-export interface SecureCallOptions {
+export interface PeerConnectionEncryptionOptions {
   pc: RTCPeerConnection;
   /**
    * The 256-byte call key. A copy is transferred to the worker (its buffer moves, so no copy stays on this thread);
    * `options.key` itself stays yours: wipe it when the call ends.
    */
   key: Uint8Array;
-  /** True on the caller. */
-  outgoing: boolean;
-  /** A module worker running `@mtcall/transport/worker`. `SecureCall` terminates it at `end()`. */
+  /** This side of the call: the caller seals with x = 0, the callee with x = 8. */
+  role: CallRole;
+  /** A module worker running `@mtcall/transport/worker`. `PeerConnectionEncryption` terminates it at `end()`. */
   worker: Worker;
   /** Force an API (default: `detectTransformMode()`). */
   mode?: TransformMode;
@@ -70,7 +70,7 @@ export interface SecureCallOptions {
   restrictCodecs?: boolean;
 }
 
-export interface SecureCallEvents extends Record<string, unknown> {
+export interface PeerConnectionEncryptionEvents extends Record<string, unknown> {
   /** The worker reported a problem; `fatal` (seq exhausted) means the call must end (an `abort` follows). */
   error: { message: string; fatal: boolean };
   /**
@@ -91,7 +91,7 @@ function noStats(): TransportStats {
 }
 
 /** Frame encryption of one call on one peer connection. */
-export class SecureCall extends Emitter<SecureCallEvents> {
+export class PeerConnectionEncryption extends Emitter<PeerConnectionEncryptionEvents> {
   readonly mode: TransformMode;
   readonly #pc: RTCPeerConnection;
   readonly #worker: Worker;
@@ -113,7 +113,7 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     return mode === 'encoded-streams' ? { encodedInsertableStreams: true } : {};
   }
 
-  constructor(options: SecureCallOptions) {
+  constructor(options: PeerConnectionEncryptionOptions) {
     super();
     const mode = options.mode ?? detectTransformMode();
     if (!mode) throw new EncodedTransformUnsupportedError();
@@ -125,7 +125,7 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     // The key goes first: the worker handles messages in order, and transforms wait for it anyway. Its copy's buffer
     // is transferred (detached here), and wiped in case a worker implementation copies instead.
     const key = new Uint8Array(options.key);
-    this.#post({ type: 'key', key, outgoing: options.outgoing }, [key.buffer]);
+    this.#post({ type: 'key', key, outgoing: options.role === 'caller' }, [key.buffer]);
     if (key.byteLength > 0) key.fill(0); // a detached view has no bytes left (and refuses fill)
     const rescan = () => this.attach();
     for (const event of ['negotiationneeded', 'track', 'signalingstatechange']) {
@@ -181,7 +181,7 @@ export class SecureCall extends Emitter<SecureCallEvents> {
   }
 
   #restrict(transceiver: RTCRtpTransceiver, kind: MediaKind): void {
-    const codecs = SecureCall.allowedCodecs(kind);
+    const codecs = PeerConnectionEncryption.allowedCodecs(kind);
     if (!codecs || typeof transceiver.setCodecPreferences !== 'function') return;
     try {
       transceiver.setCodecPreferences(codecs);
@@ -259,3 +259,10 @@ export class SecureCall extends Emitter<SecureCallEvents> {
     }
   }
 }
+
+/** @deprecated the former name of `PeerConnectionEncryption` (it encrypts a peer connection's media; it is not a call). */
+export const SecureCall = PeerConnectionEncryption;
+/** @deprecated the former name of `PeerConnectionEncryptionOptions`. */
+export type SecureCallOptions = PeerConnectionEncryptionOptions;
+/** @deprecated the former name of `PeerConnectionEncryptionEvents`. */
+export type SecureCallEvents = PeerConnectionEncryptionEvents;

@@ -40,7 +40,7 @@ describe('gating: nothing passes before the key and the mid, nothing after the e
     key();
     const wire = (await pending)!;
     expect(wire).not.toBeNull();
-    const opened = new FrameCryptor(KEY, false).decrypt(wire, CAMERA);
+    const opened = new FrameCryptor(KEY, 'callee').decrypt(wire, CAMERA);
     expect(opened.ok && bytesToHex(opened.frame)).toBe(bytesToHex(plain));
   });
 
@@ -52,7 +52,7 @@ describe('gating: nothing passes before the key and the mid, nothing after the e
     expect((await settledNow(pending)).settled).toBe(false);
     core.handle({ type: 'mid', streamId: send.streamId, mid: '7' });
     const wire = (await pending)!;
-    const callee = new FrameCryptor(KEY, false);
+    const callee = new FrameCryptor(KEY, 'callee');
     expect(callee.decrypt(wire, CAMERA)).toEqual({ ok: false, reason: 'wrong-stream' });
     expect(callee.decrypt(wire, { kind: 'video', mid: '7' }).ok).toBe(true);
   });
@@ -85,8 +85,8 @@ describe('teardown race: an end at any await point of a seal or an open yields n
     for (const point of [0, 1]) {
       it(`${side}: end during await ${point}`, async () => {
         let core: WorkerCore | undefined;
-        const wire = new FrameCryptor(KEY, true).encrypt(frame(), CAMERA, 'VP9');
-        const made = setup({ createCryptor: (key, outgoing) => new FrameCryptor(key, outgoing, { asyncBackend: endingAt(point, () => core!.handle({ type: 'end' })) }) });
+        const wire = new FrameCryptor(KEY, 'caller').encrypt(frame(), CAMERA, 'VP9');
+        const made = setup({ createCryptor: (key, outgoing) => new FrameCryptor(key, outgoing ? 'caller' : 'callee', { asyncBackend: endingAt(point, () => core!.handle({ type: 'end' })) }) });
         core = made.core;
         if (side === 'receive') core.handle({ type: 'key', key: KEY.slice(), outgoing: false });
         else made.key();
@@ -106,7 +106,7 @@ describe('teardown race: an end at any await point of a seal or an open yields n
         return wire;
       }
     }
-    const made = setup({ createCryptor: (key, outgoing) => new LateCryptor(key, outgoing) });
+    const made = setup({ createCryptor: (key, outgoing) => new LateCryptor(key, outgoing ? 'caller' : 'callee') });
     core = made.core;
     made.key();
     expect(await core.transform(send, () => undefined).process(frame(), 'VP9')).toBeNull();
@@ -115,7 +115,7 @@ describe('teardown race: an end at any await point of a seal or an open yields n
 
 describe('seq exhaustion aborts the call', () => {
   it('at 2^30 the worker posts one fatal error and one abort{seq-exhausted}, and drops every later frame', async () => {
-    const { core, posted } = setup({ createCryptor: (key, outgoing) => new FrameCryptor(key, outgoing, { firstSeq: SEQ_LIMIT - 3 }) });
+    const { core, posted } = setup({ createCryptor: (key, outgoing) => new FrameCryptor(key, outgoing ? 'caller' : 'callee', { firstSeq: SEQ_LIMIT - 3 }) });
     core.handle({ type: 'key', key: KEY.slice(), outgoing: true });
     const t = core.transform(send, () => undefined);
     const outs = [];

@@ -89,7 +89,7 @@ export class WorkerCore {
           return;
         }
         this.#cryptor?.destroy();
-        this.#cryptor = this.#hooks.createCryptor?.(message.key, message.outgoing) ?? new FrameCryptor(message.key, message.outgoing);
+        this.#cryptor = this.#hooks.createCryptor?.(message.key, message.outgoing) ?? new FrameCryptor(message.key, message.outgoing ? 'caller' : 'callee');
         message.key.fill(0); // the transferred buffer; the cryptor holds its own copy
         this.#wake(this.#keyWaiters);
         this.#keyWaiters = [];

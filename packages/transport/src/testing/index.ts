@@ -50,7 +50,7 @@ export function testWorkerHooks(settings: TestHooksMessage): WorkerHooks {
     createCryptor(key, outgoing) {
       if (settings.plaintextSamples) samples = [];
       const used = settings.wrongKey ? key.map((b, i) => (i === 100 ? b ^ 1 : b)) : key;
-      const cryptor = new FrameCryptor(used, outgoing, settings.firstSeq !== undefined ? { firstSeq: settings.firstSeq } : {});
+      const cryptor = new FrameCryptor(used, outgoing ? 'caller' : 'callee', settings.firstSeq !== undefined ? { firstSeq: settings.firstSeq } : {});
       if (used !== key) used.fill(0);
       return cryptor;
     },
