@@ -39,6 +39,11 @@ export interface Snapshot {
   callState?: string;
   /** The call's security state (@mtcall/client): agreeing, keys-agreed, media-protected, verified, keys-differ. */
   security?: string;
+  /** The media path is down and the call is recovering; how often it recovered, the last outage, ICE restarts. */
+  reconnecting?: boolean;
+  recoveries?: number;
+  lastDownForMs?: number;
+  iceRestarts?: number;
   /** Why the page's last call ended. */
   endReason?: string;
   mode?: string;

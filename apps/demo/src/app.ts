@@ -6,7 +6,7 @@
  */
 
 import './style.css';
-import { EMOJI_FONT_FAMILY, MtcallClient, type CallEnd, type CallEndReason, type CallSession, type PeerMedia, type PeerStats, type PresenceEntry, type SecurityState, type TransformMode, type TransportStats } from '@mtcall/client';
+import { EMOJI_FONT_FAMILY, MtcallClient, type ReconnectOptions, type CallEnd, type CallEndReason, type CallSession, type PeerMedia, type PeerStats, type PresenceEntry, type SecurityState, type TransformMode, type TransportStats } from '@mtcall/client';
 import { detectTransformMode } from '@mtcall/transport';
 
 /** How the app runs. Production sets only `relayOnly` (from ?relay=1); the rest is for the test entry. */
@@ -27,6 +27,8 @@ export interface AppOptions {
   onIncoming?: ((accept: () => Promise<void>) => void) | undefined;
   /** Called every second while in a call, after the stats were refreshed. */
   onTick?: (() => void) | undefined;
+  /** When to restart ICE and give up on a broken media path (default: the SDK's). */
+  reconnect?: Partial<ReconnectOptions> | undefined;
 }
 
 /** What the app tells its entry point (the test entry reads snapshots and drives calls through it). */
@@ -91,6 +93,10 @@ interface State {
   transport?: TransportStats | undefined;
   peer?: PeerStats | undefined;
   reconnecting: boolean;
+  /** Media-path interruptions of this call so far, how long the last one lasted, ICE restarts. */
+  recoveries: number;
+  lastDownForMs?: number | undefined;
+  iceRestarts: number;
   error?: string | undefined;
   mitmWarning: boolean;
   relayOnly: boolean;
@@ -100,7 +106,7 @@ interface State {
   devices: MediaDeviceInfo[];
 }
 
-const state: State = { people: [], status: 'Not in a call', reconnecting: false, mitmWarning: false, relayOnly: false, relayAvailable: false, devices: [] };
+const state: State = { people: [], status: 'Not in a call', reconnecting: false, recoveries: 0, iceRestarts: 0, mitmWarning: false, relayOnly: false, relayAvailable: false, devices: [] };
 let app: HTMLDivElement;
 /** The last media errors, shown in reports (tests) and the console. */
 const mediaErrors: string[] = [];
@@ -138,6 +144,7 @@ async function signIn(name: string): Promise<void> {
     ...(auto.createWorker ? { worker: auto.createWorker } : { worker: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }) }),
     ...(auto.transform ? { transform: auto.transform } : {}),
     ...(auto.codec ? { videoCodec: auto.codec } : {}),
+    ...(auto.reconnect ? { reconnect: auto.reconnect } : {}),
   });
   client.on('presence', (people) => {
     state.people = people.filter((p) => p.userId !== name && p.devices > 0);
@@ -191,7 +198,7 @@ async function acceptIncoming(): Promise<void> {
 }
 
 function follow(session: CallSession, status: string): void {
-  Object.assign(state, { session, status, emoji: undefined, security: undefined, endReason: undefined, lastDuration: undefined, peerMedia: undefined, remote: undefined, remoteScreen: undefined, reconnecting: false, pathProblem: undefined });
+  Object.assign(state, { session, status, recoveries: 0, iceRestarts: 0, lastDownForMs: undefined, emoji: undefined, security: undefined, endReason: undefined, lastDuration: undefined, peerMedia: undefined, remote: undefined, remoteScreen: undefined, reconnecting: false, pathProblem: undefined });
   session.on('local-stream', (stream) => {
     state.local = stream;
     render();
@@ -232,8 +239,13 @@ function follow(session: CallSession, status: string): void {
     state.reconnecting = true;
     render();
   });
-  session.on('connected', () => {
+  session.on('connected', ({ downForMs, iceRestarts }) => {
     state.reconnecting = false;
+    state.iceRestarts = iceRestarts;
+    if (downForMs !== undefined) {
+      state.recoveries++;
+      state.lastDownForMs = downForMs;
+    }
     if (auto.secondVideoTrack && !session.sharingScreen) void addSecondVideoTrack(session);
     render();
   });
@@ -462,6 +474,7 @@ function snapshot() {
   return {
     errors: [...mediaErrors], pathProblem: state.pathProblem, relayOnly: state.relayOnly, me: state.me, status: state.status, emoji: state.emoji,
     callState: state.session ? (state.emoji ? 'established' : 'connecting') : undefined, security: state.security, endReason: state.endReason,
+    reconnecting: state.reconnecting, recoveries: state.recoveries, lastDownForMs: state.lastDownForMs, iceRestarts: state.iceRestarts,
     transport: state.transport,
     inbound: p ? { ...p, candidateType: p.localCandidateType } : undefined,
     userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform),

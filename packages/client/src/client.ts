@@ -16,6 +16,7 @@ import { SignalingClient, type PresenceEntry, type WebSocketConstructor } from '
 import type { TransformMode } from '@mtcall/transport';
 import { MtcallClientError } from './errors.js';
 import { CallSession, type MediaRequest, type SessionContext } from './session.js';
+import type { ReconnectOptions } from './reconnect.js';
 
 /** Options of `MtcallClient.connect`. */
 export interface MtcallClientOptions {
@@ -43,6 +44,11 @@ export interface MtcallClientOptions {
   transform?: TransformMode;
   /** Prefer this video codec: 'VP8', 'VP9' or 'H264' (default: the browser's order; AV1 is never negotiated). */
   videoCodec?: string;
+  /**
+   * When a call's media path breaks: restart ICE after `restartAfterMs` (default 2 s), again every `restartEveryMs`
+   * (8 s), and end the call with `connection-lost` after `giveUpAfterMs` (30 s).
+   */
+  reconnect?: Partial<ReconnectOptions>;
   /** How often the security state samples the media counters (ms, default 500). */
   statsIntervalMs?: number;
   /** WebSocket implementation (default: the browser's). */
@@ -106,6 +112,7 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
       createWorker: options.worker ?? (() => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })),
       transform: options.transform,
       videoCodec: options.videoCodec,
+      reconnect: options.reconnect,
       statsIntervalMs: options.statsIntervalMs ?? 500,
       now: () => Date.now(),
       forget: (session) => this.#sessions.delete(session),

@@ -16,6 +16,7 @@ export {
   type CallSessionStats,
 } from './session.js';
 export { SecurityMonitor, SECURITY_STATES, DEFAULT_SECURITY_THRESHOLDS, type SecurityState, type MediaEvidence, type SecurityThresholds } from './security.js';
+export { ReconnectPolicy, DEFAULT_RECONNECT_OPTIONS, type ReconnectOptions, type ReconnectAction, type PathState } from './reconnect.js';
 export { MtcallClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
 export { readPeerStats, type PeerStats } from './peer-stats.js';
 export { EMOJI_FONT_FAMILY, emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji.js';

@@ -16,6 +16,7 @@ import { emojiForDisplay } from '@mtcall/crypto';
 import { MtcallClientError, mediaError } from './errors.js';
 import { readPeerStats, type PeerStats } from './peer-stats.js';
 import { SecurityMonitor, type MediaEvidence, type SecurityState } from './security.js';
+import { ReconnectPolicy, type ReconnectAction, type ReconnectOptions, type PathState } from './reconnect.js';
 
 export type { CallRole } from '@mtcall/common';
 
@@ -67,10 +68,10 @@ export interface CallSessionEvents extends Record<string, unknown> {
   'peer-media': PeerMedia;
   /** This device's preview stream changed (a camera turned on or switched). */
   'local-stream': MediaStream;
-  /** The media path is interrupted; the call is trying to recover. */
+  /** The media path is interrupted; the call is trying to recover (ICE restarts over the sealed channel). */
   reconnecting: { since: number };
-  /** Media flows (first time, and after reconnecting). */
-  connected: { path?: 'relay' | 'direct' | undefined };
+  /** Media flows (first time, and after reconnecting: `downForMs` says how long it was interrupted). */
+  connected: { path?: 'relay' | 'direct' | undefined; downForMs?: number | undefined; iceRestarts: number };
   ended: CallEnd;
   error: MtcallClientError;
 }
@@ -95,6 +96,8 @@ export interface SessionContext {
   statsIntervalMs: number;
   /** Preferred video codec, e.g. 'VP8', 'VP9', 'H264' (default: the browser's order). */
   videoCodec?: string | undefined;
+  /** When to restart ICE and when to give up on a broken media path. */
+  reconnect?: Partial<ReconnectOptions> | undefined;
   now(): number;
   /** Called once the session ended, so the client forgets it. */
   forget(session: CallSession): void;
@@ -129,7 +132,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
   #queue: Promise<void> = Promise.resolve();
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   #connectedAt: number | undefined;
-  #reconnectingSince: number | undefined;
+  readonly #reconnect: ReconnectPolicy;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #ended: CallEnd | undefined;
   /** A reason this side chose before the signaling call existed or ended (e.g. media refused). */
   #localEnd: { reason: CallEndReason; detail: string } | undefined;
@@ -139,6 +143,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
   constructor(ctx: SessionContext, init: { role: CallRole; peerId: string; video: boolean; call?: Call }) {
     super();
     this.#ctx = ctx;
+    this.#reconnect = new ReconnectPolicy(ctx.reconnect ?? {});
     this.role = init.role;
     this.peerId = init.peerId;
     this.video = init.video;
@@ -489,27 +494,47 @@ export class CallSession extends Emitter<CallSessionEvents> {
   #onConnectionState(): void {
     const pc = this.#pc;
     if (!pc || this.#ended) return;
-    switch (pc.connectionState) {
-      case 'connected':
-        this.#connectedAt ??= this.#ctx.now();
-        this.#reconnectingSince = undefined;
-        void readPeerStats(pc).then(
-          (s) => this.emit('connected', { path: s.path }),
-          () => this.emit('connected', { path: undefined }),
-        );
-        return;
-      case 'disconnected':
-        if (this.#reconnectingSince === undefined) {
-          this.#reconnectingSince = this.#ctx.now();
-          this.emit('reconnecting', { since: this.#reconnectingSince });
-        }
-        return;
-      case 'failed':
-        this.#hangUpWith('connection-lost', 'the media connection failed');
-        return;
-      default:
-        return;
+    if (pc.connectionState === 'connected') this.#connectedAt ??= this.#ctx.now();
+    const actions = this.#reconnect.state(pc.connectionState as PathState, this.#ctx.now());
+    if (pc.connectionState === 'connected' && !actions.some((a) => a.type === 'recovered')) this.#announceConnected(undefined);
+    this.#applyReconnect(actions);
+  }
+
+  #applyReconnect(actions: ReconnectAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'reconnecting':
+          this.emit('reconnecting', { since: action.since });
+          break;
+        case 'restart-ice':
+          // New candidates and ICE credentials; negotiationneeded carries the offer over the sealed channel.
+          // Same key, same seq counters: nothing about the encryption changes.
+          this.#pc?.restartIce();
+          break;
+        case 'recovered':
+          this.#announceConnected(action.downForMs);
+          break;
+        case 'give-up':
+          this.#hangUpWith('connection-lost', `the media path stayed down for ${Math.round(action.downForMs / 1000)} s`);
+          break;
+      }
     }
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    const wake = this.#reconnect.nextWakeAt();
+    if (wake !== undefined && !this.#ended) {
+      this.#reconnectTimer = setTimeout(() => this.#applyReconnect(this.#reconnect.tick(this.#ctx.now())), Math.max(0, wake - this.#ctx.now()));
+    }
+  }
+
+  #announceConnected(downForMs: number | undefined): void {
+    const pc = this.#pc;
+    if (!pc) return;
+    const restarts = this.#reconnect.restarts;
+    void readPeerStats(pc).then(
+      (s) => this.emit('connected', { path: s.path, downForMs, iceRestarts: restarts }),
+      () => this.emit('connected', { path: undefined, downForMs, iceRestarts: restarts }),
+    );
   }
 
   async #sample(): Promise<void> {
@@ -622,6 +647,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
     this.#ended = { ...end, durationMs: 0 };
     this.#ended.durationMs = this.#duration();
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#screen?.track.stop();
     this.#stopLocal();
     this.#ctx.forget(this);

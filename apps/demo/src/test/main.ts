@@ -8,6 +8,7 @@
  *   samples          the worker reports plaintext samples of sent video frames (relay capture test)
  *   wrongkey         the worker uses a media key with one byte changed       seqStart=<n>  the first seq sealed
  *   twoVideoTracks   send a second video track (two video streams: the stream binding in real browsers)
+ *   giveUpMs=<n>     end the call with connection-lost after the media path was down this long (default 30 s)
  *
  * The production entry (main.ts) contains none of this; test/bundle.test.ts proves it on a fresh production build.
  */
@@ -42,6 +43,7 @@ const app = startApp({
   transform: (params.get('transform') as TransformMode | null) ?? undefined,
   audioOnly: params.has('audioOnly'),
   secondVideoTrack: params.has('twoVideoTracks'),
+  ...(params.has('giveUpMs') ? { reconnect: { giveUpAfterMs: Number(params.get('giveUpMs')) } } : {}),
   createWorker: () => {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
     worker.postMessage(hooks); // before SecureCall posts the key
