@@ -54,6 +54,7 @@ export interface Snapshot {
     videoCodec?: string;
     audioPacketsReceived: number;
     audioSamplesReceived: number;
+    audioConcealedSamples?: number;
     audioCodec?: string;
     outboundVideoCodec?: string;
     candidateType?: string;

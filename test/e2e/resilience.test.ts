@@ -86,12 +86,14 @@ describe('a media path that breaks', () => {
   });
 });
 
+const concealed = (s: Snapshot) => (s.inbound?.audioSamplesReceived ? (s.inbound.audioConcealedSamples ?? 0) / s.inbound.audioSamplesReceived : 0);
+
 describe('a lossy link', () => {
   it('10 % loss with bursts, 150 ms RTT, 30 ms jitter, reordering and duplicates: the call stays up and decodes; no authentication failure', async () => {
     const [alice, bob] = await call({ loss: 0.1, burstStart: 0.01, burstLength: 4, delayMs: 37, jitterMs: 30, reorder: 0.02, reorderMs: 40, duplicate: 0.01 });
     const [a0, b0] = await until(both(alice, bob), (s) => flowing(s, 20), 'media flowing over the lossy link', 120_000);
     const [a, b] = await until(both(alice, bob), ([x, y]) => decoded(x) > decoded(a0) + 60 && decoded(y) > decoded(b0) + 60, 'decoding keeps going', 120_000);
-    console.log(`lossy link: ${link.stats.dropped} packets dropped, ${link.stats.duplicated} duplicated of ${link.stats.forwarded} forwarded; frames opened ${a.transport!.opened.frames}/${b.transport!.opened.frames}, drops ${JSON.stringify(a.transport!.dropped)} / ${JSON.stringify(b.transport!.dropped)}`);
+    console.log(`lossy link: audio concealed ${(concealed(a) * 100).toFixed(1)} % / ${(concealed(b) * 100).toFixed(1)} %; ${link.stats.dropped} packets dropped, ${link.stats.duplicated} duplicated of ${link.stats.forwarded} forwarded; frames opened ${a.transport!.opened.frames}/${b.transport!.opened.frames}, drops ${JSON.stringify(a.transport!.dropped)} / ${JSON.stringify(b.transport!.dropped)}`);
     expect(link.stats.dropped).toBeGreaterThan(0);
     for (const s of [a, b]) {
       expect(s.endReason).toBeUndefined();
@@ -100,4 +102,19 @@ describe('a lossy link', () => {
       expect(s.emoji).toEqual(a.emoji);
     }
   }, 240_000);
+
+  // The matrix of issue 14 (loss × RTT, with jitter and reordering), for docs/PERFORMANCE.md: MTCALL_NETWORK_MATRIX=1.
+  const MATRIX: [number, number][] = [[0.05, 150], [0.1, 150], [0.2, 150], [0.05, 300], [0.1, 300], [0.2, 300]];
+  it.runIf(process.env['MTCALL_NETWORK_MATRIX'] === '1').each(MATRIX)('matrix: %s loss, %s ms RTT, 30 ms jitter, 2 %% reordering', async (loss, rtt) => {
+    const [alice, bob] = await call({ loss, delayMs: rtt / 4, jitterMs: 30, reorder: 0.02, reorderMs: 40 }, {}, 11);
+    const [a0, b0] = await until(both(alice, bob), (s) => flowing(s, 10), 'media flowing', 120_000);
+    const start = Date.now();
+    const [a, b] = await until(both(alice, bob), ([x, y]) => decoded(x) > decoded(a0) + 100 && decoded(y) > decoded(b0) + 100, 'decoding keeps going', 180_000);
+    const seconds = (Date.now() - start) / 1000;
+    console.log(`MATRIX loss=${loss} rtt=${rtt}: video ${((decoded(a) - decoded(a0)) / seconds).toFixed(1)}/${((decoded(b) - decoded(b0)) / seconds).toFixed(1)} fps decoded, audio concealed ${(concealed(a) * 100).toFixed(1)}/${(concealed(b) * 100).toFixed(1)} %, auth drops ${a.transport!.dropped.auth}/${b.transport!.dropped.auth}, too-old ${a.transport!.dropped['too-old']}/${b.transport!.dropped['too-old']}`);
+    for (const s of [a, b]) {
+      expect(s.endReason).toBeUndefined();
+      expect(s.transport!.dropped.auth).toBe(0);
+    }
+  }, 300_000);
 });

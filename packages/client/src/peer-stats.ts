@@ -9,6 +9,8 @@ export interface PeerStats {
   outboundVideoCodec?: string | undefined;
   audioPacketsReceived: number;
   audioSamplesReceived: number;
+  /** Received audio samples the decoder had to conceal (loss, late packets): `audioConcealedSamples / audioSamplesReceived` is the share of audio that was made up. */
+  audioConcealedSamples: number;
   audioCodec?: string | undefined;
   /** How media travels: through a TURN relay, or directly (host/srflx/prflx candidates); undefined until connected. */
   path?: 'relay' | 'direct' | undefined;
@@ -27,7 +29,7 @@ export interface PeerStats {
 export async function readPeerStats(pc: RTCPeerConnection): Promise<PeerStats> {
   const report = await pc.getStats();
   const stats: PeerStats = {
-    videoFramesDecoded: 0, videoStreamsDecoding: 0, audioPacketsReceived: 0, audioSamplesReceived: 0,
+    videoFramesDecoded: 0, videoStreamsDecoding: 0, audioPacketsReceived: 0, audioSamplesReceived: 0, audioConcealedSamples: 0,
     connectionState: pc.connectionState, iceGatheringState: pc.iceGatheringState, localCandidateTypes: [], iceErrors: [],
   };
   const codecs = new Map<string, string>();
@@ -44,6 +46,7 @@ export async function readPeerStats(pc: RTCPeerConnection): Promise<PeerStats> {
     if (s['type'] === 'inbound-rtp' && s['kind'] === 'audio') {
       stats.audioPacketsReceived += (s['packetsReceived'] as number | undefined) ?? 0;
       stats.audioSamplesReceived += (s['totalSamplesReceived'] as number | undefined) ?? 0;
+      stats.audioConcealedSamples += (s['concealedSamples'] as number | undefined) ?? 0;
       if (s['codecId']) stats.audioCodec = codecs.get(s['codecId'] as string);
     }
     if (s['type'] === 'outbound-rtp' && s['kind'] === 'video' && s['codecId']) stats.outboundVideoCodec = codecs.get(s['codecId'] as string);
