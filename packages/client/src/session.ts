@@ -138,6 +138,11 @@ export class CallSession extends Emitter<CallSessionEvents> {
   /** A reason this side chose before the signaling call existed or ended (e.g. media refused). */
   #localEnd: { reason: CallEndReason; detail: string } | undefined;
   #accepted = false;
+  /** The last security state emitted (the `previous` of the next `security` event). */
+  #lastSecurity: SecurityState = 'agreeing';
+  #endedAt: number | undefined;
+  /** Preferred-codec bookkeeping: each transceiver gets the preference once. */
+  readonly #codecPreferred = new WeakSet<RTCRtpTransceiver>();
 
   /** @internal Use `client.call()` or the `incoming` event. */
   constructor(ctx: SessionContext, init: { role: CallRole; peerId: string; video: boolean; call?: Call }) {
@@ -291,9 +296,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
     if (!pc) throw new MtcallClientError('not-in-call', 'media is not connected yet');
     const stream = new MediaStream([track]);
     // Announce first: the peer then knows this stream is a screen when its track arrives (same ordered channel).
-    this.#screen = { track, stream, transceiver: undefined as unknown as RTCRtpTransceiver };
-    this.#announce();
-    this.#screen.transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    this.#announce({ screenStreamId: stream.id });
+    this.#screen = { track, stream, transceiver: pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }) };
     this.#media?.attach();
     track.addEventListener('ended', () => void this.stopScreenShare().catch(() => undefined), { once: true });
   }
@@ -460,7 +464,6 @@ export class CallSession extends Emitter<CallSessionEvents> {
     }
     transceiver.setCodecPreferences([...wanted, ...all.filter((c) => /rtx/i.test(c.mimeType))]);
   }
-  readonly #codecPreferred = new WeakSet<RTCRtpTransceiver>();
 
   /** Callee: the first audio and video transceivers of the caller's offer carry our microphone and camera. */
   #adoptTransceivers(pc: RTCPeerConnection): void {
@@ -546,12 +549,10 @@ export class CallSession extends Emitter<CallSessionEvents> {
 
   #transition(state: SecurityState | undefined): void {
     if (state === undefined) return;
-    this.#previousSecurity = this.#lastEmitted;
-    this.#lastEmitted = state;
-    this.emit('security', { state, previous: this.#previousSecurity });
+    const previous = this.#lastSecurity;
+    this.#lastSecurity = state;
+    this.emit('security', { state, previous });
   }
-  #lastEmitted: SecurityState = 'agreeing';
-  #previousSecurity: SecurityState = 'agreeing';
 
   async #acquire(request: MediaRequest): Promise<void> {
     const audio = request.audio ?? true;
@@ -605,11 +606,13 @@ export class CallSession extends Emitter<CallSessionEvents> {
     this.emit('local-stream', local);
   }
 
-  #announce(): void {
+  /** Tells the peer what this side sends; `override` announces a screen share about to start. */
+  #announce(override?: { screenStreamId: string }): void {
     const message: InCallMessage = { type: 'media', audio: this.microphoneOn, video: this.cameraOn };
-    if (this.#screen) {
+    const screenStreamId = override?.screenStreamId ?? this.#screen?.stream.id;
+    if (screenStreamId !== undefined) {
       message.screen = true;
-      message.screenStreamId = this.#screen.stream.id;
+      message.screenStreamId = screenStreamId;
     }
     this.#send(message);
   }
@@ -631,9 +634,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
 
   #duration(): number {
     if (this.#connectedAt === undefined) return 0;
-    return (this.#ended ? this.#endedAt! : this.#ctx.now()) - this.#connectedAt;
+    return (this.#endedAt ?? this.#ctx.now()) - this.#connectedAt;
   }
-  #endedAt: number | undefined;
 
   #stopLocal(): void {
     for (const track of this.#local?.getTracks() ?? []) track.stop();
