@@ -74,6 +74,12 @@ export interface CallSessionEvents extends Record<string, unknown> {
   connected: { path?: 'relay' | 'direct' | undefined; downForMs?: number | undefined; iceRestarts: number };
   ended: CallEnd;
   error: MtcallClientError;
+  /**
+   * The call's link to the signaling server: `interrupted` while it reconnects (messages are queued), `resumed`, or
+   * `lost` when the server no longer knows the call (it restarted): media goes on, but renegotiation and ICE
+   * restarts are no longer possible.
+   */
+  signaling: { state: 'interrupted' | 'resumed' | 'lost' };
 }
 
 /** Everything `stats()` knows. */
@@ -351,6 +357,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
       if (state === 'waiting' && this.role === 'caller') this.emit('ringing', { peerId: this.peerId });
     });
     call.on('established', (keys) => this.#onKeys(keys));
+    call.on('signaling', (state) => this.emit('signaling', { state }));
     call.on('signal', (message) => this.#enqueue(() => this.#onSignal(message)));
     call.on('ended', (end) => {
       const by: EndedBy = !end.byPeer ? 'local' : SERVER_REASONS.has(end.reason) ? 'server' : 'remote';

@@ -107,6 +107,8 @@ export const clientMessageSchema = v.variant('type', [
     token: v.optional(v.pipe(v.string(), v.maxLength(MAX_TOKEN_CHARS))),
     /** Subscribe to the server's "everyone online" directory (only where the server offers one). */
     presence: v.optional(v.boolean()),
+    /** The `resumeToken` of this device's previous connection: its established calls carry on here. */
+    resume: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,64}$/, 'must be a resume token'))),
   }),
   /** Replaces the set of users whose presence this connection follows (its contacts). */
   v.strictObject({ type: v.literal('watch'), users: v.pipe(v.array(idSchema), v.maxLength(MAX_WATCH_PER_MESSAGE)) }),
@@ -137,7 +139,11 @@ export interface IceServerInfo {
 
 /** Messages the server sends. */
 export type ServerMessage =
-  | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[] }
+  /**
+   * `resumeToken`: present it in the next connection's `hello.resume` to carry established calls over a dropped
+   * connection; `resumed`: the calls that `hello.resume` carried over.
+   */
+  | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[]; resumeToken?: string; resumed?: string[] }
   /** The current state of every user a subscription covers (sent once per `watch` / directory subscription). */
   | { type: 'presence'; users: PresenceEntry[]; truncated?: boolean }
   /** One user's presence changed (joined, left, busy, free): one message per change per subscriber. */
@@ -163,6 +169,8 @@ export const serverMessageSchema = v.variant('type', [
   v.object({
     type: v.literal('welcome'), protocol: count, userId: idSchema, deviceId: idSchema, dhVersion: count,
     iceServers: v.optional(v.pipe(v.array(iceServerSchema), v.maxLength(8))),
+    resumeToken: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,64}$/))),
+    resumed: v.optional(v.pipe(v.array(callIdSchema), v.maxLength(64))),
   }),
   v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: count, inCall: v.boolean() })), truncated: v.optional(v.boolean()) }),
   v.object({ type: v.literal('presenceUpdate'), userId: idSchema, devices: count, inCall: v.boolean() }),

@@ -7,6 +7,11 @@
  */
 
 import { bytesToBase64, bytesToHex, constantTimeEqual, randomBytes, sha256 } from '@mtcall/crypto';
+
+/** base64url without padding (tokens). */
+function bytesToBase64Url(bytes: Uint8Array): string {
+  return bytesToBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
 import { MitmCall } from './mitm.js';
 import { DEFAULT_PRESENCE_OPTIONS, PresenceRegistry, type PresenceFanOut, type PresenceOptions, type PresenceSubscribeResult } from './presence.js';
 import { TokenBucket, type RateLimit } from './rate-limit.js';
@@ -84,6 +89,12 @@ export interface SignalingServerOptions {
   presence?: PresenceOptions;
   /** Caps on calls and connections (default `DEFAULT_ABUSE_LIMITS`). */
   limits?: AbuseLimits;
+  /**
+   * How long a device's established calls wait for it when its connection drops (ms, default 30 000): a `hello`
+   * with the device's `resumeToken` within that time carries them over (with the in-call signaling queued
+   * meanwhile); after it, they end with `disconnected`. 0: end them at once.
+   */
+  resumeGraceMs?: number;
   /** Largest frame accepted (bytes); larger ones get `frame-too-large`. */
   maxMessageBytes: number;
   rateLimit: RateLimit;
@@ -111,8 +122,11 @@ export const DEFAULT_SERVER_LIMITS = {
 /** Default caps: 4 outgoing calls per device, 4 calls ringing one user, 100 connections per address. */
 export const DEFAULT_ABUSE_LIMITS: AbuseLimits = { maxOutgoingCallsPerDevice: 4, maxRingingPerCallee: 4, maxConnectionsPerAddress: 100 };
 
-/** WebSocket close codes the server uses. */
-export const CLOSE_CODES = { unauthorized: 4001, replaced: 4002, abusive: 1008 } as const;
+/** WebSocket close codes the server uses. `restarting`: reconnect (and resume) now. */
+export const CLOSE_CODES = { unauthorized: 4001, replaced: 4002, abusive: 1008, restarting: 1012 } as const;
+
+/** How long established calls wait for a dropped device by default (ms). */
+export const DEFAULT_RESUME_GRACE_MS = 30_000;
 
 type HelloMessage = Extract<ClientMessage, { type: 'hello' }>;
 
@@ -129,6 +143,25 @@ interface Connection {
 
 type CallState = 'ringing' | 'accepted' | 'confirmed';
 
+/** One side of an established call whose device's connection dropped, waiting for it to resume. */
+interface Parked {
+  /** The device (user id + device id) that may resume it. */
+  device: string;
+  until: number;
+  /** In-call signaling for the parked side, delivered on resume (bounded). */
+  queue: string[];
+}
+
+/** The most in-call signaling packets kept for a parked side; older ones are dropped (the sender's seq tells). */
+const PARKED_QUEUE_LIMIT = 256;
+
+interface DeviceSession {
+  token: string;
+  connection: ConnectionId;
+  /** Calls of this device that ended while it was away, told on resume. */
+  endedWhileAway: { callId: string; reason: CallEndReason }[];
+}
+
 interface Call {
   id: string;
   callerId: string;
@@ -141,6 +174,8 @@ interface Call {
   state: CallState;
   deadline: number;
   mitm?: MitmCall;
+  /** Sides whose connection dropped, by role. */
+  parked?: { caller?: Parked; callee?: Parked };
 }
 
 /** Counters for tests, logs and the load test. */
@@ -168,6 +203,8 @@ export class SignalingServerCore {
   /** Per user: calls past ringing (accepted or confirmed) — the user is busy while > 0. */
   readonly #busy = new Map<string, number>();
   readonly #perAddress = new Map<string, number>();
+  /** Per device (`user\0device`): its resume token and current connection. */
+  readonly #deviceSessions = new Map<string, DeviceSession>();
   readonly #presence: PresenceRegistry<ConnectionId>;
   readonly #limits: AbuseLimits;
   readonly #auth: AuthMode;
@@ -250,9 +287,18 @@ export class SignalingServerCore {
       else this.#perAddress.delete(connection.address);
     }
     const out: ServerOutput[] = [];
+    const device = this.#deviceKey(connection);
+    const grace = this.#options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS;
     for (const callId of [...connection.calls]) {
       const call = this.#calls.get(callId);
       if (!call) continue;
+      if (call.state === 'confirmed' && device !== undefined && grace > 0 && (call.callerConnection === id || call.calleeConnection === id)) {
+        // Media does not pass through the server: keep the call for the device to come back.
+        const role = call.callerConnection === id ? 'caller' : 'callee';
+        (call.parked ??= {})[role] = { device, until: now + grace, queue: [] };
+        this.#log({ event: 'call-parked', callId: call.id, ...this.#who(connection), detail: role });
+        continue;
+      }
       if (call.state === 'ringing' && call.callerConnection !== id) {
         call.ringing.delete(id);
         if (call.ringing.size === 0) this.#endCall(call, 'offline', undefined, out);
@@ -267,7 +313,6 @@ export class SignalingServerCore {
       this.#log({ event: 'disconnected', connection: id, ...this.#who(connection) });
       this.#presenceChanged(connection.userId, out);
     }
-    void now;
     return out;
   }
 
@@ -276,6 +321,7 @@ export class SignalingServerCore {
     const out: ServerOutput[] = [];
     for (const call of [...this.#calls.values()]) {
       if (call.state !== 'confirmed' && now >= call.deadline) this.#endCall(call, 'timeout', undefined, out);
+      else if (call.parked && Object.values(call.parked).some((p) => p !== undefined && now >= p.until)) this.#endCall(call, 'disconnected', undefined, out);
     }
     return out;
   }
@@ -374,7 +420,14 @@ export class SignalingServerCore {
         if (to === undefined) return this.#error(out, connection.id, 'not-a-participant', 'this device is not in the call', message.callId);
         this.#stats.relayedSignaling++;
         const data = call.mitm ? call.mitm.relay(message.data, connection.id === call.callerConnection) : message.data;
-        if (data !== null) this.#send(out, to, { type: 'signalingData', callId: call.id, data });
+        if (data === null) return;
+        const parked = call.parked?.[to === call.callerConnection ? 'caller' : 'callee'];
+        if (parked) {
+          parked.queue.push(data);
+          if (parked.queue.length > PARKED_QUEUE_LIMIT) parked.queue.shift();
+          return;
+        }
+        this.#send(out, to, { type: 'signalingData', callId: call.id, data });
         return;
       }
     }
@@ -413,7 +466,7 @@ export class SignalingServerCore {
     const previous = devices.get(message.deviceId);
     if (previous !== undefined && previous !== connection.id) {
       out.push({ kind: 'close', to: previous, code: CLOSE_CODES.replaced, reason: 'the same device connected again' });
-      out.push(...this.close(previous, 0));
+      out.push(...this.close(previous, now));
       // close() may have dropped the user's map if it was the only device.
       devices = this.#users.get(message.userId) ?? new Map();
       this.#users.set(message.userId, devices);
@@ -421,14 +474,52 @@ export class SignalingServerCore {
     devices.set(message.deviceId, connection.id);
     connection.userId = message.userId;
     connection.deviceId = message.deviceId;
+    const device = this.#deviceKey(connection)!;
+    const session = this.#deviceSessions.get(device);
+    const resuming = session !== undefined && message.resume !== undefined && constantTimeEqual(new TextEncoder().encode(message.resume), new TextEncoder().encode(session.token));
+    const token = bytesToBase64Url(randomBytes(18));
+    const resumed = resuming ? this.#resume(connection, device, out) : [];
+    const endedWhileAway = resuming ? session.endedWhileAway : [];
+    this.#deviceSessions.set(device, { token, connection: connection.id, endedWhileAway: [] });
     const iceServers = this.#options.iceServers?.(message.userId, now) ?? [];
     this.#send(out, connection.id, {
       type: 'welcome', protocol: PROTOCOL_VERSION, userId: message.userId, deviceId: message.deviceId, dhVersion: this.#options.dhConfig.version,
-      ...(iceServers.length > 0 ? { iceServers } : {}),
+      ...(iceServers.length > 0 ? { iceServers } : {}), resumeToken: token, ...(resuming ? { resumed: resumed.map((c) => c.id) } : {}),
     });
+    for (const call of resumed) {
+      const parked = call.parked;
+      const role = call.callerConnection === connection.id ? 'caller' : 'callee';
+      const queue = parked?.[role]?.queue ?? [];
+      if (parked) delete parked[role];
+      if (parked && !parked.caller && !parked.callee) delete call.parked;
+      for (const data of queue) this.#send(out, connection.id, { type: 'signalingData', callId: call.id, data });
+    }
+    for (const ended of endedWhileAway) this.#send(out, connection.id, { type: 'phoneCallDiscarded', callId: ended.callId, reason: ended.reason });
     this.#log({ event: 'connected', connection: connection.id, ...this.#who(connection) });
     if (message.presence === true) this.#subscribed(connection, this.#presence.subscribeDirectory(connection.id), out);
     this.#presenceChanged(message.userId, out);
+  }
+
+  /** Moves the parked calls of `device` onto its new connection; returns them (their queues are flushed by the caller). */
+  #resume(connection: Connection, device: string, out: ServerOutput[]): Call[] {
+    const resumed: Call[] = [];
+    for (const call of this.#calls.values()) {
+      for (const role of ['caller', 'callee'] as const) {
+        const parked = call.parked?.[role];
+        if (!parked || parked.device !== device) continue;
+        if (role === 'caller') call.callerConnection = connection.id;
+        else call.calleeConnection = connection.id;
+        connection.calls.add(call.id);
+        resumed.push(call);
+        this.#log({ event: 'call-resumed', callId: call.id, ...this.#who(connection), detail: `${role}, ${parked.queue.length} queued` });
+      }
+    }
+    void out;
+    return resumed;
+  }
+
+  #deviceKey(connection: Connection): string | undefined {
+    return connection.userId !== undefined && connection.deviceId !== undefined ? `${connection.userId}\u0000${connection.deviceId}` : undefined;
   }
 
   #subscribed(connection: Connection, result: PresenceSubscribeResult, out: ServerOutput[]): void {
@@ -533,6 +624,11 @@ export class SignalingServerCore {
     for (const id of participants) {
       this.#connections.get(id)?.calls.delete(call.id);
       if (id !== by) this.#send(out, id, { type: 'phoneCallDiscarded', callId: call.id, reason });
+    }
+    // A side that is away hears of it when it resumes.
+    for (const parked of [call.parked?.caller, call.parked?.callee]) {
+      const session = parked ? this.#deviceSessions.get(parked.device) : undefined;
+      if (session && session.endedWhileAway.length < 64) session.endedWhileAway.push({ callId: call.id, reason });
     }
     this.#log({ event: 'call-ended', callId: call.id, detail: reason });
     if (call.state !== 'ringing') this.#setBusy(call, -1, out);

@@ -10,7 +10,7 @@ import { turnCredentials, type TurnOptions } from './turn.js';
 import type { IncomingMessage } from 'node:http';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth.js';
 import { originAllowed } from './origin.js';
-import { DEFAULT_SERVER_LIMITS, SignalingServerCore, type ConnectionId, type ServerLogEntry, type ServerOutput, type SignalingServerOptions, type TokenVerdict } from './server-core.js';
+import { CLOSE_CODES, DEFAULT_SERVER_LIMITS, SignalingServerCore, type ConnectionId, type ServerLogEntry, type ServerOutput, type SignalingServerOptions, type TokenVerdict } from './server-core.js';
 
 export { SignalingServerCore, DEFAULT_SERVER_LIMITS, DEFAULT_ABUSE_LIMITS, CLOSE_CODES } from './server-core.js';
 export { turnCredentials, turnPassword, parseTurnOptions, type TurnOptions, type TurnIceServer } from './turn.js';
@@ -59,10 +59,18 @@ export interface RunningSignalingServer {
   readonly core: SignalingServerCore;
   /** Stops accepting, closes every connection, resolves when done. */
   close(): Promise<void>;
+  /**
+   * Graceful stop (SIGTERM): stops accepting and tells every client to reconnect (close 1012 "server restarting"),
+   * so a rolling restart loses no established call — media does not pass through the server, and clients resume
+   * their calls on whichever instance they reach. Resolves once every socket closed, or after `graceMs` (default 5 s).
+   */
+  shutdown(graceMs?: number): Promise<void>;
 }
 
 /** The default DH config: Telegram's 2048-bit safe prime with g = 3, version 1. */
 export const DEFAULT_DH_CONFIG = { version: 1, p: TELEGRAM_DH_GROUP.p, g: TELEGRAM_DH_GROUP.g } as const;
+
+const CLOSE_CODES_RESTARTING = CLOSE_CODES.restarting;
 
 /** Starts the signaling server. */
 export async function startSignalingServer(options: StartSignalingServerOptions = {}): Promise<RunningSignalingServer> {
@@ -78,6 +86,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   else if (options.token !== undefined) coreOptions.auth = { kind: 'shared-token', token: options.token };
   if (options.presence) coreOptions.presence = options.presence;
   if (options.limits) coreOptions.limits = options.limits;
+  if (options.resumeGraceMs !== undefined) coreOptions.resumeGraceMs = options.resumeGraceMs;
   if (options.log !== undefined) coreOptions.log = options.log;
   if (options.mitm) coreOptions.mitm = true;
   if (options.iceServers) coreOptions.iceServers = options.iceServers;
@@ -174,6 +183,23 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
         clearInterval(timer);
         for (const socket of sockets.values()) socket.terminate();
         wss.close(() => resolve());
+      }),
+    shutdown: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        const closed = [...sockets.values()].map((socket) => new Promise<void>((done) => {
+          if (socket.readyState === socket.CLOSED) return done();
+          socket.once('close', () => done());
+          socket.close(CLOSE_CODES_RESTARTING, 'server restarting');
+        }));
+        const force = setTimeout(() => {
+          for (const socket of sockets.values()) socket.terminate();
+        }, graceMs);
+        force.unref();
+        void Promise.all(closed).then(() => {
+          clearTimeout(force);
+          wss.close(() => resolve());
+        });
       }),
   };
 }
