@@ -4,7 +4,7 @@
  * `Call` with events for its state, the agreed keys and emoji, its end, and the sealed in-call signaling.
  */
 
-import { DhCheckError, SeqExhaustedError, base64ToBytes, bytesToHex, checkDhConfig, randomBytes } from '@mtcall/crypto';
+import { DhCheckError, SeqExhaustedError, base64ToBytes, bytesToBase64, bytesToHex, checkDhConfig, randomBytes, sha256 } from '@mtcall/crypto';
 import { Emitter } from '@mtcall/common';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import {
@@ -237,6 +237,17 @@ export class Call extends Emitter<CallEvents> {
 /** Close codes after which reconnecting is pointless (refused, replaced by a newer connection, abusive). */
 const CLOSE_CODES_FINAL = { unauthorized: 4001, replaced: 4002, abusive: 1008 } as const;
 
+/** How long an established call waits for its peer to re-join on a restarted server before its signaling is lost. */
+const REJOIN_WAIT_MS = 10_000;
+
+/**
+ * The proof both sides of a call present to re-join it on a restarted server: SHA256(key ‖ "mtcall-rejoin" ‖ call id).
+ * Only holders of the call key can compute it; it reveals nothing of the key.
+ */
+export function rejoinProof(key: Uint8Array, callId: string): Uint8Array {
+  return sha256(key, new TextEncoder().encode('mtcall-rejoin'), new TextEncoder().encode(callId));
+}
+
 /** Call messages kept while reconnecting; more are dropped (the channel's seq tells the peer). */
 const OFFLINE_QUEUE_LIMIT = 256;
 
@@ -270,6 +281,8 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   /** Call messages sent while the connection was down, sent on resume (bounded). */
   #offlineQueue: { callId: string; message: ClientMessage }[] = [];
   #reconnecting = false;
+  /** Established calls waiting for the server to re-create them after a restart. */
+  readonly #awaitingRejoin = new Set<string>();
   #connected: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(options: SignalingClientOptions) {
@@ -347,6 +360,9 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       if (this.#options.token !== undefined) hello.token = this.#options.token;
       if (this.#options.presence) hello.presence = true;
       if (this.#resumeToken !== undefined) hello.resume = this.#resumeToken;
+      // Should the server have restarted, it can re-create our established calls from both sides' proofs.
+      const rejoin = this.calls.flatMap((call) => (call.state === 'established' && call.callId !== undefined && call.keys ? [{ callId: call.callId, role: call.direction === 'outgoing' ? ('caller' as const) : ('callee' as const), proof: bytesToBase64(rejoinProof(call.keys.key, call.callId)) }] : []));
+      if (this.#reconnecting && rejoin.length > 0) hello.rejoin = rejoin.slice(0, 8);
       this.send(hello);
     });
     socket.addEventListener('message', (event) => {
@@ -509,6 +525,14 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         this.emit('error', { code: message.code, message: message.message });
         return;
       }
+      case 'callRejoined': {
+        const call = this.#calls.get(message.callId);
+        if (call && this.#awaitingRejoin.delete(message.callId)) {
+          call.signalingChanged('resumed');
+          this.#flushQueued(message.callId);
+        }
+        return;
+      }
       case 'phoneCallAccepted':
       case 'phoneCall':
       case 'phoneCallDiscarded':
@@ -526,19 +550,38 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     this.#reconnecting = false;
     this.#attempt = 0;
     const resumed = new Set(resumedIds);
-    const lost: string[] = [];
+    const waiting: Call[] = [];
     for (const call of this.calls) {
       if (call.callId === undefined || call.state !== 'established') continue;
-      if (resumed.has(call.callId)) call.signalingChanged('resumed');
-      else {
-        lost.push(call.callId);
-        call.signalingChanged('lost');
-      }
+      if (resumed.has(call.callId)) {
+        call.signalingChanged('resumed');
+        this.#flushQueued(call.callId);
+      } else waiting.push(call);
     }
-    const queue = this.#offlineQueue;
-    this.#offlineQueue = [];
-    for (const { callId, message } of queue) if (resumed.has(callId)) this.send(message);
-    this.emit('reconnected', { resumed: [...resumed], lost });
+    if (waiting.length === 0) {
+      this.#offlineQueue = [];
+      this.emit('reconnected', { resumed: [...resumed], lost: [] });
+      return;
+    }
+    // The server did not know them: it restarted. They come back once the other side re-joins too (callRejoined);
+    // those that do not within REJOIN_WAIT_MS have lost their signaling (their media goes on).
+    for (const call of waiting) this.#awaitingRejoin.add(call.callId!);
+    setTimeout(() => {
+      const lost: string[] = [];
+      for (const call of waiting) {
+        if (!this.#awaitingRejoin.delete(call.callId!)) continue;
+        lost.push(call.callId!);
+        call.signalingChanged('lost');
+        this.#offlineQueue = this.#offlineQueue.filter((q) => q.callId !== call.callId);
+      }
+      this.emit('reconnected', { resumed: [...resumed, ...waiting.map((c) => c.callId!).filter((id) => !lost.includes(id))], lost });
+    }, REJOIN_WAIT_MS);
+  }
+
+  #flushQueued(callId: string): void {
+    const mine = this.#offlineQueue.filter((q) => q.callId === callId);
+    this.#offlineQueue = this.#offlineQueue.filter((q) => q.callId !== callId);
+    for (const { message } of mine) this.send(message);
   }
 
   #onDhConfig(message: Extract<ServerMessage, { type: 'dhConfig' | 'dhConfigNotModified' }>): void {

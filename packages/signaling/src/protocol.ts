@@ -109,6 +109,12 @@ export const clientMessageSchema = v.variant('type', [
     presence: v.optional(v.boolean()),
     /** The `resumeToken` of this device's previous connection: its established calls carry on here. */
     resume: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,64}$/, 'must be a resume token'))),
+    /**
+     * Established calls to re-join on a server that no longer knows them (it restarted): each with this side's role
+     * and a proof both sides derive from the call key (SHA256(key ‖ "mtcall-rejoin" ‖ callId)); the server re-creates
+     * a call when the caller and the callee present the same proof. It learns nothing of the key.
+     */
+    rejoin: v.optional(v.pipe(v.array(v.strictObject({ callId: callIdSchema, role: v.picklist(['caller', 'callee']), proof: base64Bytes(32) })), v.maxLength(8))),
   }),
   /** Replaces the set of users whose presence this connection follows (its contacts). */
   v.strictObject({ type: v.literal('watch'), users: v.pipe(v.array(idSchema), v.maxLength(MAX_WATCH_PER_MESSAGE)) }),
@@ -155,6 +161,8 @@ export type ServerMessage =
   | { type: 'phoneCallAccepted'; callId: string; gB: string }
   | { type: 'phoneCall'; callId: string; gA: string; keyFingerprint: string }
   | { type: 'phoneCallDiscarded'; callId: string; reason: CallEndReason }
+  /** Both sides re-joined an established call after a server restart: its in-call signaling flows again. */
+  | { type: 'callRejoined'; callId: string }
   | { type: 'signalingData'; callId: string; data: string }
   | { type: 'error'; code: ServerErrorCode; message: string; requestId?: string; callId?: string };
 
@@ -181,6 +189,7 @@ export const serverMessageSchema = v.variant('type', [
   v.object({ type: v.literal('phoneCallAccepted'), callId: callIdSchema, gB: base64Bytes(256) }),
   v.object({ type: v.literal('phoneCall'), callId: callIdSchema, gA: base64Bytes(256), keyFingerprint: fingerprintSchema }),
   v.object({ type: v.literal('phoneCallDiscarded'), callId: callIdSchema, reason: reasonSchema }),
+  v.object({ type: v.literal('callRejoined'), callId: callIdSchema }),
   v.object({ type: v.literal('signalingData'), callId: callIdSchema, data: base64Any(MAX_SIGNALING_DATA_BYTES) }),
   v.object({ type: v.literal('error'), code: v.string(), message: v.string(), requestId: v.optional(v.string()), callId: v.optional(v.string()) }),
 ]);
@@ -218,7 +227,7 @@ function parseWith<T>(schema: v.GenericSchema<unknown, T>, known: ReadonlySet<st
 }
 
 const CLIENT_TYPES = new Set(['hello', 'watch', 'getDhConfig', 'requestCall', 'acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
-const SERVER_TYPES = new Set(['welcome', 'presence', 'presenceUpdate', 'dhConfig', 'dhConfigNotModified', 'callRequested', 'phoneCallRequested', 'phoneCallAccepted', 'phoneCall', 'phoneCallDiscarded', 'signalingData', 'error']);
+const SERVER_TYPES = new Set(['welcome', 'presence', 'presenceUpdate', 'dhConfig', 'dhConfigNotModified', 'callRequested', 'phoneCallRequested', 'phoneCallAccepted', 'phoneCall', 'phoneCallDiscarded', 'callRejoined', 'signalingData', 'error']);
 
 /** Parses and validates a frame a client sent. Never throws. */
 export function parseClientMessage(text: string): ParseResult<ClientMessage> {

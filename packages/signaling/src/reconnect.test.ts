@@ -169,25 +169,42 @@ describe('a dropped WebSocket', () => {
 });
 
 describe('a server restart', () => {
-  it('graceful shutdown tells clients to reconnect; on a fresh instance the established call keeps going (its signaling is lost)', async () => {
+  it('graceful shutdown tells clients to reconnect; on a fresh instance both sides re-join the established call (proofs from the key) and a mute toggle gets through', async () => {
     server = await startSignalingServer({ port: 0, tickMs: 20 });
     const port = server.port;
     const alice = await client('alice');
     const bob = await client('bob');
     const { outgoing, incoming } = await establish(alice, bob);
+    const atBob = collect(incoming);
     const codes: number[] = [];
     alice.on('reconnecting', (r) => codes.push(r.code));
-    const reconnected = Promise.all([alice.next('reconnected', 20_000), bob.next('reconnected', 20_000)]);
+    const back = Promise.all([outgoing.next('signaling', 20_000).then(() => outgoing.next('signaling', 20_000)), incoming.next('signaling', 20_000).then(() => incoming.next('signaling', 20_000))]);
     await server.shutdown();
     server = await startSignalingServer({ port, tickMs: 20 });
-    const [a, b] = await reconnected;
+    expect(await back).toEqual(['resumed', 'resumed']); // after 'interrupted'
     expect(codes[0]).toBe(1012);
-    expect(a.lost).toEqual([outgoing.callId]);
-    expect(b.lost).toEqual([incoming.callId]);
-    // Media does not pass through the server: the calls are still up on both sides.
+    // Media does not pass through the server: the calls never stopped; and their sealed signaling flows again.
     expect(outgoing.state).toBe('established');
     expect(incoming.state).toBe('established');
-    expect(() => outgoing.sendSignal({ type: 'app', data: 'x' })).not.toThrow();
+    outgoing.sendSignal({ type: 'media', audio: false, video: true });
+    await until(() => atBob.length === 1, 'the mute toggle at bob');
+    expect(atBob[0]).toEqual({ type: 'media', audio: false, video: true });
+    expect(server.core.stats.activeCalls).toBe(1);
+  });
+
+  it('a re-join needs the same proof from the other side: a forged claim re-creates nothing', async () => {
+    server = await startSignalingServer({ port: 0, tickMs: 20 });
+    const a = await RawClient.connect(server.url);
+    const b = await RawClient.connect(server.url);
+    raws.push(a, b);
+    const callId = '0'.repeat(32);
+    const proof = (byte: number) => Buffer.alloc(32, byte).toString('base64');
+    a.send({ type: 'hello', protocol: 1, userId: 'alice', deviceId: 'a', rejoin: [{ callId, role: 'caller', proof: proof(1) }] });
+    await a.next('welcome');
+    b.send({ type: 'hello', protocol: 1, userId: 'mallory', deviceId: 'm', rejoin: [{ callId, role: 'callee', proof: proof(2) }] });
+    await b.next('welcome');
+    expect(server.core.stats.activeCalls).toBe(0);
+    expect([...a.received, ...b.received].some((m) => m.type === 'callRejoined')).toBe(false);
   });
 
   it('mtcall-signal exits on SIGTERM after telling its clients to reconnect (1012)', async () => {

@@ -6,7 +6,7 @@
  * key: it sees g_a_hash, g_b, g_a and the fingerprint, as the spec says.
  */
 
-import { bytesToBase64, bytesToHex, constantTimeEqual, randomBytes, sha256 } from '@mtcall/crypto';
+import { base64ToBytes, bytesToBase64, bytesToHex, constantTimeEqual, randomBytes, sha256 } from '@mtcall/crypto';
 
 /** base64url without padding (tokens). */
 function bytesToBase64Url(bytes: Uint8Array): string {
@@ -125,6 +125,9 @@ export const DEFAULT_ABUSE_LIMITS: AbuseLimits = { maxOutgoingCallsPerDevice: 4,
 /** WebSocket close codes the server uses. `restarting`: reconnect (and resume) now. */
 export const CLOSE_CODES = { unauthorized: 4001, replaced: 4002, abusive: 1008, restarting: 1012 } as const;
 
+/** How long a re-join claim waits for the other side of its call (ms). */
+const REJOIN_WINDOW_MS = 60_000;
+
 /** How long established calls wait for a dropped device by default (ms). */
 export const DEFAULT_RESUME_GRACE_MS = 30_000;
 
@@ -203,6 +206,8 @@ export class SignalingServerCore {
   /** Per user: calls past ringing (accepted or confirmed) — the user is busy while > 0. */
   readonly #busy = new Map<string, number>();
   readonly #perAddress = new Map<string, number>();
+  /** Re-join claims waiting for the other side of their call (after a restart), by call id. */
+  readonly #rejoinClaims = new Map<string, { connection: ConnectionId; userId: string; role: 'caller' | 'callee'; proof: Uint8Array; until: number }>();
   /** Per device (`user\0device`): its resume token and current connection. */
   readonly #deviceSessions = new Map<string, DeviceSession>();
   readonly #presence: PresenceRegistry<ConnectionId>;
@@ -319,6 +324,7 @@ export class SignalingServerCore {
   /** Advances the clock: ends calls past their deadline with `'timeout'`. */
   tick(now: number): ServerOutput[] {
     const out: ServerOutput[] = [];
+    for (const [callId, claim] of this.#rejoinClaims) if (claim.until < now) this.#rejoinClaims.delete(callId);
     for (const call of [...this.#calls.values()]) {
       if (call.state !== 'confirmed' && now >= call.deadline) this.#endCall(call, 'timeout', undefined, out);
       else if (call.parked && Object.values(call.parked).some((p) => p !== undefined && now >= p.until)) this.#endCall(call, 'disconnected', undefined, out);
@@ -495,6 +501,7 @@ export class SignalingServerCore {
       for (const data of queue) this.#send(out, connection.id, { type: 'signalingData', callId: call.id, data });
     }
     for (const ended of endedWhileAway) this.#send(out, connection.id, { type: 'phoneCallDiscarded', callId: ended.callId, reason: ended.reason });
+    for (const claim of message.rejoin ?? []) this.#rejoin(connection, claim, now, out);
     this.#log({ event: 'connected', connection: connection.id, ...this.#who(connection) });
     if (message.presence === true) this.#subscribed(connection, this.#presence.subscribeDirectory(connection.id), out);
     this.#presenceChanged(message.userId, out);
@@ -516,6 +523,31 @@ export class SignalingServerCore {
     }
     void out;
     return resumed;
+  }
+
+  /**
+   * A device re-joins an established call this server does not know (it restarted): once the other side presents
+   * the same proof (derived from the call key, which the server never sees), the call exists again, confirmed.
+   */
+  #rejoin(connection: Connection, claim: { callId: string; role: 'caller' | 'callee'; proof: string }, now: number, out: ServerOutput[]): void {
+    if (this.#calls.has(claim.callId)) return; // known: a resume carries it, not a re-join
+    const proof = base64ToBytes(claim.proof)!;
+    const other = this.#rejoinClaims.get(claim.callId);
+    if (!other || other.until < now || !this.#connections.has(other.connection) || other.role === claim.role || !constantTimeEqual(other.proof, proof)) {
+      this.#rejoinClaims.set(claim.callId, { connection: connection.id, userId: connection.userId!, role: claim.role, proof, until: now + REJOIN_WINDOW_MS });
+      return;
+    }
+    this.#rejoinClaims.delete(claim.callId);
+    const caller = claim.role === 'caller' ? { id: connection.id, user: connection.userId! } : { id: other.connection, user: other.userId };
+    const callee = claim.role === 'caller' ? { id: other.connection, user: other.userId } : { id: connection.id, user: connection.userId! };
+    const call: Call = { id: claim.callId, callerId: caller.user, callerConnection: caller.id, calleeId: callee.user, calleeConnection: callee.id, ringing: new Set(), state: 'confirmed', deadline: Number.POSITIVE_INFINITY };
+    this.#calls.set(call.id, call);
+    for (const id of [caller.id, callee.id]) {
+      this.#connections.get(id)?.calls.add(call.id);
+      this.#send(out, id, { type: 'callRejoined', callId: call.id });
+    }
+    this.#setBusy(call, +1, out);
+    this.#log({ event: 'call-rejoined', callId: call.id });
   }
 
   #deviceKey(connection: Connection): string | undefined {
