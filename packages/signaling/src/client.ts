@@ -397,6 +397,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       this.#reconnectTimer = undefined;
       if (!this.#userClosed) this.#open(WebSocketImpl);
     }, delayMs);
+    (this.#reconnectTimer as { unref?: () => void }).unref?.(); // in Node, a pending retry alone keeps no process alive
   }
 
   /** Places a call. Listen to the returned call's `established` and `ended`. */
@@ -566,7 +567,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     // The server did not know them: it restarted. They come back once the other side re-joins too (callRejoined);
     // those that do not within REJOIN_WAIT_MS have lost their signaling (their media goes on).
     for (const call of waiting) this.#awaitingRejoin.add(call.callId!);
-    setTimeout(() => {
+    const rejoinTimer = setTimeout(() => {
       const lost: string[] = [];
       for (const call of waiting) {
         if (!this.#awaitingRejoin.delete(call.callId!)) continue;
@@ -576,6 +577,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       }
       this.emit('reconnected', { resumed: [...resumed, ...waiting.map((c) => c.callId!).filter((id) => !lost.includes(id))], lost });
     }, REJOIN_WAIT_MS);
+    (rejoinTimer as { unref?: () => void }).unref?.();
   }
 
   #flushQueued(callId: string): void {
