@@ -25,7 +25,7 @@ const TEST_PAGE = `<!doctype html><meta charset="utf-8"><title>sdk test</title>
   window.sessions = [];
   window.follow = (s) => {
     window.sessions.push(s);
-    for (const e of ['ringing', 'keys', 'security', 'peer-media', 'connected', 'reconnecting', 'ended', 'error', 'remote-stream', 'track']) {
+    for (const e of ['ringing', 'keys', 'security', 'peer-media', 'connected', 'reconnecting', 'signaling', 'ended', 'error', 'remote-stream', 'track']) {
       s.on(e, (v) => window.log.push({ event: e, value: e === 'remote-stream' ? v.id : e === 'track' ? { kind: v.track.kind, source: v.source } : e === 'error' ? { code: v.code, message: v.message } : v }));
     }
     return s;
@@ -36,6 +36,8 @@ const TEST_PAGE = `<!doctype html><meta charset="utf-8"><title>sdk test</title>
 export interface SdkServer {
   url: string;
   signaling: RunningSignalingServer;
+  /** A rolling restart of the signaling server: graceful shutdown, then a fresh instance on the same port. */
+  restartSignaling(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,11 +65,18 @@ export async function startSdkServer(signalingOptions: Partial<StartSignalingSer
     })();
   });
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
-  const signaling = await startSignalingServer({ server: http, path: '/signal', ...signalingOptions });
+  const start = () => startSignalingServer({ server: http, path: '/signal', ...signalingOptions });
+  let signaling = await start();
   const port = (http.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}/`,
-    signaling,
+    get signaling() {
+      return signaling;
+    },
+    restartSignaling: async () => {
+      await signaling.shutdown();
+      signaling = await start();
+    },
     close: async () => {
       await signaling.close();
       http.closeAllConnections();

@@ -183,6 +183,23 @@ describe('CallSession security states and controls', () => {
     await closePages();
   });
 
+  it('a rolling restart of the signaling server mid-call: media never stops, and a mute toggle gets through afterwards', async () => {
+    await open();
+    await call(alice, bob, { audio: true, video: true });
+    await until(() => Promise.all([stats(alice), stats(bob)]), ([a, b]) => a.security === 'media-protected' && b.security === 'media-protected' && (b.peer?.videoFramesDecoded ?? 0) > 10, 'media flowing');
+    const before = (await stats(bob)).peer!.videoFramesDecoded;
+    await server.restartSignaling();
+    // Both sides reconnect and re-join the call on the fresh instance (proofs from the key).
+    await until(() => Promise.all([events(alice, 'signaling'), events(bob, 'signaling')]), ([a, b]) => a.some((v) => v['state'] === 'resumed') && b.some((v) => v['state'] === 'resumed'), 'signaling back on both sides', 60_000);
+    const during = (await stats(bob)).peer!.videoFramesDecoded;
+    expect(during).toBeGreaterThan(before); // media went on while the server was away
+    await session(alice, 'await s.setMicrophone(false)');
+    await until(() => events(bob, 'peer-media'), (m) => m.some((v) => v['audio'] === false), 'bob sees alice muted');
+    for (const page of [alice, bob]) expect(await events(page, 'ended')).toEqual([]);
+    await session(alice, 's.hangUp()');
+    await closePages();
+  });
+
   it('"they don\'t match" ends the call on both sides with verification-failed', async () => {
     await open();
     await call(alice, bob, { audio: true, video: false });
