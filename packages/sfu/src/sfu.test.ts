@@ -70,3 +70,22 @@ describe('Sfu (a real mediasoup 3.12.16 worker built by scripts/setup-sfu.sh)', 
     expect(stats.every((s) => s.pid > 0 && s.cpuMs >= 0)).toBe(true);
   });
 });
+
+describe('Sfu: several members of one router consuming a producer of another router at once', () => {
+  it('pipes the producer once and serves them all', async () => {
+    const sfu = await Sfu.start({ workers: 2, maxMembersPerRouter: 2 });
+    try {
+      for (const id of [1, 2, 3]) await sfu.addMember('p', id);
+      const routers = sfu.roomRouters('p');
+      expect(routers.map((r) => r.members)).toEqual([2, 1]);
+      const send = await sfu.createTransport('p', 3, 'send');
+      const produced = await sfu.produce('p', 3, send.transportId, 'audio', opus(5555), 'audio');
+      const caps = await sfu.routerCapabilities('p');
+      const recvs = await Promise.all([1, 2].map((id) => sfu.createTransport('p', id, 'recv')));
+      const consumed = await Promise.all([1, 2].map((id, i) => sfu.consume('p', id, recvs[i]!.transportId, produced.producerId, caps)));
+      expect(consumed.map((c) => c.producerId)).toEqual([produced.producerId, produced.producerId]);
+    } finally {
+      sfu.close();
+    }
+  });
+});

@@ -83,8 +83,8 @@ interface RoomRouter {
   router: ms.Router;
   worker: WorkerSlot;
   members: number;
-  /** Producers of other routers of the room already piped into this one. */
-  piped: Set<string>;
+  /** Producers of other routers of the room piped (or being piped) into this one. */
+  piped: Map<string, Promise<unknown>>;
 }
 
 interface WorkerSlot {
@@ -239,9 +239,15 @@ export class Sfu {
     if (source.memberId === memberId) throw new SfuError('own-producer', 'a member does not consume itself');
     if (member.consumers.size >= 64) throw new SfuError('too-many-consumers', 'a member has at most 64 consumers');
     const router = member.router;
-    if (source.router !== router && !router.piped.has(producerId)) {
-      await source.router.router.pipeToRouter({ producerId, router: router.router });
-      router.piped.add(producerId);
+    if (source.router !== router) {
+      // One pipe per (producer, router), also when several members of that router consume it at once.
+      let piping = router.piped.get(producerId);
+      if (!piping) {
+        piping = source.router.router.pipeToRouter({ producerId, router: router.router });
+        router.piped.set(producerId, piping);
+        piping.catch(() => router.piped.delete(producerId));
+      }
+      await wrap(piping, 'bad-parameters');
     }
     if (!router.router.canConsume({ producerId, rtpCapabilities })) throw new SfuError('cannot-consume', 'the receiver cannot decode this producer\'s codec');
     const consumer = await wrap(transport.consume({ producerId, rtpCapabilities, paused: true }), 'bad-parameters');
@@ -348,7 +354,7 @@ export class Sfu {
     const slot = pool.reduce((a, b) => (b.routers < a.routers ? b : a));
     const router = await slot.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
     slot.routers++;
-    const entry: RoomRouter = { router, worker: slot, members: 0, piped: new Set() };
+    const entry: RoomRouter = { router, worker: slot, members: 0, piped: new Map() };
     room.routers.push(entry);
     return entry;
   }
