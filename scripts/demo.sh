@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node apps/demo/dist-server/server.js "$@"
+exec node apps/demo/dist-server/cli.js "$@"

@@ -41,6 +41,3 @@ bash scripts/setup-sfu.sh
 
 log "building packages"
 npx turbo run build --output-logs=errors-only
-# The workspaces' bins point into dist/, which did not exist at npm ci, and a cached turbo build restores files
-# without their exec bit: link them and mark them executable now, so `npx mtcall-…` works.
-node scripts/link-bins.mjs

@@ -105,7 +105,7 @@ describe('a lossy link', () => {
 
   // The matrix of issue 14 (loss × RTT, with jitter and reordering), for docs/PERFORMANCE.md: MTCALL_NETWORK_MATRIX=1.
   const MATRIX: [number, number][] = [[0.05, 150], [0.1, 150], [0.2, 150], [0.05, 300], [0.1, 300], [0.2, 300]];
-  it.runIf(process.env['MTCALL_NETWORK_MATRIX'] === '1').each(MATRIX)('matrix: %s loss, %s ms RTT, 30 ms jitter, 2 %% reordering', async (loss, rtt) => {
+  it.runIf(process.env['MTCALL_NETWORK_MATRIX'] === '1').each(MATRIX)('matrix: loss %s, RTT %s ms, jitter 30 ms, 2 in 100 packets reordered', async (loss, rtt) => {
     const [alice, bob] = await call({ loss, delayMs: rtt / 4, jitterMs: 30, reorder: 0.02, reorderMs: 40 }, {}, 11);
     const [a0, b0] = await until(both(alice, bob), (s) => flowing(s, 10), 'media flowing', 120_000);
     const start = Date.now();

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * mtcall-demo: serves the built web app and the signaling server on one port (default http://127.0.0.1:8080).
  * `startDemoServer()` is the same thing as a function, for the end-to-end tests.
@@ -6,14 +5,11 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { consoleLog, startSignalingServer, type RunningSignalingServer, type StartSignalingServerOptions, type TurnOptions } from '@mtcall/signaling/server';
-import { startRelay, type RunningRelay } from './relay.js';
 
 /** The production build (index.html) and the test build (test.html, driven by URL parameters: TEST ONLY). */
 const BUILDS = {
@@ -152,55 +148,4 @@ export function staticPath(root: string, pathname: string): string | null | unde
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type });
   res.end(body);
-}
-
-const HELP = `mtcall-demo — the mtcall web demo and its signaling server on one port
-
-Usage: mtcall-demo [--port 8080] [--host 127.0.0.1] [--relay] [--mitm] [--quiet]
-
-  --port <n>    HTTP port (default 8080; 0 picks a free one)
-  --host <a>    interface (default 127.0.0.1; browsers need 127.0.0.1/localhost or HTTPS for camera access)
-  --relay       also start a TURN relay (Debian's coturn) on 127.0.0.1 and hand every device short-lived
-                credentials for it; tick "Relay only" in the page (or open it with ?relay=1) to force it
-  --mitm        DEMONSTRATION ONLY: the server becomes a man in the middle; the two sides see different emoji
-  --quiet       no signaling log
-  -h, --help    this text
-
-Open the printed URL in two browsers (or two windows), sign in with two names, call.`;
-
-// Run as a command (also through npx's symlink in node_modules/.bin), not when imported by the tests.
-if (process.argv[1] && realpathSync(resolve(process.argv[1])) === realpathSync(fileURLToPath(import.meta.url))) {
-  try {
-    const { values } = parseArgs({
-      options: {
-        port: { type: 'string', default: '8080' },
-        host: { type: 'string', default: '127.0.0.1' },
-        mitm: { type: 'boolean', default: false },
-        relay: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(HELP + '\n');
-    } else {
-      let relay: RunningRelay | undefined;
-      if (values.relay) {
-        relay = await startRelay();
-        process.stderr.write(`coturn relaying on 127.0.0.1:${relay.port}\n`);
-      }
-      const server = await startDemoServer({ port: Number(values.port), host: values.host, mitm: values.mitm, log: !values.quiet, ...(relay ? { turn: relay.turn } : {}) }).catch(async (error: unknown) => {
-        await relay?.stop();
-        throw error;
-      });
-      process.stderr.write(`mtcall demo running at ${server.url}  (open it in two browsers${relay ? `; ${server.url}?relay=1 forces the relay` : ''})\n`);
-      if (values.mitm) process.stderr.write('!!! --mitm: the server is a MAN IN THE MIDDLE (demonstration). The emoji will NOT match. !!!\n');
-      const stop = () => void server.close().then(() => relay?.stop()).then(() => process.exit(0));
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    }
-  } catch (error) {
-    process.stderr.write(`mtcall-demo: ${(error as Error).message}\nTry --help.\n`);
-    process.exit(2);
-  }
 }

@@ -67,8 +67,12 @@ export interface MtcallClientEvents extends Record<string, unknown> {
   /** One followed user changed. */
   'presence-change': PresenceEntry;
   error: MtcallClientError;
-  /** The signaling connection closed (calls in progress end). */
+  /** The signaling connection closed for good (refused, replaced, or `close()`): calls end. */
   disconnected: { code: number; reason: string };
+  /** The signaling connection dropped; established calls carry on (their media does not pass through the server). */
+  'signaling-reconnecting': { attempt: number; delayMs: number };
+  /** Connected to the server again: `resumed` calls have their in-call signaling back, `lost` ones do not. */
+  'signaling-reconnected': { resumed: string[]; lost: string[] };
 }
 
 /** One device's connection. */
@@ -129,6 +133,8 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
     this.#signaling.on('presenceChange', (entry) => this.emit('presence-change', entry));
     this.#signaling.on('error', (e) => this.emit('error', new MtcallClientError('signaling', `${e.code}: ${e.message}`)));
     this.#signaling.on('close', (e) => this.emit('disconnected', e));
+    this.#signaling.on('reconnecting', ({ attempt, delayMs }) => this.emit('signaling-reconnecting', { attempt, delayMs }));
+    this.#signaling.on('reconnected', (e) => this.emit('signaling-reconnected', e));
   }
 
   /** Calls in progress on this device. */

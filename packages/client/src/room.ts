@@ -182,6 +182,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       signaling.on('roomError', (e) => this.#onRoomError(e)),
       signaling.on('roomExchange', (call) => this.#onExchange(call)),
       signaling.on('close', () => void this.#leave('disconnected')),
+      // A dropped connection leaves the room on the server (membership is not resumed): end here too.
+      signaling.on('reconnecting', () => void this.#leave('disconnected')),
     );
     const joined = (await this.#request({ type: 'joinRoom', requestId: '', roomId: this.roomId })) as Extract<RoomServerMessage, { type: 'roomJoined' }>;
     this.#memberId = joined.memberId;

@@ -74,6 +74,12 @@ export interface CallSessionEvents extends Record<string, unknown> {
   connected: { path?: 'relay' | 'direct' | undefined; downForMs?: number | undefined; iceRestarts: number };
   ended: CallEnd;
   error: MtcallClientError;
+  /**
+   * The call's link to the signaling server: `interrupted` while it reconnects (messages are queued), `resumed`, or
+   * `lost` when the server no longer knows the call (it restarted): media goes on, but renegotiation and ICE
+   * restarts are no longer possible.
+   */
+  signaling: { state: 'interrupted' | 'resumed' | 'lost' };
 }
 
 /** Everything `stats()` knows. */
@@ -138,6 +144,11 @@ export class CallSession extends Emitter<CallSessionEvents> {
   /** A reason this side chose before the signaling call existed or ended (e.g. media refused). */
   #localEnd: { reason: CallEndReason; detail: string } | undefined;
   #accepted = false;
+  /** The last security state emitted (the `previous` of the next `security` event). */
+  #lastSecurity: SecurityState = 'agreeing';
+  #endedAt: number | undefined;
+  /** Preferred-codec bookkeeping: each transceiver gets the preference once. */
+  readonly #codecPreferred = new WeakSet<RTCRtpTransceiver>();
 
   /** @internal Use `client.call()` or the `incoming` event. */
   constructor(ctx: SessionContext, init: { role: CallRole; peerId: string; video: boolean; call?: Call }) {
@@ -291,9 +302,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
     if (!pc) throw new MtcallClientError('not-in-call', 'media is not connected yet');
     const stream = new MediaStream([track]);
     // Announce first: the peer then knows this stream is a screen when its track arrives (same ordered channel).
-    this.#screen = { track, stream, transceiver: undefined as unknown as RTCRtpTransceiver };
-    this.#announce();
-    this.#screen.transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    this.#announce({ screenStreamId: stream.id });
+    this.#screen = { track, stream, transceiver: pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }) };
     this.#media?.attach();
     track.addEventListener('ended', () => void this.stopScreenShare().catch(() => undefined), { once: true });
   }
@@ -347,6 +357,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
       if (state === 'waiting' && this.role === 'caller') this.emit('ringing', { peerId: this.peerId });
     });
     call.on('established', (keys) => this.#onKeys(keys));
+    call.on('signaling', (state) => this.emit('signaling', { state }));
     call.on('signal', (message) => this.#enqueue(() => this.#onSignal(message)));
     call.on('ended', (end) => {
       const by: EndedBy = !end.byPeer ? 'local' : SERVER_REASONS.has(end.reason) ? 'server' : 'remote';
@@ -460,7 +471,6 @@ export class CallSession extends Emitter<CallSessionEvents> {
     }
     transceiver.setCodecPreferences([...wanted, ...all.filter((c) => /rtx/i.test(c.mimeType))]);
   }
-  readonly #codecPreferred = new WeakSet<RTCRtpTransceiver>();
 
   /** Callee: the first audio and video transceivers of the caller's offer carry our microphone and camera. */
   #adoptTransceivers(pc: RTCPeerConnection): void {
@@ -546,12 +556,10 @@ export class CallSession extends Emitter<CallSessionEvents> {
 
   #transition(state: SecurityState | undefined): void {
     if (state === undefined) return;
-    this.#previousSecurity = this.#lastEmitted;
-    this.#lastEmitted = state;
-    this.emit('security', { state, previous: this.#previousSecurity });
+    const previous = this.#lastSecurity;
+    this.#lastSecurity = state;
+    this.emit('security', { state, previous });
   }
-  #lastEmitted: SecurityState = 'agreeing';
-  #previousSecurity: SecurityState = 'agreeing';
 
   async #acquire(request: MediaRequest): Promise<void> {
     const audio = request.audio ?? true;
@@ -605,11 +613,13 @@ export class CallSession extends Emitter<CallSessionEvents> {
     this.emit('local-stream', local);
   }
 
-  #announce(): void {
+  /** Tells the peer what this side sends; `override` announces a screen share about to start. */
+  #announce(override?: { screenStreamId: string }): void {
     const message: InCallMessage = { type: 'media', audio: this.microphoneOn, video: this.cameraOn };
-    if (this.#screen) {
+    const screenStreamId = override?.screenStreamId ?? this.#screen?.stream.id;
+    if (screenStreamId !== undefined) {
       message.screen = true;
-      message.screenStreamId = this.#screen.stream.id;
+      message.screenStreamId = screenStreamId;
     }
     this.#send(message);
   }
@@ -631,9 +641,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
 
   #duration(): number {
     if (this.#connectedAt === undefined) return 0;
-    return (this.#ended ? this.#endedAt! : this.#ctx.now()) - this.#connectedAt;
+    return (this.#endedAt ?? this.#ctx.now()) - this.#connectedAt;
   }
-  #endedAt: number | undefined;
 
   #stopLocal(): void {
     for (const track of this.#local?.getTracks() ?? []) track.stop();

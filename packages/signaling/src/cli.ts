@@ -230,12 +230,17 @@ function serve(args: string[]): void {
       if (turn && !auth && token === undefined) process.stderr.write('warning: without --auth-secret or --token, anyone who reaches this server gets TURN credentials\n');
       if (rooms) process.stderr.write(`rooms: on (up to ${rooms.config.maxMembers} members each; media through the embedded SFU)\n`);
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
-      const stop = () => void server.close().then(() => {
-        rooms?.close();
-        process.exit(0);
-      });
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      // SIGTERM (a deploy): tell clients to reconnect and resume, then exit — within 5 s whatever happens.
+      const stop = (signal: string) => {
+        process.stderr.write(`${signal}: telling clients to reconnect, then exiting\n`);
+        setTimeout(() => process.exit(0), 5500).unref();
+        void server.shutdown(5000).then(() => {
+          rooms?.close();
+          process.exit(0);
+        });
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
     },
     (error: Error) => {
       process.stderr.write(`mtcall-signal: ${error.message}\n`);

@@ -4,8 +4,9 @@
  * `Call` with events for its state, the agreed keys and emoji, its end, and the sealed in-call signaling.
  */
 
-import { DhCheckError, SeqExhaustedError, base64ToBytes, bytesToHex, checkDhConfig, randomBytes } from '@mtcall/crypto';
+import { DhCheckError, SeqExhaustedError, base64ToBytes, bytesToBase64, bytesToHex, checkDhConfig, randomBytes, sha256 } from '@mtcall/crypto';
 import { Emitter } from '@mtcall/common';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import {
   CalleeHandshake,
   CallerHandshake,
@@ -70,6 +71,13 @@ export interface SignalingClientOptions {
   WebSocket?: WebSocketConstructor;
   dhConfigCache?: DhConfigCache;
   timeouts?: Partial<HandshakeTimeouts>;
+  /**
+   * Reconnect by itself when the connection drops (not when it was refused or replaced, nor after `close()`), with
+   * exponential backoff and jitter (default on). Established calls carry on — their media never passes through the
+   * server — and the server hands them to the new connection (`resumeToken`); in-call signaling sent meanwhile is
+   * queued. Calls still being set up end with `disconnected`. `false` turns this off.
+   */
+  reconnect?: Partial<BackoffOptions> | false;
   /** Clock (default Date.now) and how often deadlines are checked (default 250 ms). */
   now?: () => number;
   tickMs?: number;
@@ -85,7 +93,7 @@ export interface SignalingClientEvents extends Record<string, unknown> {
   presenceChange: PresenceEntry;
   /** A server error reply not tied to a call, or a malformed server frame. */
   error: { code: string; message: string };
-  /** The connection closed. */
+  /** The connection closed (for good: refused, replaced, or `close()`; or before reconnecting, see `reconnecting`). */
   close: { code: number; reason: string };
   /** A room message from the server (a `RoomSession` of @mtcall/client consumes these). */
   room: RoomServerMessage;
@@ -96,6 +104,10 @@ export interface SignalingClientEvents extends Record<string, unknown> {
    * `incoming` call — the room session accepts or declines it.
    */
   roomExchange: Call;
+  /** The connection dropped; the next attempt starts in `delayMs`. */
+  reconnecting: { attempt: number; delayMs: number; code: number };
+  /** Connected again; `resumed`: established calls the server carried over, `lost`: those it no longer knew. */
+  reconnected: { resumed: string[]; lost: string[] };
 }
 
 /** Events of a call. */
@@ -109,6 +121,12 @@ export interface CallEvents extends Record<string, unknown> {
   signal: InCallMessage;
   /** A signaling packet was dropped (forged, replayed, malformed). */
   signalDropped: SignalingDropReason;
+  /**
+   * The server connection of this call: `interrupted` while reconnecting (in-call signaling is queued), `resumed`
+   * once carried over, `lost` when the server no longer knows the call (e.g. it restarted): media goes on, but
+   * in-call signaling (renegotiation) is not possible any more.
+   */
+  signaling: 'interrupted' | 'resumed' | 'lost';
 }
 
 /** One call on this device. */
@@ -122,6 +140,7 @@ export class Call extends Emitter<CallEvents> {
   readonly #handshake: CallerHandshake | CalleeHandshake;
   #channel: SecureSignalingChannel | undefined;
   #ended: CallEvents['ended'] | undefined;
+  #signalingLost = false;
 
   /** @internal */
   constructor(client: SignalingClient, handshake: CallerHandshake | CalleeHandshake, peerId: string, video: boolean, room?: { roomId: string; memberId: number }) {
@@ -173,6 +192,7 @@ export class Call extends Emitter<CallEvents> {
   /** Sends messages over the encrypted signaling channel (needs the key: after `established`). */
   sendSignal(...messages: InCallMessage[]): void {
     if (!this.#channel || this.state !== 'established') throw new Error('the call has no key yet (wait for "established")');
+    if (this.#signalingLost) return; // the server no longer relays this call (see the 'signaling' event)
     let data: string;
     try {
       data = this.#channel.seal(...messages);
@@ -193,6 +213,12 @@ export class Call extends Emitter<CallEvents> {
       return;
     }
     this.#apply(this.#handshake.receive(message));
+  }
+
+  /** @internal The client's connection to the server changed for this call. */
+  signalingChanged(state: CallEvents['signaling']): void {
+    if (state === 'lost') this.#signalingLost = true;
+    this.emit('signaling', state);
   }
 
   /** @internal */
@@ -233,6 +259,23 @@ export class Call extends Emitter<CallEvents> {
   }
 }
 
+/** Close codes after which reconnecting is pointless (refused, replaced by a newer connection, abusive). */
+const CLOSE_CODES_FINAL = { unauthorized: 4001, replaced: 4002, abusive: 1008 } as const;
+
+/** How long an established call waits for its peer to re-join on a restarted server before its signaling is lost. */
+const REJOIN_WAIT_MS = 10_000;
+
+/**
+ * The proof both sides of a call present to re-join it on a restarted server: SHA256(key ‖ "mtcall-rejoin" ‖ call id).
+ * Only holders of the call key can compute it; it reveals nothing of the key.
+ */
+export function rejoinProof(key: Uint8Array, callId: string): Uint8Array {
+  return sha256(key, new TextEncoder().encode('mtcall-rejoin'), new TextEncoder().encode(callId));
+}
+
+/** Call messages kept while reconnecting; more are dropped (the channel's seq tells the peer). */
+const OFFLINE_QUEUE_LIMIT = 256;
+
 /** How many ended call ids a client remembers to refuse replays of their ring. */
 export const ENDED_CALLS_REMEMBERED = 1024;
 
@@ -256,6 +299,15 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
    */
   readonly #endedCallIds = new Set<string>();
   #watched: string[] | undefined;
+  #resumeToken: string | undefined;
+  #userClosed = false;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Call messages sent while the connection was down, sent on resume (bounded). */
+  #offlineQueue: { callId: string; message: ClientMessage }[] = [];
+  #reconnecting = false;
+  /** Established calls waiting for the server to re-create them after a restart. */
+  readonly #awaitingRejoin = new Set<string>();
   #connected: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(options: SignalingClientOptions) {
@@ -311,31 +363,66 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   connect(): Promise<void> {
     const WebSocketImpl = this.#options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WebSocketImpl) return Promise.reject(new Error('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")'));
-    return new Promise<void>((resolve, reject) => {
-      this.#connected = { resolve, reject };
-      const socket = new WebSocketImpl(this.#options.url);
-      this.#socket = socket;
-      socket.addEventListener('open', () => {
-        const hello: ClientMessage = { type: 'hello', protocol: PROTOCOL_VERSION, userId: this.userId, deviceId: this.deviceId };
-        if (this.#options.token !== undefined) hello.token = this.#options.token;
-        if (this.#options.presence) hello.presence = true;
-        this.send(hello);
-      });
-      socket.addEventListener('message', (event) => this.#onFrame(event.data));
-      socket.addEventListener('error', () => this.#connected?.reject(new Error(`cannot connect to ${this.#options.url}`)));
-      socket.addEventListener('close', (event) => {
-        this.#connected?.reject(new Error(`connection closed (${event.code ?? 0} ${event.reason ?? ''})`));
-        this.#connected = undefined;
-        for (const call of this.calls) call.hangUp('disconnected');
-        if (this.#timer !== undefined) clearInterval(this.#timer);
-        this.emit('close', { code: event.code ?? 0, reason: event.reason ?? '' });
-      });
+    this.#userClosed = false;
+    if (this.#timer === undefined) {
       this.#timer = setInterval(() => {
         const now = this.now();
         for (const call of this.calls) call.tick(now);
       }, this.#options.tickMs ?? 250);
       (this.#timer as { unref?: () => void }).unref?.();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#connected = { resolve, reject };
+      this.#open(WebSocketImpl);
     });
+  }
+
+  #open(WebSocketImpl: WebSocketConstructor): void {
+    const socket = new WebSocketImpl(this.#options.url);
+    this.#socket = socket;
+    socket.addEventListener('open', () => {
+      const hello: ClientMessage = { type: 'hello', protocol: PROTOCOL_VERSION, userId: this.userId, deviceId: this.deviceId };
+      if (this.#options.token !== undefined) hello.token = this.#options.token;
+      if (this.#options.presence) hello.presence = true;
+      if (this.#resumeToken !== undefined) hello.resume = this.#resumeToken;
+      // Should the server have restarted, it can re-create our established calls from both sides' proofs.
+      const rejoin = this.calls.flatMap((call) => (call.state === 'established' && call.callId !== undefined && call.keys ? [{ callId: call.callId, role: call.direction === 'outgoing' ? ('caller' as const) : ('callee' as const), proof: bytesToBase64(rejoinProof(call.keys.key, call.callId)) }] : []));
+      if (this.#reconnecting && rejoin.length > 0) hello.rejoin = rejoin.slice(0, 8);
+      this.send(hello);
+    });
+    socket.addEventListener('message', (event) => {
+      if (this.#socket === socket) this.#onFrame(event.data);
+    });
+    socket.addEventListener('error', () => this.#connected?.reject(new Error(`cannot connect to ${this.#options.url}`)));
+    socket.addEventListener('close', (event) => {
+      if (this.#socket !== socket) return;
+      this.#onClose(event.code ?? 0, event.reason ?? '', WebSocketImpl);
+    });
+  }
+
+  #onClose(code: number, reason: string, WebSocketImpl: WebSocketConstructor): void {
+    this.#connected?.reject(new Error(`connection closed (${code} ${reason})`));
+    this.#connected = undefined;
+    const final = this.#userClosed || this.#options.reconnect === false || code === CLOSE_CODES_FINAL.unauthorized || code === CLOSE_CODES_FINAL.replaced || code === CLOSE_CODES_FINAL.abusive;
+    // Calls still being set up cannot survive: the server ends them too. Established ones can (if we reconnect).
+    for (const call of this.calls) {
+      if (final || call.state !== 'established') call.hangUp('disconnected');
+      else call.signalingChanged('interrupted');
+    }
+    if (final) {
+      if (this.#timer !== undefined) clearInterval(this.#timer);
+      this.#timer = undefined;
+      this.emit('close', { code, reason });
+      return;
+    }
+    this.#reconnecting = true;
+    const delayMs = backoffDelay(this.#attempt, { ...DEFAULT_BACKOFF, ...(this.#options.reconnect ?? {}) });
+    this.emit('reconnecting', { attempt: ++this.#attempt, delayMs, code });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (!this.#userClosed) this.#open(WebSocketImpl);
+    }, delayMs);
+    (this.#reconnectTimer as { unref?: () => void }).unref?.(); // in Node, a pending retry alone keeps no process alive
   }
 
   /**
@@ -361,13 +448,25 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
 
   /** Closes the connection (calls in progress end with 'hangup'). */
   close(): void {
+    this.#userClosed = true;
     for (const call of this.calls) call.hangUp();
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#socket?.close(1000, 'bye');
   }
 
-  /** @internal Sends one protocol message. */
+  /** Whether the connection dropped and the client is reconnecting. */
+  get reconnecting(): boolean {
+    return this.#reconnecting;
+  }
+
+  /** @internal Sends one protocol message (a call's messages are queued while reconnecting). */
   send(message: ClientMessage): void {
+    if (this.#reconnecting && (message.type === 'signalingData' || message.type === 'discardCall')) {
+      if (this.#offlineQueue.length < OFFLINE_QUEUE_LIMIT) this.#offlineQueue.push({ callId: message.callId, message });
+      return;
+    }
     if (this.#socket && this.#socket.readyState === 1) this.#socket.send(JSON.stringify(message));
   }
 
@@ -394,11 +493,14 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     }
     const message = parsed.message;
     switch (message.type) {
-      case 'welcome':
+      case 'welcome': {
         this.#iceServers = message.iceServers ?? [];
+        this.#resumeToken = message.resumeToken;
+        if (this.#reconnecting) this.#onReconnected(message.resumed ?? []);
         this.send({ type: 'getDhConfig', version: this.#cache.get()?.version ?? 0 });
         if (this.#watched) this.send({ type: 'watch', users: this.#watched });
         return;
+      }
       case 'dhConfig':
       case 'dhConfigNotModified':
         return this.#onDhConfig(message);
@@ -455,6 +557,14 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         this.emit('error', { code: message.code, message: message.message });
         return;
       }
+      case 'callRejoined': {
+        const call = this.#calls.get(message.callId);
+        if (call && this.#awaitingRejoin.delete(message.callId)) {
+          call.signalingChanged('resumed');
+          this.#flushQueued(message.callId);
+        }
+        return;
+      }
       case 'phoneCallAccepted':
       case 'phoneCall':
       case 'phoneCallDiscarded':
@@ -478,6 +588,45 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         void unhandled;
       }
     }
+  }
+
+  #onReconnected(resumedIds: string[]): void {
+    this.#reconnecting = false;
+    this.#attempt = 0;
+    const resumed = new Set(resumedIds);
+    const waiting: Call[] = [];
+    for (const call of this.calls) {
+      if (call.callId === undefined || call.state !== 'established') continue;
+      if (resumed.has(call.callId)) {
+        call.signalingChanged('resumed');
+        this.#flushQueued(call.callId);
+      } else waiting.push(call);
+    }
+    if (waiting.length === 0) {
+      this.#offlineQueue = [];
+      this.emit('reconnected', { resumed: [...resumed], lost: [] });
+      return;
+    }
+    // The server did not know them: it restarted. They come back once the other side re-joins too (callRejoined);
+    // those that do not within REJOIN_WAIT_MS have lost their signaling (their media goes on).
+    for (const call of waiting) this.#awaitingRejoin.add(call.callId!);
+    const rejoinTimer = setTimeout(() => {
+      const lost: string[] = [];
+      for (const call of waiting) {
+        if (!this.#awaitingRejoin.delete(call.callId!)) continue;
+        lost.push(call.callId!);
+        call.signalingChanged('lost');
+        this.#offlineQueue = this.#offlineQueue.filter((q) => q.callId !== call.callId);
+      }
+      this.emit('reconnected', { resumed: [...resumed, ...waiting.map((c) => c.callId!).filter((id) => !lost.includes(id))], lost });
+    }, REJOIN_WAIT_MS);
+    (rejoinTimer as { unref?: () => void }).unref?.();
+  }
+
+  #flushQueued(callId: string): void {
+    const mine = this.#offlineQueue.filter((q) => q.callId === callId);
+    this.#offlineQueue = this.#offlineQueue.filter((q) => q.callId !== callId);
+    for (const { message } of mine) this.send(message);
   }
 
   #onDhConfig(message: Extract<ServerMessage, { type: 'dhConfig' | 'dhConfigNotModified' }>): void {

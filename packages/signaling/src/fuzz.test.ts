@@ -239,7 +239,8 @@ interface Shape {
 const CLIENT: Record<string, Shape> = {
   hello: {
     required: { type: literal('hello'), protocol: literal(1), userId: isId, deviceId: isId },
-    optional: { token: (v) => isString(v) && v.length <= MAX_TOKEN_CHARS, presence: isBool },
+    optional: { token: (v) => isString(v) && v.length <= MAX_TOKEN_CHARS, presence: isBool, resume: (v) => isString(v) && /^[A-Za-z0-9_-]{16,64}$/.test(v),
+      rejoin: (v) => Array.isArray(v) && v.length <= 8 && v.every((c) => isObject(c) && Object.keys(c).every((k) => ['callId', 'role', 'proof'].includes(k)) && isCallId(c.callId) && (c.role === 'caller' || c.role === 'callee') && isBase64Of(32)(c.proof)) },
   },
   watch: { required: { type: literal('watch'), users: (v) => Array.isArray(v) && v.length <= MAX_WATCH_PER_MESSAGE && v.every(isId) } },
   getDhConfig: { required: { type: literal('getDhConfig'), version: (v) => isInteger(v) && (v as number) >= 0 } },
@@ -254,7 +255,10 @@ const isCount = (v: unknown) => isInteger(v) && (v as number) >= 0;
 const isPresenceUser: Check = (v) => isObject(v) && isId(v.userId) && isCount(v.devices) && isBool(v.inCall);
 
 const SERVER: Record<string, Shape> = {
-  welcome: { required: { type: literal('welcome'), protocol: isCount, userId: isId, deviceId: isId, dhVersion: isCount } },
+  welcome: {
+    required: { type: literal('welcome'), protocol: isCount, userId: isId, deviceId: isId, dhVersion: isCount },
+    optional: { resumeToken: (v) => isString(v) && /^[A-Za-z0-9_-]{16,64}$/.test(v), resumed: (v) => Array.isArray(v) && v.length <= 64 && v.every(isCallId) },
+  },
   presence: { required: { type: literal('presence'), users: (v) => Array.isArray(v) && v.every(isPresenceUser) }, optional: { truncated: isBool } },
   presenceUpdate: { required: { type: literal('presenceUpdate'), userId: isId, devices: isCount, inCall: isBool } },
   dhConfig: { required: { type: literal('dhConfig'), version: (v) => isInteger(v) && (v as number) >= 1, p: isBase64Of(256), g: isInteger } },
@@ -264,6 +268,7 @@ const SERVER: Record<string, Shape> = {
   phoneCallAccepted: { required: { type: literal('phoneCallAccepted'), callId: isCallId, gB: isBase64Of(256) } },
   phoneCall: { required: { type: literal('phoneCall'), callId: isCallId, gA: isBase64Of(256), keyFingerprint: isFingerprint } },
   phoneCallDiscarded: { required: { type: literal('phoneCallDiscarded'), callId: isCallId, reason: isReason } },
+  callRejoined: { required: { type: literal('callRejoined'), callId: isCallId } },
   signalingData: { required: { type: literal('signalingData'), callId: isCallId, data: isBase64Max(MAX_SIGNALING_DATA_BYTES) } },
   error: { required: { type: literal('error'), code: isString, message: isString }, optional: { requestId: isString, callId: isString } },
 };
@@ -327,6 +332,8 @@ function validClient(rng: Rng, ctx: { callIds?: string[]; token?: string } = {})
       const m: Record<string, unknown> = { type: 'hello', protocol: 1, userId: rng.chance(0.5) ? rng.pick(['mallory', 'carol', 'eve']) : id(rng), deviceId: rng.chance(0.5) ? rng.pick(['m1', 'm2']) : id(rng) };
       if (ctx.token !== undefined ? rng.chance(0.9) : rng.chance(0.3)) m.token = ctx.token !== undefined && rng.chance(0.9) ? ctx.token : randomString(rng, 20);
       if (rng.chance(0.5)) m.presence = rng.chance(0.5);
+      if (rng.chance(0.2)) m.resume = rng.chance(0.7) ? 'R'.repeat(rng.range(14, 66)) : randomString(rng, 24);
+      if (rng.chance(0.1)) m.rejoin = Array.from({ length: rng.int(10) }, () => ({ callId: hexId(rng), role: rng.pick(['caller', 'callee']), proof: b64(rng, rng.chance(0.9) ? 32 : 31) }));
       return m;
     }
     case 'getDhConfig':
@@ -369,6 +376,8 @@ function validServer(rng: Rng): Record<string, unknown> {
       return { type: 'phoneCall', callId: hexId(rng), gA: b64(rng, 256), keyFingerprint: rng.pick(FINGERPRINTS.slice(0, 5)) };
     case 'phoneCallDiscarded':
       return { type: 'phoneCallDiscarded', callId: hexId(rng), reason: rng.pick(CALL_END_REASONS) };
+    case 'callRejoined':
+      return { type: 'callRejoined', callId: hexId(rng) };
     case 'signalingData':
       return { type: 'signalingData', callId: hexId(rng), data: b64(rng, rng.int(120)) };
     default: {

@@ -222,6 +222,14 @@ export const clientMessageSchema = v.variant('type', [
     token: v.optional(v.pipe(v.string(), v.maxLength(MAX_TOKEN_CHARS))),
     /** Subscribe to the server's "everyone online" directory (only where the server offers one). */
     presence: v.optional(v.boolean()),
+    /** The `resumeToken` of this device's previous connection: its established calls carry on here. */
+    resume: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,64}$/, 'must be a resume token'))),
+    /**
+     * Established calls to re-join on a server that no longer knows them (it restarted): each with this side's role
+     * and a proof both sides derive from the call key (SHA256(key ‖ "mtcall-rejoin" ‖ callId)); the server re-creates
+     * a call when the caller and the callee present the same proof. It learns nothing of the key.
+     */
+    rejoin: v.optional(v.pipe(v.array(v.strictObject({ callId: callIdSchema, role: v.picklist(['caller', 'callee']), proof: base64Bytes(32) })), v.maxLength(8))),
   }),
   /** Replaces the set of users whose presence this connection follows (its contacts). */
   v.strictObject({ type: v.literal('watch'), users: v.pipe(v.array(idSchema), v.maxLength(MAX_WATCH_PER_MESSAGE)) }),
@@ -274,7 +282,11 @@ export interface IceServerInfo {
 
 /** Messages the server sends. */
 export type ServerMessage =
-  | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[] }
+  /**
+   * `resumeToken`: present it in the next connection's `hello.resume` to carry established calls over a dropped
+   * connection; `resumed`: the calls that `hello.resume` carried over.
+   */
+  | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[]; resumeToken?: string; resumed?: string[] }
   /** The current state of every user a subscription covers (sent once per `watch` / directory subscription). */
   | { type: 'presence'; users: PresenceEntry[]; truncated?: boolean }
   /** One user's presence changed (joined, left, busy, free): one message per change per subscriber. */
@@ -286,6 +298,8 @@ export type ServerMessage =
   | { type: 'phoneCallAccepted'; callId: string; gB: string }
   | { type: 'phoneCall'; callId: string; gA: string; keyFingerprint: string }
   | { type: 'phoneCallDiscarded'; callId: string; reason: CallEndReason }
+  /** Both sides re-joined an established call after a server restart: its in-call signaling flows again. */
+  | { type: 'callRejoined'; callId: string }
   | { type: 'signalingData'; callId: string; data: string }
   | { type: 'error'; code: ServerErrorCode; message: string; requestId?: string; callId?: string; roomId?: string }
   // Rooms
@@ -318,6 +332,8 @@ export const serverMessageSchema = v.variant('type', [
   v.object({
     type: v.literal('welcome'), protocol: count, userId: idSchema, deviceId: idSchema, dhVersion: count,
     iceServers: v.optional(v.pipe(v.array(iceServerSchema), v.maxLength(8))),
+    resumeToken: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,64}$/))),
+    resumed: v.optional(v.pipe(v.array(callIdSchema), v.maxLength(64))),
   }),
   v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: count, inCall: v.boolean() })), truncated: v.optional(v.boolean()) }),
   v.object({ type: v.literal('presenceUpdate'), userId: idSchema, devices: count, inCall: v.boolean() }),
@@ -328,6 +344,7 @@ export const serverMessageSchema = v.variant('type', [
   v.object({ type: v.literal('phoneCallAccepted'), callId: callIdSchema, gB: base64Bytes(256) }),
   v.object({ type: v.literal('phoneCall'), callId: callIdSchema, gA: base64Bytes(256), keyFingerprint: fingerprintSchema }),
   v.object({ type: v.literal('phoneCallDiscarded'), callId: callIdSchema, reason: reasonSchema }),
+  v.object({ type: v.literal('callRejoined'), callId: callIdSchema }),
   v.object({ type: v.literal('signalingData'), callId: callIdSchema, data: base64Any(MAX_SIGNALING_DATA_BYTES) }),
   v.object({ type: v.literal('error'), code: v.string(), message: v.string(), requestId: v.optional(v.string()), callId: v.optional(v.string()), roomId: v.optional(v.string()) }),
   v.object({

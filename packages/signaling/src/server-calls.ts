@@ -7,10 +7,10 @@
  * changes nobody's presence — so rooms reuse the handshake, the sealed channel and the relay strategy as they are.
  */
 
-import { bytesToHex, randomBytes } from '@mtcall/crypto';
+import { base64ToBytes, bytesToHex, constantTimeEqual, randomBytes } from '@mtcall/crypto';
 import type { CallEndReason, ClientMessage } from './protocol.js';
 import type { KeyExchangeRelay, RelayStrategy } from './relay.js';
-import { who, type Connection, type ConnectionTable } from './server-connections.js';
+import { deviceKey, who, type Connection, type ConnectionTable } from './server-connections.js';
 import type { ConnectionId, Outbox } from './server-output.js';
 
 /** Caps against one client tying up others (ring bombing, connection floods). 0 turns a cap off. */
@@ -25,6 +25,24 @@ export interface AbuseLimits {
 
 type CallState = 'ringing' | 'accepted' | 'confirmed';
 
+/** One side of an established call whose device's connection dropped, waiting for it to resume. */
+interface Parked {
+  /** The device (user id + device id) that may resume it. */
+  device: string;
+  until: number;
+  /** In-call signaling for the parked side, delivered on resume (bounded). */
+  queue: string[];
+}
+
+/** The most in-call signaling packets kept for a parked side; older ones are dropped (the sender's seq tells). */
+const PARKED_QUEUE_LIMIT = 256;
+
+/** How long a re-join claim waits for the other side of its call (ms). */
+const REJOIN_WINDOW_MS = 60_000;
+
+/** How long established calls wait for a dropped device by default (ms). */
+export const DEFAULT_RESUME_GRACE_MS = 30_000;
+
 interface Call {
   id: string;
   callerId: string;
@@ -37,8 +55,10 @@ interface Call {
   state: CallState;
   deadline: number;
   relay: KeyExchangeRelay;
-  /** A room's pairwise key exchange: no presence, no busy, no ring caps. */
+  /** A room's pairwise key exchange: no presence, no busy, no ring caps, never parked. */
   roomId?: string;
+  /** Sides whose connection dropped, by role. */
+  parked?: { caller?: Parked; callee?: Parked };
 }
 
 /** What a room pair request resolves to: the member's connection, or why not. */
@@ -47,6 +67,8 @@ export type RoomPairTarget = { ok: true; connection: ConnectionId; callerMemberI
 export interface CallRouterOptions {
   ringTimeoutMs: number;
   confirmTimeoutMs: number;
+  /** How long a dropped device's established calls wait for it (ms; 0: end them at once). */
+  resumeGraceMs: number;
   limits: AbuseLimits;
   relay: RelayStrategy;
   /** Someone's busy state changed (presence follows). */
@@ -63,6 +85,8 @@ export class CallRouter {
   readonly #ringing = new Map<string, Set<Call>>();
   /** Per user: calls past ringing (accepted or confirmed) — the user is busy while > 0. */
   readonly #busy = new Map<string, number>();
+  /** Re-join claims waiting for the other side of their call (after a restart), by call id. */
+  readonly #rejoinClaims = new Map<string, { connection: ConnectionId; userId: string; role: 'caller' | 'callee'; proof: Uint8Array; until: number }>();
   readonly stats = { callsStarted: 0, callsEstablished: 0, relayedSignaling: 0, roomExchanges: 0 };
 
   constructor(connections: ConnectionTable, options: CallRouterOptions) {
@@ -78,18 +102,83 @@ export class CallRouter {
     return this.#busy.has(userId);
   }
 
-  /** The earliest deadline of a call not yet confirmed (when the core must be woken), if any. */
+  /** The earliest deadline (a call not yet confirmed, a parked side's grace): when the core must be woken, if ever. */
   nextDeadline(): number | undefined {
     let next: number | undefined;
-    for (const call of this.#calls.values()) if (call.state !== 'confirmed' && (next === undefined || call.deadline < next)) next = call.deadline;
+    const consider = (t: number) => void (next === undefined || t < next ? (next = t) : undefined);
+    for (const call of this.#calls.values()) {
+      if (call.state !== 'confirmed') consider(call.deadline);
+      for (const parked of [call.parked?.caller, call.parked?.callee]) if (parked) consider(parked.until);
+    }
     return next;
   }
 
-  /** Ends calls past their deadline with `'timeout'`. */
+  /** Ends calls past their deadline with `'timeout'`, and calls whose parked side did not come back with `'disconnected'`. */
   expire(now: number, out: Outbox): void {
+    for (const [callId, claim] of this.#rejoinClaims) if (claim.until < now) this.#rejoinClaims.delete(callId);
     for (const call of [...this.#calls.values()]) {
       if (call.state !== 'confirmed' && now >= call.deadline) this.#end(call, 'timeout', undefined, out);
+      else if (call.parked && [call.parked.caller, call.parked.callee].some((p) => p !== undefined && now >= p.until)) this.#end(call, 'disconnected', undefined, out);
     }
+  }
+
+  /** Moves the parked calls of `device` onto its new connection; returns their ids (their queues are flushed by `resumed`). */
+  resume(connection: Connection, device: string): string[] {
+    const resumed: string[] = [];
+    for (const call of this.#calls.values()) {
+      for (const role of ['caller', 'callee'] as const) {
+        const parked = call.parked?.[role];
+        if (!parked || parked.device !== device) continue;
+        if (role === 'caller') call.callerConnection = connection.id;
+        else call.calleeConnection = connection.id;
+        connection.calls.add(call.id);
+        resumed.push(call.id);
+      }
+    }
+    return resumed;
+  }
+
+  /** After the welcome of a resumed device: the in-call signaling queued for it, then the re-join claims. */
+  resumed(connection: Connection, callIds: string[], claims: readonly { callId: string; role: 'caller' | 'callee'; proof: string }[], now: number, out: Outbox): void {
+    for (const callId of callIds) {
+      const call = this.#calls.get(callId);
+      if (!call) continue;
+      const role = call.callerConnection === connection.id ? 'caller' : 'callee';
+      const queue = call.parked?.[role]?.queue ?? [];
+      out.log({ event: 'call-resumed', callId, ...who(connection), detail: `${role}, ${queue.length} queued` });
+      if (call.parked) delete call.parked[role];
+      if (call.parked && !call.parked.caller && !call.parked.callee) delete call.parked;
+      for (const data of queue) out.send(connection.id, { type: 'signalingData', callId, data });
+    }
+    for (const claim of claims) this.#rejoin(connection, claim, now, out);
+  }
+
+  /**
+   * A device re-joins an established call this server does not know (it restarted): once the other side presents
+   * the same proof (derived from the call key, which the server never sees), the call exists again, confirmed.
+   */
+  #rejoin(connection: Connection, claim: { callId: string; role: 'caller' | 'callee'; proof: string }, now: number, out: Outbox): void {
+    if (this.#calls.has(claim.callId)) return; // known: a resume carries it, not a re-join
+    const proof = base64ToBytes(claim.proof)!;
+    const other = this.#rejoinClaims.get(claim.callId);
+    if (!other || other.until < now || !this.#connections.get(other.connection) || other.role === claim.role || !constantTimeEqual(other.proof, proof)) {
+      this.#rejoinClaims.set(claim.callId, { connection: connection.id, userId: connection.userId!, role: claim.role, proof, until: now + REJOIN_WINDOW_MS });
+      return;
+    }
+    this.#rejoinClaims.delete(claim.callId);
+    const caller = claim.role === 'caller' ? { id: connection.id, user: connection.userId! } : { id: other.connection, user: other.userId };
+    const callee = claim.role === 'caller' ? { id: other.connection, user: other.userId } : { id: connection.id, user: connection.userId! };
+    const call: Call = {
+      id: claim.callId, callerId: caller.user, callerConnection: caller.id, calleeId: callee.user, calleeConnection: callee.id, ringing: new Set(),
+      state: 'confirmed', deadline: Number.POSITIVE_INFINITY, relay: this.#options.relay.exchange({ callId: claim.callId, callerId: caller.user, calleeId: callee.user }),
+    };
+    this.#calls.set(call.id, call);
+    for (const id of [caller.id, callee.id]) {
+      this.#connections.get(id)?.calls.add(call.id);
+      out.send(id, { type: 'callRejoined', callId: call.id });
+    }
+    this.#setBusy(call, +1, out);
+    out.log({ event: 'call-rejoined', callId: call.id });
   }
 
   handle(connection: Connection, message: Extract<ClientMessage, { type: 'requestCall' | 'acceptCall' | 'confirmCall' | 'discardCall' | 'signalingData' }>, now: number, out: Outbox): void {
@@ -110,11 +199,22 @@ export class CallRouter {
     }
   }
 
-  /** A connection closed: calls it rang in end when no device is left; calls it was in end with `'disconnected'`. */
-  connectionClosed(connection: Connection, out: Outbox): void {
+  /**
+   * A connection closed: its established calls wait `resumeGraceMs` for the device to come back (media does not pass
+   * through the server); calls it rang in end when no device is left; other calls it was in end with `'disconnected'`.
+   */
+  connectionClosed(connection: Connection, now: number, out: Outbox): void {
+    const device = deviceKey(connection);
+    const grace = this.#options.resumeGraceMs;
     for (const callId of [...connection.calls]) {
       const call = this.#calls.get(callId);
       if (!call) continue;
+      if (call.state === 'confirmed' && call.roomId === undefined && device !== undefined && grace > 0 && (call.callerConnection === connection.id || call.calleeConnection === connection.id)) {
+        const role = call.callerConnection === connection.id ? 'caller' : 'callee';
+        (call.parked ??= {})[role] = { device, until: now + grace, queue: [] };
+        out.log({ event: 'call-parked', callId: call.id, ...who(connection), detail: role });
+        continue;
+      }
       if (call.state === 'ringing' && call.callerConnection !== connection.id) {
         call.ringing.delete(connection.id);
         if (call.ringing.size === 0) this.#end(call, 'offline', undefined, out);
@@ -242,7 +342,14 @@ export class CallRouter {
     if (to === undefined) return out.error(connection.id, 'not-a-participant', 'this device is not in the call', { callId: message.callId });
     this.stats.relayedSignaling++;
     const data = call.relay.signaling(message.data, fromCaller);
-    if (data !== null) out.send(to, { type: 'signalingData', callId: call.id, data });
+    if (data === null) return;
+    const parked = call.parked?.[fromCaller ? 'callee' : 'caller'];
+    if (parked) {
+      parked.queue.push(data);
+      if (parked.queue.length > PARKED_QUEUE_LIMIT) parked.queue.shift();
+      return;
+    }
+    out.send(to, { type: 'signalingData', callId: call.id, data });
   }
 
   /** The call, if it exists and this connection is part of it; otherwise an error reply and undefined. */
@@ -297,6 +404,8 @@ export class CallRouter {
       this.#connections.get(id)?.calls.delete(call.id);
       if (id !== by) out.send(id, { type: 'phoneCallDiscarded', callId: call.id, reason });
     }
+    // A side that is away hears of it when it resumes.
+    for (const parked of [call.parked?.caller, call.parked?.callee]) if (parked) this.#connections.endedWhileAway(parked.device, call.id, reason);
     out.log({ event: 'call-ended', callId: call.id, detail: reason });
     if (call.state !== 'ringing') this.#setBusy(call, -1, out);
   }

@@ -4,8 +4,8 @@
  * (the adapter verifies it: `verify-token`, then `tokenVerified`).
  */
 
-import { constantTimeEqual, sha256 } from '@mtcall/crypto';
-import { PROTOCOL_VERSION, type ClientMessage, type IceServerInfo } from './protocol.js';
+import { bytesToBase64, constantTimeEqual, randomBytes, sha256 } from '@mtcall/crypto';
+import { PROTOCOL_VERSION, type CallEndReason, type ClientMessage, type IceServerInfo } from './protocol.js';
 import { TokenBucket, type RateLimit } from './rate-limit.js';
 import type { ConnectionId, Outbox } from './server-output.js';
 
@@ -24,8 +24,25 @@ export type AuthMode =
 /** What verifying a signed token found. */
 export type TokenVerdict = { ok: true; userId: string } | { ok: false; reason: string };
 
-/** WebSocket close codes the server uses. */
-export const CLOSE_CODES = { unauthorized: 4001, replaced: 4002, abusive: 1008 } as const;
+/** WebSocket close codes the server uses. `restarting`: reconnect (and resume) now. */
+export const CLOSE_CODES = { unauthorized: 4001, replaced: 4002, abusive: 1008, restarting: 1012 } as const;
+
+/** base64url without padding (tokens). */
+function bytesToBase64Url(bytes: Uint8Array): string {
+  return bytesToBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** A device (`user\0device`): the key of its resume session. */
+export function deviceKey(connection: { userId?: string | undefined; deviceId?: string | undefined }): string | undefined {
+  return connection.userId !== undefined && connection.deviceId !== undefined ? `${connection.userId}\u0000${connection.deviceId}` : undefined;
+}
+
+interface DeviceSession {
+  token: string;
+  connection: ConnectionId;
+  /** Calls of this device that ended while it was away, told on resume. */
+  endedWhileAway: { callId: string; reason: CallEndReason }[];
+}
 
 export type HelloMessage = Extract<ClientMessage, { type: 'hello' }>;
 
@@ -55,8 +72,12 @@ export interface ConnectionTableOptions {
 
 /** What happens around admission that other parts of the core own. */
 export interface AdmissionHooks {
-  /** An older connection of the same device is replaced: close it as if it had dropped. */
-  replace(previous: ConnectionId, out: Outbox): void;
+  /** An older connection of the same device is replaced: close it as if it had dropped (its calls park). */
+  replace(previous: ConnectionId, now: number, out: Outbox): void;
+  /** The device presented its resume token: move its parked calls onto this connection; returns their ids. */
+  resume(connection: Connection, device: string): string[];
+  /** After the welcome: deliver what the resumed calls queued, the calls that ended meanwhile, the re-join claims. */
+  resumed(connection: Connection, callIds: string[], endedWhileAway: { callId: string; reason: CallEndReason }[], hello: HelloMessage, now: number, out: Outbox): void;
   /** A device was admitted (after its welcome went out). */
   admitted(connection: Connection, hello: HelloMessage, out: Outbox): void;
 }
@@ -68,6 +89,8 @@ export class ConnectionTable {
   /** userId → deviceId → connection. */
   readonly #users = new Map<string, Map<string, ConnectionId>>();
   readonly #perAddress = new Map<string, number>();
+  /** Per device: its resume token and current connection. */
+  readonly #deviceSessions = new Map<string, DeviceSession>();
   readonly #sharedTokenHash: Uint8Array | undefined;
   refused = 0;
 
@@ -109,6 +132,12 @@ export class ConnectionTable {
       out.log({ event: 'refused-address', connection: id, detail: `more than ${cap} connections from one address` });
       out.close(id, CLOSE_CODES.abusive, 'too many connections from this address');
     }
+  }
+
+  /** A call of a device that is away ended: it hears of it when it resumes. */
+  endedWhileAway(device: string, callId: string, reason: CallEndReason): void {
+    const session = this.#deviceSessions.get(device);
+    if (session && session.endedWhileAway.length < 64) session.endedWhileAway.push({ callId, reason });
   }
 
   /** Whether a frame may be processed now; writes the refusal (error, or close when abusive) when not. */
@@ -186,18 +215,27 @@ export class ConnectionTable {
     const previous = this.#users.get(message.userId)?.get(message.deviceId);
     if (previous !== undefined && previous !== connection.id) {
       out.close(previous, CLOSE_CODES.replaced, 'the same device connected again');
-      hooks.replace(previous, out);
+      hooks.replace(previous, now, out);
     }
     let devices = this.#users.get(message.userId);
     if (!devices) this.#users.set(message.userId, (devices = new Map()));
     devices.set(message.deviceId, connection.id);
     connection.userId = message.userId;
     connection.deviceId = message.deviceId;
+    // Resume: the token of this device's previous connection carries its established calls over.
+    const device = deviceKey(connection)!;
+    const session = this.#deviceSessions.get(device);
+    const resuming = session !== undefined && message.resume !== undefined && constantTimeEqual(new TextEncoder().encode(message.resume), new TextEncoder().encode(session.token));
+    const token = bytesToBase64Url(randomBytes(18));
+    const resumed = resuming ? hooks.resume(connection, device) : [];
+    const endedWhileAway = resuming ? session.endedWhileAway : [];
+    this.#deviceSessions.set(device, { token, connection: connection.id, endedWhileAway: [] });
     const iceServers = this.#options.iceServers?.(message.userId, now) ?? [];
     out.send(connection.id, {
       type: 'welcome', protocol: PROTOCOL_VERSION, userId: message.userId, deviceId: message.deviceId, dhVersion: this.#options.dhVersion,
-      ...(iceServers.length > 0 ? { iceServers } : {}),
+      ...(iceServers.length > 0 ? { iceServers } : {}), resumeToken: token, ...(resuming ? { resumed } : {}),
     });
+    hooks.resumed(connection, resumed, endedWhileAway, message, now, out);
     out.log({ event: 'connected', connection: connection.id, ...who(connection) });
     hooks.admitted(connection, message, out);
   }

@@ -10,10 +10,10 @@
 import { bytesToBase64 } from '@mtcall/crypto';
 import { MitmRelay } from './mitm.js';
 import { DEFAULT_PRESENCE_OPTIONS, PresenceRegistry, type PresenceOptions, type PresenceSubscribeResult } from './presence.js';
-import { parseClientMessage, type ClientMessage, type IceServerInfo, type ServerMessage } from './protocol.js';
+import { parseClientMessage, type CallEndReason, type ClientMessage, type IceServerInfo, type ServerMessage } from './protocol.js';
 import type { RateLimit } from './rate-limit.js';
 import { HONEST_RELAY, type RelayStrategy } from './relay.js';
-import { CallRouter, type AbuseLimits } from './server-calls.js';
+import { CallRouter, DEFAULT_RESUME_GRACE_MS, type AbuseLimits } from './server-calls.js';
 import { ConnectionTable, type AuthMode, type Connection, type HelloMessage, type TokenVerdict } from './server-connections.js';
 import { Outbox, type ConnectionId, type ServerLogEntry, type ServerOutput } from './server-output.js';
 import { RoomRegistry, type RoomMediaOutcome, type RoomOptions, type RoomRequest } from './server-rooms.js';
@@ -24,6 +24,7 @@ export type { AuthMode, TokenVerdict } from './server-connections.js';
 export type { AbuseLimits } from './server-calls.js';
 export type { RoomOptions, RoomRequest, RoomMediaOutcome, RoomMedia } from './server-rooms.js';
 export { CLOSE_CODES } from './server-connections.js';
+export { DEFAULT_RESUME_GRACE_MS } from './server-calls.js';
 export { DEFAULT_ROOM_OPTIONS, runRoomRequest } from './server-rooms.js';
 
 /** Server configuration. */
@@ -40,6 +41,12 @@ export interface SignalingServerOptions {
   presence?: PresenceOptions;
   /** Caps on calls and connections (default `DEFAULT_ABUSE_LIMITS`). */
   limits?: AbuseLimits;
+  /**
+   * How long a device's established calls wait for it when its connection drops (ms, default 30 000): a `hello`
+   * with the device's `resumeToken` within that time carries them over (with the in-call signaling queued
+   * meanwhile); after it, they end with `disconnected`. 0: end them at once. (Room membership is not carried over.)
+   */
+  resumeGraceMs?: number;
   /** Largest frame accepted (bytes); larger ones get `frame-too-large`. */
   maxMessageBytes: number;
   rateLimit: RateLimit;
@@ -116,6 +123,7 @@ export class SignalingServerCore {
     this.#calls = new CallRouter(this.#connections, {
       ringTimeoutMs: options.ringTimeoutMs,
       confirmTimeoutMs: options.confirmTimeoutMs,
+      resumeGraceMs: options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS,
       limits,
       relay: options.relay ?? (options.mitm ? new MitmRelay(options.dhConfig) : HONEST_RELAY),
       busyChanged: (userId, out) => this.#presenceChanged(userId, out),
@@ -142,7 +150,7 @@ export class SignalingServerCore {
     };
   }
 
-  /** When the core next needs `tick` (the earliest deadline of a call not yet confirmed); undefined: never. */
+  /** When the core next needs `tick` (the earliest call deadline or resume grace); undefined: never. */
   nextWakeAt(): number | undefined {
     return this.#calls.nextDeadline();
   }
@@ -179,12 +187,11 @@ export class SignalingServerCore {
   /** A connection closed. Calls it was part of end for the peer with `'disconnected'`; it leaves its room. */
   close(id: ConnectionId, now: number): ServerOutput[] {
     const out = this.#outbox();
-    this.#close(id, out);
-    void now;
+    this.#close(id, now, out);
     return out.outputs;
   }
 
-  /** Advances the clock: ends calls past their deadline with `'timeout'`. Call it at `nextWakeAt()` (or any time). */
+  /** Advances the clock: ends calls past their deadline (`'timeout'`) or their resume grace (`'disconnected'`). Call it at `nextWakeAt()` (or any time). */
   tick(now: number): ServerOutput[] {
     const out = this.#outbox();
     this.#calls.expire(now, out);
@@ -234,19 +241,25 @@ export class SignalingServerCore {
   }
 
   readonly #admission = {
-    replace: (previous: ConnectionId, out: Outbox) => this.#close(previous, out),
+    replace: (previous: ConnectionId, now: number, out: Outbox) => this.#close(previous, now, out),
+    resume: (connection: Connection, device: string) => this.#calls.resume(connection, device),
+    resumed: (connection: Connection, callIds: string[], endedWhileAway: { callId: string; reason: CallEndReason }[], hello: HelloMessage, now: number, out: Outbox) => {
+      this.#calls.resumed(connection, callIds, [], now, out);
+      for (const ended of endedWhileAway) out.send(connection.id, { type: 'phoneCallDiscarded', callId: ended.callId, reason: ended.reason });
+      this.#calls.resumed(connection, [], hello.rejoin ?? [], now, out);
+    },
     admitted: (connection: Connection, hello: HelloMessage, out: Outbox) => {
       if (hello.presence === true) this.#subscribed(connection, this.#presence.subscribeDirectory(connection.id), out);
       this.#presenceChanged(hello.userId, out);
     },
   };
 
-  #close(id: ConnectionId, out: Outbox): void {
+  #close(id: ConnectionId, now: number, out: Outbox): void {
     const connection = this.#connections.remove(id);
     if (!connection) return;
     this.#presence.remove(id);
     this.#rooms.leave(connection, out);
-    this.#calls.connectionClosed(connection, out);
+    this.#calls.connectionClosed(connection, now, out);
     this.#connections.unregister(connection);
     if (connection.userId !== undefined && connection.deviceId !== undefined) {
       out.log({ event: 'disconnected', connection: id, userId: connection.userId, deviceId: connection.deviceId });

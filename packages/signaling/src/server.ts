@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth.js';
 import { originAllowed } from './origin.js';
 import {
+  CLOSE_CODES,
   DEFAULT_ROOM_OPTIONS,
   DEFAULT_SERVER_LIMITS,
   SignalingServerCore,
@@ -83,10 +84,18 @@ export interface RunningSignalingServer {
   readonly core: SignalingServerCore;
   /** Stops accepting, closes every connection, resolves when done. */
   close(): Promise<void>;
+  /**
+   * Graceful stop (SIGTERM): stops accepting and tells every client to reconnect (close 1012 "server restarting"),
+   * so a rolling restart loses no established call — media does not pass through the server, and clients resume
+   * their calls on whichever instance they reach. Resolves once every socket closed, or after `graceMs` (default 5 s).
+   */
+  shutdown(graceMs?: number): Promise<void>;
 }
 
 /** The default DH config: Telegram's 2048-bit safe prime with g = 3, version 1. */
 export const DEFAULT_DH_CONFIG = { version: 1, p: TELEGRAM_DH_GROUP.p, g: TELEGRAM_DH_GROUP.g } as const;
+
+const CLOSE_CODES_RESTARTING = CLOSE_CODES.restarting;
 
 /** Starts the signaling server. */
 export async function startSignalingServer(options: StartSignalingServerOptions = {}): Promise<RunningSignalingServer> {
@@ -102,6 +111,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   else if (options.token !== undefined) coreOptions.auth = { kind: 'shared-token', token: options.token };
   if (options.presence) coreOptions.presence = options.presence;
   if (options.limits) coreOptions.limits = options.limits;
+  if (options.resumeGraceMs !== undefined) coreOptions.resumeGraceMs = options.resumeGraceMs;
   if (options.log !== undefined) coreOptions.log = options.log;
   if (options.mitm) coreOptions.mitm = true;
   if (options.relay) coreOptions.relay = options.relay;
@@ -140,10 +150,10 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   // The core says when it next needs waking; one timer follows that, re-armed after every batch of outputs.
   let wake: ReturnType<typeof setTimeout> | undefined;
   let wakeAt: number | undefined;
-  let closed = false;
+  let stopped = false;
   const schedule = () => {
     const next = core.nextWakeAt();
-    if (next === wakeAt || closed) return;
+    if (next === wakeAt || stopped) return;
     if (wake !== undefined) clearTimeout(wake);
     wakeAt = next;
     wake = undefined;
@@ -229,10 +239,28 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     core,
     close: () =>
       new Promise<void>((resolve) => {
-        closed = true;
+        stopped = true;
         if (wake !== undefined) clearTimeout(wake);
         for (const socket of sockets.values()) socket.terminate();
         wss.close(() => resolve());
+      }),
+    shutdown: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        stopped = true;
+        if (wake !== undefined) clearTimeout(wake);
+        const closed = [...sockets.values()].map((socket) => new Promise<void>((done) => {
+          if (socket.readyState === socket.CLOSED) return done();
+          socket.once('close', () => done());
+          socket.close(CLOSE_CODES_RESTARTING, 'server restarting');
+        }));
+        const force = setTimeout(() => {
+          for (const socket of sockets.values()) socket.terminate();
+        }, graceMs);
+        force.unref();
+        void Promise.all(closed).then(() => {
+          clearTimeout(force);
+          wss.close(() => resolve());
+        });
       }),
   };
 }
