@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepares a fresh checkout: checks Node, installs the locked npm dependencies, builds every package.
+# Prepares a fresh checkout: checks Node, installs the locked npm dependencies, builds mediasoup's worker (cached)
+# and every package.
 # Idempotent and quiet when there is nothing to do. Usage: scripts/setup.sh [--browsers]
 #   --browsers   also install Debian's chromium, firefox-esr and coturn (the TURN relay) when missing (for the end-to-end tests)
 set -euo pipefail
@@ -34,6 +35,9 @@ if [ "${1:-}" = "--browsers" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
+
+# The SFU's mediasoup worker (C++), built against Debian's libraries and cached across runs (scripts/setup-sfu.sh).
+bash scripts/setup-sfu.sh
 
 log "building packages"
 npx turbo run build --output-logs=errors-only

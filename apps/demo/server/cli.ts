@@ -7,12 +7,14 @@ import { startRelay, type RunningRelay } from './relay.js';
 
 const HELP = `mtcall-demo — the mtcall web demo and its signaling server on one port
 
-Usage: mtcall-demo [--port 8080] [--host 127.0.0.1] [--relay] [--mitm] [--quiet]
+Usage: mtcall-demo [--port 8080] [--host 127.0.0.1] [--relay] [--rooms] [--mitm] [--quiet]
 
   --port <n>    HTTP port (default 8080; 0 picks a free one)
   --host <a>    interface (default 127.0.0.1; browsers need 127.0.0.1/localhost or HTTPS for camera access)
   --relay       also start a TURN relay (Debian's coturn) on 127.0.0.1 and hand every device short-lived
                 credentials for it; tick "Relay only" in the page (or open it with ?relay=1) to force it
+  --rooms       rooms (group calls): start the SFU (mediasoup workers, built by scripts/setup.sh) in this
+                process; the page then offers "Join room"
   --mitm        DEMONSTRATION ONLY: the server becomes a man in the middle; the two sides see different emoji
   --quiet       no signaling log
   -h, --help    this text
@@ -26,6 +28,7 @@ Open the printed URL in two browsers (or two windows), sign in with two names, c
         port: { type: 'string', default: '8080' },
         host: { type: 'string', default: '127.0.0.1' },
         mitm: { type: 'boolean', default: false },
+        rooms: { type: 'boolean', default: false },
         relay: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -39,7 +42,7 @@ Open the printed URL in two browsers (or two windows), sign in with two names, c
         relay = await startRelay();
         process.stderr.write(`coturn relaying on 127.0.0.1:${relay.port}\n`);
       }
-      const server = await startDemoServer({ port: Number(values.port), host: values.host, mitm: values.mitm, log: !values.quiet, ...(relay ? { turn: relay.turn } : {}) }).catch(async (error: unknown) => {
+      const server = await startDemoServer({ port: Number(values.port), host: values.host, mitm: values.mitm, rooms: values.rooms, log: !values.quiet, ...(relay ? { turn: relay.turn } : {}) }).catch(async (error: unknown) => {
         await relay?.stop();
         throw error;
       });

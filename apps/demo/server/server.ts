@@ -26,6 +26,8 @@ export interface DemoServerOptions {
   host?: string;
   /** DEMONSTRATION: the signaling server acts as a man in the middle. */
   mitm?: boolean;
+  /** Rooms (group calls): start the SFU (mediasoup workers, @mtcall/sfu) in this process. */
+  rooms?: boolean | { workers?: number };
   /** TEST HOOK: serve the test build (dist-test: the page runs calls from URL parameters) instead of the production one. */
   app?: keyof typeof BUILDS;
   /** TEST HOOK: accept POST /report from test pages run with ?report=/report. */
@@ -77,7 +79,12 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', ok);
   });
   const port = (http.address() as { port: number }).port;
+  // The SFU only when rooms are on: the 1:1 demo loads no mediasoup.
+  const sfu = options.rooms
+    ? await (await import('@mtcall/sfu')).Sfu.start({ ...(typeof options.rooms === 'object' && options.rooms.workers ? { workers: options.rooms.workers } : {}) })
+    : undefined;
   const signaling = await startSignalingServer({
+    ...(sfu ? { rooms: { media: sfu } } : {}),
     server: http, path: '/signal', ...(options.mitm ? { mitm: true } : {}), ...(options.log ? { log: consoleLog } : {}),
     // Only the demo's own pages may connect (a page on another site gets 403), and they see everyone online.
     allowOrigin: [...demoOrigins(options.host ?? '127.0.0.1', port), ...(options.allowOrigin ?? [])],
@@ -94,13 +101,14 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       await signaling.close();
       http.closeAllConnections();
       await new Promise<void>((ok) => http.close(() => ok()));
+      sfu?.close();
     },
   };
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: DemoServerOptions, reports: Map<string, unknown>): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (url.pathname === '/config.json') return send(res, 200, 'application/json', JSON.stringify({ mitm: !!options.mitm, relay: !!(options.turn ?? options.iceServers) }));
+  if (url.pathname === '/config.json') return send(res, 200, 'application/json', JSON.stringify({ mitm: !!options.mitm, relay: !!(options.turn ?? options.iceServers), rooms: !!options.rooms }));
   if (url.pathname === '/report' && req.method === 'POST' && options.collectReports) {
     let body = '';
     for await (const chunk of req) body += chunk;

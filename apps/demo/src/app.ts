@@ -8,6 +8,7 @@
 import './style.css';
 import { EMOJI_FONT_FAMILY, MtcallClient, type ReconnectOptions, type CallEnd, type CallEndReason, type CallSession, type PeerMedia, type PeerStats, type PresenceEntry, type SecurityState, type TransformMode, type TransportStats } from '@mtcall/client';
 import { detectTransformMode } from '@mtcall/transport';
+import { RoomView } from './room-view.js';
 
 /** How the app runs. Production sets only `relayOnly` (from ?relay=1); the rest is for the test entry. */
 export interface AppOptions {
@@ -108,6 +109,9 @@ interface State {
 
 const state: State = { people: [], status: 'Not in a call', reconnecting: false, recoveries: 0, iceRestarts: 0, mitmWarning: false, relayOnly: false, relayAvailable: false, devices: [] };
 let app: HTMLDivElement;
+/** Rooms (group calls through the server's SFU): their view lives beside #app, outside the re-rendered tree. */
+const roomView = new RoomView();
+let roomsAvailable = false;
 /** The last media errors, shown in reports (tests) and the console. */
 const mediaErrors: string[] = [];
 
@@ -142,6 +146,7 @@ async function signIn(name: string): Promise<void> {
   const client = await MtcallClient.connect({
     url, userId: name, directory: true, relayOnly: state.relayOnly,
     ...(auto.createWorker ? { worker: auto.createWorker } : { worker: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }) }),
+    roomWorker: () => new Worker(new URL('./room-worker.ts', import.meta.url), { type: 'module' }),
     ...(auto.transform ? { transform: auto.transform } : {}),
     ...(auto.codec ? { videoCodec: auto.codec } : {}),
     ...(auto.reconnect ? { reconnect: auto.reconnect } : {}),
@@ -315,7 +320,20 @@ function peopleView(): HTMLElement {
   });
   const relayRow = el('label', { class: 'relay-row', title: 'Send media only through the TURN relay (iceTransportPolicy "relay"): the other side never learns your IP address. The relay only sees encrypted packets.' },
     relay, el('span', {}, 'Relay only'), state.relayAvailable ? '' : el('span', { class: 'sub' }, '(this server has no relay)'));
-  return el('div', { class: 'panel people' }, el('h3', {}, 'Online'), list, relayRow);
+  return el('div', { class: 'panel people' }, el('h3', {}, 'Online'), list, relayRow, roomsAvailable ? roomForm() : undefined);
+}
+
+/** Join a room by name (a group call: everyone who joins the same name meets there). */
+function roomForm(): HTMLElement {
+  if (roomView.inRoom) return el('div', { class: 'room-form sub' }, 'In a room (below).');
+  const input = el('input', { placeholder: 'Room name (e.g. standup)', maxLength: 64, id: 'room-name' });
+  const form = el('form', { class: 'room-form' }, input, el('button', { class: 'primary', type: 'submit', id: 'join-room', disabled: !!state.session }, 'Join room'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = input.value.trim().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64);
+    if (name && state.client) roomView.join(state.client, name).catch((e: Error) => showError(`Could not join the room: ${e.message}`));
+  });
+  return el('div', {}, el('h3', {}, 'Rooms'), form);
 }
 
 function statsView(): HTMLElement {
@@ -477,7 +495,7 @@ function snapshot() {
     reconnecting: state.reconnecting, recoveries: state.recoveries, lastDownForMs: state.lastDownForMs, iceRestarts: state.iceRestarts,
     transport: state.transport,
     inbound: p ? { ...p, candidateType: p.localCandidateType } : undefined,
-    userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform),
+    userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform), room: roomView.snapshot(),
   };
 }
 
@@ -492,10 +510,13 @@ export function startApp(options: AppOptions = {}): App {
   auto = { ...options, audioOnly: options.audioOnly ?? false };
   state.relayOnly = options.relayOnly ?? false;
   app = document.querySelector<HTMLDivElement>('#app')!;
+  app.after(roomView.element);
+  roomView.onChange(() => render());
   setInterval(() => void tick(), 1000);
   navigator.mediaDevices?.addEventListener?.('devicechange', () => void refreshDevices());
-  void fetch('/config.json').then((r) => r.json()).then((config: { mitm?: boolean; relay?: boolean }) => {
+  void fetch('/config.json').then((r) => r.json()).then((config: { mitm?: boolean; relay?: boolean; rooms?: boolean }) => {
     state.mitmWarning = !!config.mitm;
+    roomsAvailable = !!config.rooms;
     state.relayAvailable = !!config.relay;
     render();
   }).catch(() => undefined);

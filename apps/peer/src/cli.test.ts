@@ -28,6 +28,15 @@ describe('mtcall-peer CLI', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/mtcall-peer <mode>/);
     expect(stdout).toMatch(/--record FILE/);
+    expect(stdout).toMatch(/join <room>/);
+  });
+
+  it('join: needs a room, and says why a server without rooms refuses it', async () => {
+    expect((await run(['join']).done).stderr).toMatch(/join needs a room id/);
+    server = await startSignalingServer({ port: 0, log: () => undefined });
+    const { code, stderr } = await run(['join', 'standup', '--server', server.url, '--user', 'bot', '--duration', '1']).done;
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/rooms-disabled/);
   });
 
   it('an unknown mode is refused', async () => {

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { encodeWav } from './audio.js';
 import { SAMPLE_RATE } from './media.js';
 import { startPeer, type RunningPeer } from './run.js';
+import { RoomBot } from './room-bot.js';
 import type { SendMode } from './peer.js';
 
 export const USAGE = `Usage: mtcall-peer <mode> [options]
@@ -19,6 +20,9 @@ Modes:
   answer             wait for a call, accept it, print the emoji, send a tone back
   call <user>        call <user>, print the emoji, send a tone
   echo               wait for a call, accept it, send back every frame received (re-sealed in our direction)
+  join <room>        join a room (group call through the server's SFU; the server runs with --rooms) as a
+                     receive-only bot: take part in the group key scheme, print the room code, open and decode
+                     every member's frames; --duration then leave (default: until Ctrl-C)
 
 Options:
   --server URL       signaling endpoint (default ws://127.0.0.1:8080/signal, the demo's)
@@ -56,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [mode, target] = positionals;
+  if (mode === 'join') return join(target, values);
   if (mode !== 'answer' && mode !== 'echo' && mode !== 'call') throw new Error(`unknown mode ${mode ?? '(none)'}\n\n${USAGE}`);
   if (mode === 'call' && !target) throw new Error('call needs a user to call');
   const tone = Number(values.tone);
@@ -113,6 +118,37 @@ async function main(argv: string[]): Promise<number> {
   if (!values.json) log(summary());
   process.stdout.write(JSON.stringify(report ?? null) + '\n');
   return report && report.audio.decoded > 0 ? 0 : 1;
+}
+
+/** `mtcall-peer join <room>`: a receive-only room member; the final report as one JSON line. */
+async function join(room: string | undefined, values: { server: string; user: string; token?: string | undefined; duration?: string | undefined; interval: string; json: boolean }): Promise<number> {
+  if (!room) throw new Error('join needs a room id');
+  const duration = values.duration === undefined ? undefined : Number(values.duration);
+  if (duration !== undefined && !(duration > 0)) throw new Error('--duration must be > 0 seconds');
+  const log = (line: string) => process.stderr.write(`[mtcall-peer] ${line}\n`);
+  const token = values.token ?? process.env['MTCALL_TOKEN'];
+  const bot = await RoomBot.join({ server: values.server, userId: values.user, roomId: room, ...(token !== undefined ? { token } : {}), ...(values.json ? {} : { onLog: log }) });
+  log(`joined ${room} as member ${bot.memberId}`);
+  const summary = async () => {
+    const r = await bot.report();
+    const senders = Object.entries(r.senders).map(([m, s]) => `member ${m}: ${s.audioDecoded} audio decoded, ${s.videoFrames} video frames`).join('; ');
+    return `${r.connectionState}, epoch ${r.epoch.held}, code ${r.code?.emoji.join(' ') ?? '(not yet)'}: ${senders || 'no media yet'}; dropped ${JSON.stringify(Object.fromEntries(Object.entries(r.crypto.dropped).filter(([, v]) => v > 0)))}`;
+  };
+  await new Promise<void>((resolve) => {
+    const progress = values.json ? undefined : setInterval(() => void summary().then(log), Number(values.interval) * 1000);
+    const finish = () => {
+      if (progress) clearInterval(progress);
+      resolve();
+    };
+    if (duration !== undefined) setTimeout(finish, duration * 1000);
+    process.once('SIGINT', finish);
+    process.once('SIGTERM', finish);
+  });
+  const report = await bot.report();
+  if (!values.json) log(await summary());
+  await bot.leave();
+  process.stdout.write(JSON.stringify(report) + '\n');
+  return Object.values(report.senders).some((s) => s.audioDecoded > 0 || s.videoFrames > 0) ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

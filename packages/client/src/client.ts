@@ -17,6 +17,7 @@ import type { TransformMode } from '@mtcall/transport';
 import { MtcallClientError } from './errors.js';
 import { CallSession, type MediaRequest, type SessionContext } from './session.js';
 import type { ReconnectOptions } from './reconnect.js';
+import { RoomSession, type RoomJoinOptions } from './room.js';
 
 /** Options of `MtcallClient.connect`. */
 export interface MtcallClientOptions {
@@ -40,6 +41,8 @@ export interface MtcallClientOptions {
    * own `worker.js` beside this module (bundlers such as Vite pick it up).
    */
   worker?: () => Worker;
+  /** Creates a room's encryption worker (`@mtcall/transport/room-worker`). Default: the SDK's own `room-worker.js`. */
+  roomWorker?: () => Worker;
   /** Force the encoded-transform API (default: detected). */
   transform?: TransformMode;
   /** Prefer this video codec: 'VP8', 'VP9' or 'H264' (default: the browser's order; AV1 is never negotiated). */
@@ -159,6 +162,31 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
     this.#sessions.add(session);
     queueMicrotask(() => void session.startOutgoing(request, () => this.#signaling.call(userId, { video })));
     return session;
+  }
+
+  /**
+   * Joins a room (a group call through the server's SFU, end to end encrypted): resolves once joined and sending.
+   * Listen to `code` (the four emoji to compare aloud), `track`, `members`, `epoch`, `security` and `warning`.
+   */
+  async join(roomId: string, options: RoomJoinOptions = {}): Promise<RoomSession> {
+    const room = new RoomSession(
+      {
+        signaling: this.#signaling,
+        createRoomWorker: this.#options.roomWorker ?? (() => new Worker(new URL('./room-worker.js', import.meta.url), { type: 'module' })),
+        transform: this.#options.transform,
+        iceServers: () => [...(this.#options.iceServers ?? []), ...this.#signaling.iceServers],
+        now: () => Date.now(),
+      },
+      roomId,
+      options,
+    );
+    try {
+      await room.start();
+    } catch (error) {
+      await room.leave();
+      throw error;
+    }
+    return room;
   }
 
   /** Hangs up every call and closes the connection. */

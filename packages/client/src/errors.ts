@@ -14,6 +14,8 @@ export const CLIENT_ERROR_CODES = [
   'signaling', // the signaling server answered with an error
   'not-in-call', // the call has not started, or has ended
   'invalid-state', // the method does not fit the call's state (e.g. accept() on an outgoing call)
+  'room-refused', // the server or its SFU refused a room request (room-full, rooms-disabled, …: the message names it)
+  'room-left', // the room session ended (left, or the connection closed) before the request was answered
 ] as const;
 
 /** An SDK error code. */

@@ -51,6 +51,21 @@ export {
 export { deriveIgeKeyIv, type SecretChatOffset } from './secret-kdf.js';
 export { md5 } from './md5.js';
 export { keyFingerprint, emojiIndices, emojiFingerprint, EMOJI_TABLE } from './fingerprint.js';
+export {
+  GROUP_SECRET_LENGTH,
+  ROOM_NONCE_LENGTH,
+  hmacSha256,
+  hkdfSha256,
+  roomSenderKey,
+  roomPairHash,
+  encodeRoomTranscript,
+  roomCodeCommitment,
+  roomCodeHash,
+  roomCode,
+  emojiIndicesOfHash,
+  type RoomTranscript,
+  type RoomTranscriptMember,
+} from './room.js';
 export { emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji-display.js';
 export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type DhKeyPair, type DhPrime } from './dh.js';
 export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';

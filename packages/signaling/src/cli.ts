@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mintToken, type TokenVerifierOptions } from './auth.js';
-import { consoleLog, startSignalingServer } from './server.js';
-import { DEFAULT_ABUSE_LIMITS, DEFAULT_SERVER_LIMITS } from './server-core.js';
+import { consoleLog, startSignalingServer, type RoomsConfig } from './server.js';
+import { DEFAULT_ABUSE_LIMITS, DEFAULT_ROOM_OPTIONS, DEFAULT_SERVER_LIMITS } from './server-core.js';
 import { DEFAULT_PRESENCE_OPTIONS } from './presence.js';
 import { parseTurnOptions } from './turn.js';
 
@@ -51,9 +51,19 @@ Relay
                             short-lived TURN REST API credentials in their welcome
   --turn-ttl <s>            how long those credentials stay valid (default 3600)
 
+Rooms (group calls through an embedded mediasoup SFU; the 1:1 path needs none of this)
+  --rooms                   serve rooms: start mediasoup workers in this process (built by scripts/setup.sh)
+  --sfu-workers <n>         mediasoup workers, one per core by default; rooms spread over them
+  --room-size <n>           members per room (default ${DEFAULT_ROOM_OPTIONS.maxMembers})
+  --max-rooms <n>           rooms per server (default ${DEFAULT_ROOM_OPTIONS.maxRooms})
+  --sfu-ip <addr>           address the SFU's WebRTC transports listen on (default: --host, or 127.0.0.1)
+  --sfu-announced-ip <addr> address announced in ICE candidates (behind NAT)
+  --sfu-ports <lo-hi>       UDP/TCP port range of the SFU (default 40000-49999)
+
 Other
-  --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side) so the
-                            two sides see different emoji. Never use for real calls.
+  --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side of every call
+                            and room key exchange) so the sides see different emoji (and different room codes).
+                            Never use for real calls.
   --quiet                   no log lines
   -h, --help                this text
 
@@ -111,6 +121,30 @@ async function mint(args: string[]): Promise<void> {
   process.stdout.write(token + '\n');
 }
 
+/** The embedded SFU for --rooms (loaded only then: the 1:1 server needs no mediasoup). */
+async function startRooms(values: Record<string, string | boolean | string[] | undefined>): Promise<{ config: RoomsConfig; close: () => void } | undefined> {
+  if (!values['rooms']) return undefined;
+  const { Sfu } = await import('@mtcall/sfu');
+  const ports = typeof values['sfu-ports'] === 'string' ? /^(\d+)-(\d+)$/.exec(values['sfu-ports']) : null;
+  if (values['sfu-ports'] !== undefined && !ports) throw new Error('--sfu-ports must be lo-hi, e.g. 40000-49999');
+  const host = typeof values['host'] === 'string' && values['host'] !== '0.0.0.0' && values['host'] !== '::' ? values['host'] : '127.0.0.1';
+  const sfu = await Sfu.start({
+    ...(values['sfu-workers'] !== undefined ? { workers: number('sfu-workers', values['sfu-workers'] as string, 1) } : {}),
+    listenIp: typeof values['sfu-ip'] === 'string' ? values['sfu-ip'] : host,
+    ...(typeof values['sfu-announced-ip'] === 'string' ? { announcedIp: values['sfu-announced-ip'] } : {}),
+    ...(ports ? { rtcMinPort: Number(ports[1]), rtcMaxPort: Number(ports[2]) } : {}),
+    onWorkerDied: (index, error) => process.stderr.write(`mtcall-signal: mediasoup worker ${index} died (${error.message}); its rooms ended\n`),
+  });
+  return {
+    config: {
+      media: sfu,
+      maxMembers: number('room-size', values['room-size'] as string | undefined, DEFAULT_ROOM_OPTIONS.maxMembers),
+      maxRooms: number('max-rooms', values['max-rooms'] as string | undefined, DEFAULT_ROOM_OPTIONS.maxRooms),
+    },
+    close: () => sfu.close(),
+  };
+}
+
 function serve(args: string[]): void {
   const { values } = parseArgs({
     args,
@@ -138,6 +172,13 @@ function serve(args: string[]): void {
       'turn-ttl': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       mitm: { type: 'boolean', default: false },
+      rooms: { type: 'boolean', default: false },
+      'sfu-workers': { type: 'string' },
+      'room-size': { type: 'string' },
+      'max-rooms': { type: 'string' },
+      'sfu-ip': { type: 'string' },
+      'sfu-announced-ip': { type: 'string' },
+      'sfu-ports': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -159,7 +200,8 @@ function serve(args: string[]): void {
   const rate = number('rate', values.rate, DEFAULT_SERVER_LIMITS.rateLimit.perSecond);
   const turn = parseTurnOptions(values['turn-url'], values['turn-secret'] ?? process.env['MTCALL_TURN_SECRET'], values['turn-ttl']);
   const directory = values['presence-directory'] === undefined ? undefined : { maxUsers: number('presence-directory', values['presence-directory'], 0) };
-  void startSignalingServer({
+  const rooms = startRooms(values);
+  void rooms.then((rooms) => startSignalingServer({
     host: values.host,
     port: number('port', values.port, 8443),
     path: values.path,
@@ -178,19 +220,24 @@ function serve(args: string[]): void {
     ...(values.quiet ? {} : { log: consoleLog }),
     ...(values.mitm ? { mitm: true } : {}),
     ...(turn ? { turn } : {}),
-  }).then(
-    (server) => {
+    ...(rooms ? { rooms: rooms.config } : {}),
+  }).then((server) => ({ server, rooms }))).then(
+    ({ server, rooms }) => {
       const mode = auth ? `signed tokens (${auth.secret !== undefined ? 'HS256' : 'EdDSA'})` : token !== undefined ? 'shared token' : 'open: user ids as claimed';
       process.stderr.write(`mtcall-signal listening on ${server.url} (authentication: ${mode})\n`);
       if (!allowOrigin?.length) process.stderr.write('no --allow-origin: web pages of any site may connect\n');
       process.stderr.write(turn ? `TURN relay: ${turn.urls.join(', ')} (credentials valid ${turn.ttlSeconds} s)\n` : 'no TURN relay: calls are direct only\n');
       if (turn && !auth && token === undefined) process.stderr.write('warning: without --auth-secret or --token, anyone who reaches this server gets TURN credentials\n');
+      if (rooms) process.stderr.write(`rooms: on (up to ${rooms.config.maxMembers} members each; media through the embedded SFU)\n`);
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
       // SIGTERM (a deploy): tell clients to reconnect and resume, then exit — within 5 s whatever happens.
       const stop = (signal: string) => {
         process.stderr.write(`${signal}: telling clients to reconnect, then exiting\n`);
         setTimeout(() => process.exit(0), 5500).unref();
-        void server.shutdown(5000).then(() => process.exit(0));
+        void server.shutdown(5000).then(() => {
+          rooms?.close();
+          process.exit(0);
+        });
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));

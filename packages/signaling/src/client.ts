@@ -16,7 +16,16 @@ import {
   type HandshakeStep,
   type HandshakeTimeouts,
 } from './handshake.js';
-import { PROTOCOL_VERSION, parseServerMessage, type CallEndReason, type ClientMessage, type IceServerInfo, type PresenceEntry, type ServerMessage } from './protocol.js';
+import {
+  PROTOCOL_VERSION,
+  parseServerMessage,
+  type CallEndReason,
+  type ClientMessage,
+  type IceServerInfo,
+  type PresenceEntry,
+  type RoomServerMessage,
+  type ServerMessage,
+} from './protocol.js';
 import { SecureSignalingChannel, type InCallMessage, type SignalingDropReason } from './secure-channel.js';
 
 /** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
@@ -86,6 +95,15 @@ export interface SignalingClientEvents extends Record<string, unknown> {
   error: { code: string; message: string };
   /** The connection closed (for good: refused, replaced, or `close()`; or before reconnecting, see `reconnecting`). */
   close: { code: number; reason: string };
+  /** A room message from the server (a `RoomSession` of @mtcall/client consumes these). */
+  room: RoomServerMessage;
+  /** A room error reply (it names the room): for the room session, not the app. */
+  roomError: { code: string; message: string; roomId: string; requestId?: string };
+  /**
+   * A member of a room this device is in asks for a pairwise key exchange (the room's distributor): never an
+   * `incoming` call — the room session accepts or declines it.
+   */
+  roomExchange: Call;
   /** The connection dropped; the next attempt starts in `delayMs`. */
   reconnecting: { attempt: number; delayMs: number; code: number };
   /** Connected again; `resumed`: established calls the server carried over, `lost`: those it no longer knew. */
@@ -116,6 +134,8 @@ export class Call extends Emitter<CallEvents> {
   readonly direction: 'outgoing' | 'incoming';
   readonly peerId: string;
   readonly video: boolean;
+  /** Set for a room's pairwise key exchange: the room and the other member's number. */
+  readonly room: { roomId: string; memberId: number } | undefined;
   readonly #client: SignalingClient;
   readonly #handshake: CallerHandshake | CalleeHandshake;
   #channel: SecureSignalingChannel | undefined;
@@ -123,8 +143,9 @@ export class Call extends Emitter<CallEvents> {
   #signalingLost = false;
 
   /** @internal */
-  constructor(client: SignalingClient, handshake: CallerHandshake | CalleeHandshake, peerId: string, video: boolean) {
+  constructor(client: SignalingClient, handshake: CallerHandshake | CalleeHandshake, peerId: string, video: boolean, room?: { roomId: string; memberId: number }) {
     super();
+    this.room = room;
     this.#client = client;
     this.#handshake = handshake;
     this.direction = handshake instanceof CallerHandshake ? 'outgoing' : 'incoming';
@@ -207,7 +228,11 @@ export class Call extends Emitter<CallEvents> {
 
   /** @internal */
   start(): void {
-    if (this.#handshake instanceof CallerHandshake) this.#apply(this.#handshake.start());
+    if (!(this.#handshake instanceof CallerHandshake)) return;
+    const step = this.#handshake.start();
+    const room = this.room;
+    if (room) for (const m of step.send) if (m.type === 'requestCall') m.room = room;
+    this.#apply(step);
   }
 
   #apply(step: HandshakeStep): void {
@@ -400,8 +425,11 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     (this.#reconnectTimer as { unref?: () => void }).unref?.(); // in Node, a pending retry alone keeps no process alive
   }
 
-  /** Places a call. Listen to the returned call's `established` and `ended`. */
-  call(calleeId: string, options: { video?: boolean } = {}): Call {
+  /**
+   * Places a call. Listen to the returned call's `established` and `ended`. With `room`, a pairwise key exchange with
+   * one member of a room this device is in (`calleeId` is that member's user id).
+   */
+  call(calleeId: string, options: { video?: boolean; room?: { roomId: string; memberId: number } } = {}): Call {
     if (!this.#dhConfig) throw new Error('not connected (await connect() first)');
     const requestId = bytesToHex(randomBytes(8));
     const handshake = new CallerHandshake({
@@ -412,7 +440,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       now: this.now(),
       ...(this.#options.timeouts ? { timeouts: this.#options.timeouts } : {}),
     });
-    const call = new Call(this, handshake, calleeId, options.video ?? true);
+    const call = new Call(this, handshake, calleeId, options.video ?? true, options.room);
     this.#pending.set(requestId, call);
     queueMicrotask(() => call.start()); // lets the caller attach listeners first
     return call;
@@ -511,13 +539,16 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
           now: this.now(),
           ...(this.#options.timeouts ? { timeouts: this.#options.timeouts } : {}),
         });
-        const call = new Call(this, handshake, message.callerId, message.video);
+        const call = new Call(this, handshake, message.callerId, message.video, message.room);
         this.#calls.set(message.callId, call);
-        this.emit('incoming', call);
+        this.emit(message.room ? 'roomExchange' : 'incoming', call);
         return;
       }
       case 'error': {
         if (message.requestId !== undefined && this.#pending.has(message.requestId)) return this.#pending.get(message.requestId)!.receive(message);
+        if (message.roomId !== undefined) {
+          return this.emit('roomError', { code: message.code, message: message.message, roomId: message.roomId, ...(message.requestId !== undefined ? { requestId: message.requestId } : {}) });
+        }
         if (message.callId !== undefined && this.#calls.has(message.callId)) {
           // A refused call message (e.g. wrong-state) is reported but does not end the call by itself.
           this.emit('error', { code: message.code, message: `${message.message} (call ${message.callId.slice(0, 8)})` });
@@ -539,6 +570,18 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'phoneCallDiscarded':
       case 'signalingData':
         this.#calls.get(message.callId)?.receive(message);
+        return;
+      case 'roomJoined':
+      case 'roomMembers':
+      case 'transportCreated':
+      case 'transportConnected':
+      case 'produced':
+      case 'consumed':
+      case 'consumerResumed':
+      case 'producerAdded':
+      case 'producerRemoved':
+      case 'roomCode':
+        this.emit('room', message);
         return;
       default: {
         const unhandled: never = message;

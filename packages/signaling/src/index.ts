@@ -32,6 +32,10 @@ export {
   type PresenceEntry,
   type IceServerInfo,
   type ParseResult,
+  ROOM_SERVER_MESSAGE_TYPES,
+  type RoomServerMessage,
+  type RoomMemberInfo,
+  type RoomProducerInfo,
 } from './protocol.js';
 export { SecureSignalingChannel, inCallMessageSchema, type InCallMessage, type SignalingDropReason, type SignalingOpenResult } from './secure-channel.js';
 export {

@@ -16,6 +16,7 @@ import {
   type DhKeyPair,
 } from '@mtcall/crypto';
 import { SecureSignalingChannel } from './secure-channel.js';
+import { HONEST_EXCHANGE, type KeyExchangeInfo, type KeyExchangeRelay, type RelayStrategy } from './relay.js';
 
 export class MitmCall {
   readonly #p: Uint8Array;
@@ -72,5 +73,42 @@ export class MitmCall {
     this.#towardsCaller?.secret.fill(0);
     this.#callerSide?.destroy();
     this.#calleeSide?.destroy();
+  }
+}
+
+/** Who a man-in-the-middle relay attacks: every call and room key exchange, or only those `victim` picks. */
+export interface MitmRelayOptions {
+  /** Attack only exchanges for which this returns true (default: all). */
+  victim?: (exchange: KeyExchangeInfo) => boolean;
+}
+
+/**
+ * DEMONSTRATION ONLY (`mtcall-signal --mitm`): the relay strategy of a malicious server. It runs its own DH with each
+ * side of every key exchange it attacks — 1:1 calls and the pairwise exchanges of rooms alike — and re-seals the
+ * in-call signaling (which carries a room's group key) between the two keys.
+ */
+export class MitmRelay implements RelayStrategy {
+  readonly #dhConfig: { p: Uint8Array; g: number };
+  readonly #victim: ((exchange: KeyExchangeInfo) => boolean) | undefined;
+
+  constructor(dhConfig: { p: Uint8Array; g: number }, options: MitmRelayOptions = {}) {
+    this.#dhConfig = dhConfig;
+    this.#victim = options.victim;
+  }
+
+  get attacking(): boolean {
+    return true;
+  }
+
+  exchange(info: KeyExchangeInfo): KeyExchangeRelay {
+    if (this.#victim && !this.#victim(info)) return HONEST_EXCHANGE;
+    const call = new MitmCall(this.#dhConfig);
+    return {
+      commitment: () => call.gAHashForCallee,
+      accept: (gB) => call.onAccept(gB),
+      confirm: (gA) => call.onConfirm(gA),
+      signaling: (data, fromCaller) => call.relay(data, fromCaller),
+      destroy: () => call.destroy(),
+    };
   }
 }

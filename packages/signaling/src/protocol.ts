@@ -53,6 +53,26 @@ export const SERVER_ERROR_CODES = [
   'too-many-calls', // this device already has the maximum number of outgoing calls in progress
   'watch-limit', // `watch` named more users than the server allows one connection to watch
   'presence-unavailable', // `hello.presence` asked for the directory, which this server does not offer
+  // Rooms (issue 13)
+  'rooms-disabled', // this server was started without rooms (mtcall-signal --rooms)
+  'room-full', // the room has as many members as the server allows (--room-size)
+  'too-many-rooms', // the server has as many rooms as it allows
+  'already-in-room', // this connection is in a room already (one room per connection)
+  'not-in-room', // a room message for a room this connection is not in (or has not finished joining)
+  'unknown-member', // no such member in the room
+  'room-busy', // the previous request of this member is still being served by the SFU
+  // The SFU's refusals, passed on with their own names (@mtcall/sfu SFU_ERROR_CODES)
+  'unknown-transport', // no such transport of this member
+  'unknown-producer', // no such producer (of this member, or in this room)
+  'unknown-consumer', // no such consumer of this member
+  'wrong-direction', // produce on a receive transport, or consume on a send transport
+  'own-producer', // a member asked to consume its own producer
+  'cannot-consume', // the receiver's RTP capabilities cannot decode the producer's codec
+  'bad-parameters', // the SFU refused the DTLS or RTP parameters
+  'too-many-transports', // more transports than the SFU allows one member
+  'too-many-producers', // more producers than the SFU allows one member
+  'too-many-consumers', // more consumers than the SFU allows one member
+  'sfu-error', // the SFU failed (worker gone, closed, …)
 ] as const;
 
 /** An error code of the server's `error` replies. */
@@ -96,6 +116,101 @@ export const MAX_WATCH_PER_MESSAGE = 10_000;
 /** Largest sealed in-call signaling packet the server relays (SDP of a many-codec offer fits with room). */
 export const MAX_SIGNALING_DATA_BYTES = 32 * 1024;
 
+// ---- rooms (issue 13) ------------------------------------------------------------------------------------------
+
+const roomIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1..64 of A-Z a-z 0-9 _ . -'));
+/** A member of a room: a number the server gives each join, never reused in that room. */
+const memberIdSchema = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(0xffff_ffff));
+/** mediasoup object ids (UUIDs). */
+const sfuIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f-]{1,64}$/, 'must be an SFU id'));
+/** The stream a producer carries, as its sender names it; frames are bound to it. */
+const sourceSchema = v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,16}$/, 'must be 1..16 of a-z 0-9 -'));
+const shortString = (max: number) => v.pipe(v.string(), v.maxLength(max));
+const smallInt = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff_ffff));
+const codecParameters = v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.union([shortString(256), v.number()])), v.check((o) => Object.keys(o).length <= 32, 'at most 32 parameters'));
+const rtcpFeedbackSchema = v.object({ type: shortString(32), parameter: v.optional(shortString(32)) });
+const rtpCodecSchema = v.object({
+  mimeType: v.pipe(v.string(), v.regex(/^(audio|video)\/[A-Za-z0-9_.-]{1,32}$/, 'must be a MIME type')),
+  payloadType: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(127)),
+  clockRate: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)),
+  channels: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(8))),
+  parameters: v.optional(codecParameters),
+  rtcpFeedback: v.optional(v.pipe(v.array(rtcpFeedbackSchema), v.maxLength(16))),
+});
+const headerExtensionSchema = v.object({
+  uri: shortString(256),
+  id: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(255)),
+  encrypt: v.optional(v.boolean()),
+  parameters: v.optional(codecParameters),
+});
+const encodingSchema = v.object({
+  ssrc: v.optional(smallInt),
+  rid: v.optional(shortString(32)),
+  codecPayloadType: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(127))),
+  rtx: v.optional(v.object({ ssrc: smallInt })),
+  dtx: v.optional(v.boolean()),
+  scalabilityMode: v.optional(shortString(16)),
+  scaleResolutionDownBy: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(64))),
+  maxBitrate: v.optional(v.pipe(v.number(), v.minValue(0))),
+  maxFramerate: v.optional(v.pipe(v.number(), v.minValue(0))),
+  adaptivePtime: v.optional(v.boolean()),
+  priority: v.optional(v.picklist(['very-low', 'low', 'medium', 'high'])),
+  networkPriority: v.optional(v.picklist(['very-low', 'low', 'medium', 'high'])),
+  active: v.optional(v.boolean()),
+});
+/** A producer's RTP parameters (mediasoup-client's `produce`): checked for shape and size here, for sense by the SFU. */
+const rtpParametersSchema = v.object({
+  mid: v.optional(shortString(32)),
+  codecs: v.pipe(v.array(rtpCodecSchema), v.minLength(1), v.maxLength(16)),
+  headerExtensions: v.optional(v.pipe(v.array(headerExtensionSchema), v.maxLength(16))),
+  encodings: v.optional(v.pipe(v.array(encodingSchema), v.maxLength(4))),
+  rtcp: v.optional(v.object({ cname: v.optional(shortString(64)), reducedSize: v.optional(v.boolean()), mux: v.optional(v.boolean()) })),
+});
+/** A device's receive capabilities (`device.rtpCapabilities`). */
+const rtpCapabilitiesSchema = v.object({
+  codecs: v.optional(v.pipe(v.array(v.object({
+    kind: v.picklist(['audio', 'video']),
+    mimeType: rtpCodecSchema.entries.mimeType,
+    preferredPayloadType: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(127))),
+    clockRate: rtpCodecSchema.entries.clockRate,
+    channels: rtpCodecSchema.entries.channels,
+    parameters: v.optional(codecParameters),
+    rtcpFeedback: v.optional(v.pipe(v.array(rtcpFeedbackSchema), v.maxLength(16))),
+  })), v.maxLength(64))),
+  headerExtensions: v.optional(v.pipe(v.array(v.object({
+    kind: v.picklist(['audio', 'video']),
+    uri: shortString(256),
+    preferredId: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(255)),
+    preferredEncrypt: v.optional(v.boolean()),
+    direction: v.optional(v.picklist(['sendrecv', 'sendonly', 'recvonly', 'inactive'])),
+  })), v.maxLength(32))),
+});
+const dtlsParametersSchema = v.object({
+  role: v.optional(v.picklist(['auto', 'client', 'server'])),
+  fingerprints: v.pipe(v.array(v.object({
+    algorithm: v.picklist(['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512']),
+    value: v.pipe(v.string(), v.regex(/^[0-9A-Fa-f:]{1,200}$/, 'must be a hex fingerprint')),
+  })), v.minLength(1), v.maxLength(8)),
+});
+/** A pairwise key exchange inside a room: the three-message DH with one member (the distributor with each member). */
+const roomPairSchema = v.strictObject({ roomId: roomIdSchema, memberId: memberIdSchema });
+const roomCodeStepSchema = v.picklist(['commit', 'reveal']);
+
+/** A member of a room as the server lists it. */
+export interface RoomMemberInfo {
+  memberId: number;
+  userId: string;
+  deviceId: string;
+}
+
+/** A stream someone in the room sends. `source`: the sender's name for it ('audio', 'video', 'screen'). */
+export interface RoomProducerInfo {
+  producerId: string;
+  memberId: number;
+  kind: 'audio' | 'video';
+  source: string;
+}
+
 /** Messages a client sends. */
 export const clientMessageSchema = v.variant('type', [
   v.strictObject({
@@ -119,11 +234,33 @@ export const clientMessageSchema = v.variant('type', [
   /** Replaces the set of users whose presence this connection follows (its contacts). */
   v.strictObject({ type: v.literal('watch'), users: v.pipe(v.array(idSchema), v.maxLength(MAX_WATCH_PER_MESSAGE)) }),
   v.strictObject({ type: v.literal('getDhConfig'), version: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
-  v.strictObject({ type: v.literal('requestCall'), requestId: requestIdSchema, calleeId: idSchema, gAHash: base64Bytes(32), video: v.boolean() }),
+  v.strictObject({
+    type: v.literal('requestCall'), requestId: requestIdSchema, calleeId: idSchema, gAHash: base64Bytes(32), video: v.boolean(),
+    /** A key exchange with one member of a room this device is in (rings that member's connection only). */
+    room: v.optional(roomPairSchema),
+  }),
   v.strictObject({ type: v.literal('acceptCall'), callId: callIdSchema, gB: base64Bytes(256) }),
   v.strictObject({ type: v.literal('confirmCall'), callId: callIdSchema, gA: base64Bytes(256), keyFingerprint: fingerprintSchema }),
   v.strictObject({ type: v.literal('discardCall'), callId: callIdSchema, reason: reasonSchema }),
   v.strictObject({ type: v.literal('signalingData'), callId: callIdSchema, data: base64Any(MAX_SIGNALING_DATA_BYTES) }),
+  // Rooms: membership, the SFU's transports, producers and consumers, and the room code's commitments.
+  v.strictObject({ type: v.literal('joinRoom'), requestId: requestIdSchema, roomId: roomIdSchema }),
+  v.strictObject({ type: v.literal('leaveRoom'), roomId: roomIdSchema }),
+  v.strictObject({ type: v.literal('createTransport'), requestId: requestIdSchema, roomId: roomIdSchema, direction: v.picklist(['send', 'recv']) }),
+  v.strictObject({ type: v.literal('connectTransport'), requestId: requestIdSchema, roomId: roomIdSchema, transportId: sfuIdSchema, dtlsParameters: dtlsParametersSchema }),
+  v.strictObject({
+    type: v.literal('produce'), requestId: requestIdSchema, roomId: roomIdSchema, transportId: sfuIdSchema, kind: v.picklist(['audio', 'video']),
+    rtpParameters: rtpParametersSchema, source: sourceSchema,
+  }),
+  v.strictObject({ type: v.literal('closeProducer'), roomId: roomIdSchema, producerId: sfuIdSchema }),
+  v.strictObject({
+    type: v.literal('consume'), requestId: requestIdSchema, roomId: roomIdSchema, transportId: sfuIdSchema, producerId: sfuIdSchema,
+    rtpCapabilities: rtpCapabilitiesSchema,
+  }),
+  v.strictObject({ type: v.literal('resumeConsumer'), requestId: requestIdSchema, roomId: roomIdSchema, consumerId: sfuIdSchema }),
+  v.strictObject({ type: v.literal('requestKeyFrame'), roomId: roomIdSchema, consumerId: sfuIdSchema }),
+  /** The room code's commit-before-reveal: SHA256 commitments to a fresh nonce, then the nonces (docs/GROUP-CALLS.md). */
+  v.strictObject({ type: v.literal('roomCode'), roomId: roomIdSchema, epoch: smallInt, step: roomCodeStepSchema, value: base64Bytes(32) }),
 ]);
 
 /** A message a client sends. */
@@ -157,20 +294,38 @@ export type ServerMessage =
   | { type: 'dhConfig'; version: number; p: string; g: number }
   | { type: 'dhConfigNotModified'; version: number }
   | { type: 'callRequested'; requestId: string; callId: string; devices: number }
-  | { type: 'phoneCallRequested'; callId: string; callerId: string; gAHash: string; video: boolean }
+  | { type: 'phoneCallRequested'; callId: string; callerId: string; gAHash: string; video: boolean; room?: { roomId: string; memberId: number } }
   | { type: 'phoneCallAccepted'; callId: string; gB: string }
   | { type: 'phoneCall'; callId: string; gA: string; keyFingerprint: string }
   | { type: 'phoneCallDiscarded'; callId: string; reason: CallEndReason }
   /** Both sides re-joined an established call after a server restart: its in-call signaling flows again. */
   | { type: 'callRejoined'; callId: string }
   | { type: 'signalingData'; callId: string; data: string }
-  | { type: 'error'; code: ServerErrorCode; message: string; requestId?: string; callId?: string };
+  | { type: 'error'; code: ServerErrorCode; message: string; requestId?: string; callId?: string; roomId?: string }
+  // Rooms
+  | {
+      type: 'roomJoined'; requestId: string; roomId: string; memberId: number; members: RoomMemberInfo[]; distributor: number;
+      rtpCapabilities: unknown; producers: RoomProducerInfo[];
+    }
+  /** The room's members changed (someone joined or left): the whole list, and who distributes the group key now. */
+  | { type: 'roomMembers'; roomId: string; members: RoomMemberInfo[]; distributor: number; joined?: number; left?: number }
+  | { type: 'transportCreated'; requestId: string; roomId: string; transportId: string; iceParameters: unknown; iceCandidates: unknown[]; dtlsParameters: unknown }
+  | { type: 'transportConnected'; requestId: string; roomId: string }
+  | { type: 'produced'; requestId: string; roomId: string; producerId: string }
+  | { type: 'consumed'; requestId: string; roomId: string; consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }
+  | { type: 'consumerResumed'; requestId: string; roomId: string; consumerId: string }
+  | ({ type: 'producerAdded'; roomId: string } & RoomProducerInfo)
+  | { type: 'producerRemoved'; roomId: string; producerId: string }
+  | { type: 'roomCode'; roomId: string; from: number; epoch: number; step: 'commit' | 'reveal'; value: string };
 
 const iceServerSchema = v.object({
   urls: v.pipe(v.array(v.pipe(v.string(), v.maxLength(512), v.regex(/^(stun|stuns|turn|turns):/))), v.minLength(1), v.maxLength(8)),
   username: v.optional(v.pipe(v.string(), v.maxLength(512))),
   credential: v.optional(v.pipe(v.string(), v.maxLength(512))),
 });
+
+const roomMembersSchema = v.pipe(v.array(v.object({ memberId: memberIdSchema, userId: idSchema, deviceId: idSchema })), v.maxLength(1024));
+const roomProducerSchema = v.object({ producerId: sfuIdSchema, memberId: memberIdSchema, kind: v.picklist(['audio', 'video']), source: sourceSchema });
 
 /** Schema of server messages, for clients (a client validates what it receives too). */
 export const serverMessageSchema = v.variant('type', [
@@ -185,13 +340,35 @@ export const serverMessageSchema = v.variant('type', [
   v.object({ type: v.literal('dhConfig'), version: v.pipe(v.number(), v.integer(), v.minValue(1)), p: base64Bytes(256), g: v.pipe(v.number(), v.integer()) }),
   v.object({ type: v.literal('dhConfigNotModified'), version: count }),
   v.object({ type: v.literal('callRequested'), requestId: requestIdSchema, callId: callIdSchema, devices: count }),
-  v.object({ type: v.literal('phoneCallRequested'), callId: callIdSchema, callerId: idSchema, gAHash: base64Bytes(32), video: v.boolean() }),
+  v.object({ type: v.literal('phoneCallRequested'), callId: callIdSchema, callerId: idSchema, gAHash: base64Bytes(32), video: v.boolean(), room: v.optional(roomPairSchema) }),
   v.object({ type: v.literal('phoneCallAccepted'), callId: callIdSchema, gB: base64Bytes(256) }),
   v.object({ type: v.literal('phoneCall'), callId: callIdSchema, gA: base64Bytes(256), keyFingerprint: fingerprintSchema }),
   v.object({ type: v.literal('phoneCallDiscarded'), callId: callIdSchema, reason: reasonSchema }),
   v.object({ type: v.literal('callRejoined'), callId: callIdSchema }),
   v.object({ type: v.literal('signalingData'), callId: callIdSchema, data: base64Any(MAX_SIGNALING_DATA_BYTES) }),
-  v.object({ type: v.literal('error'), code: v.string(), message: v.string(), requestId: v.optional(v.string()), callId: v.optional(v.string()) }),
+  v.object({ type: v.literal('error'), code: v.string(), message: v.string(), requestId: v.optional(v.string()), callId: v.optional(v.string()), roomId: v.optional(v.string()) }),
+  v.object({
+    type: v.literal('roomJoined'), requestId: requestIdSchema, roomId: roomIdSchema, memberId: memberIdSchema, members: roomMembersSchema,
+    distributor: memberIdSchema, rtpCapabilities: v.unknown(), producers: v.pipe(v.array(roomProducerSchema), v.maxLength(256)),
+  }),
+  v.object({
+    type: v.literal('roomMembers'), roomId: roomIdSchema, members: roomMembersSchema, distributor: memberIdSchema,
+    joined: v.optional(memberIdSchema), left: v.optional(memberIdSchema),
+  }),
+  v.object({
+    type: v.literal('transportCreated'), requestId: requestIdSchema, roomId: roomIdSchema, transportId: sfuIdSchema, iceParameters: v.unknown(),
+    iceCandidates: v.pipe(v.array(v.unknown()), v.maxLength(16)), dtlsParameters: v.unknown(),
+  }),
+  v.object({ type: v.literal('transportConnected'), requestId: requestIdSchema, roomId: roomIdSchema }),
+  v.object({ type: v.literal('produced'), requestId: requestIdSchema, roomId: roomIdSchema, producerId: sfuIdSchema }),
+  v.object({
+    type: v.literal('consumed'), requestId: requestIdSchema, roomId: roomIdSchema, consumerId: sfuIdSchema, producerId: sfuIdSchema,
+    kind: v.picklist(['audio', 'video']), rtpParameters: v.unknown(),
+  }),
+  v.object({ type: v.literal('consumerResumed'), requestId: requestIdSchema, roomId: roomIdSchema, consumerId: sfuIdSchema }),
+  v.object({ type: v.literal('producerAdded'), roomId: roomIdSchema, ...roomProducerSchema.entries }),
+  v.object({ type: v.literal('producerRemoved'), roomId: roomIdSchema, producerId: sfuIdSchema }),
+  v.object({ type: v.literal('roomCode'), roomId: roomIdSchema, from: memberIdSchema, epoch: smallInt, step: roomCodeStepSchema, value: base64Bytes(32) }),
 ]);
 
 /** Result of parsing one frame. */
@@ -226,8 +403,16 @@ function parseWith<T>(schema: v.GenericSchema<unknown, T>, known: ReadonlySet<st
   return { ok: true, message: result.output };
 }
 
-const CLIENT_TYPES = new Set(['hello', 'watch', 'getDhConfig', 'requestCall', 'acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
-const SERVER_TYPES = new Set(['welcome', 'presence', 'presenceUpdate', 'dhConfig', 'dhConfigNotModified', 'callRequested', 'phoneCallRequested', 'phoneCallAccepted', 'phoneCall', 'phoneCallDiscarded', 'callRejoined', 'signalingData', 'error']);
+/** Types of the room messages a server sends (a client hands them to its room session). */
+export const ROOM_SERVER_MESSAGE_TYPES = [
+  'roomJoined', 'roomMembers', 'transportCreated', 'transportConnected', 'produced', 'consumed', 'consumerResumed', 'producerAdded', 'producerRemoved', 'roomCode',
+] as const;
+
+/** A room message a server sends. */
+export type RoomServerMessage = Extract<ServerMessage, { type: (typeof ROOM_SERVER_MESSAGE_TYPES)[number] }>;
+
+const CLIENT_TYPES = new Set(clientMessageSchema.options.map((o) => o.entries.type.literal));
+const SERVER_TYPES = new Set(serverMessageSchema.options.map((o) => o.entries.type.literal));
 
 /** Parses and validates a frame a client sent. Never throws. */
 export function parseClientMessage(text: string): ParseResult<ClientMessage> {

@@ -10,17 +10,42 @@ import { turnCredentials, type TurnOptions } from './turn.js';
 import type { IncomingMessage } from 'node:http';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth.js';
 import { originAllowed } from './origin.js';
-import { CLOSE_CODES, DEFAULT_SERVER_LIMITS, SignalingServerCore, type ConnectionId, type ServerLogEntry, type ServerOutput, type SignalingServerOptions, type TokenVerdict } from './server-core.js';
+import {
+  CLOSE_CODES,
+  DEFAULT_ROOM_OPTIONS,
+  DEFAULT_SERVER_LIMITS,
+  SignalingServerCore,
+  runRoomRequest,
+  type ConnectionId,
+  type RoomMedia,
+  type RoomOptions,
+  type ServerLogEntry,
+  type ServerOutput,
+  type SignalingServerOptions,
+  type TokenVerdict,
+} from './server-core.js';
 
-export { SignalingServerCore, DEFAULT_SERVER_LIMITS, DEFAULT_ABUSE_LIMITS, CLOSE_CODES } from './server-core.js';
+export { SignalingServerCore, DEFAULT_SERVER_LIMITS, DEFAULT_ABUSE_LIMITS, DEFAULT_ROOM_OPTIONS, CLOSE_CODES, runRoomRequest } from './server-core.js';
+export { HONEST_RELAY, type RelayStrategy, type KeyExchangeRelay, type KeyExchangeInfo } from './relay.js';
+export { MitmRelay, type MitmRelayOptions } from './mitm.js';
 export { turnCredentials, turnPassword, parseTurnOptions, type TurnOptions, type TurnIceServer } from './turn.js';
 export { createTokenVerifier, mintToken, type TokenVerifierOptions, type MintTokenOptions } from './auth.js';
 export { originAllowed } from './origin.js';
 export { PresenceRegistry, DEFAULT_PRESENCE_OPTIONS, type PresenceOptions } from './presence.js';
-export type { SignalingServerOptions, ServerLogEntry, ServerOutput, ConnectionId, ServerStats, RateLimit, AuthMode, AbuseLimits, TokenVerdict } from './server-core.js';
+export type {
+  SignalingServerOptions, ServerLogEntry, ServerOutput, ConnectionId, ServerStats, RateLimit, AuthMode, AbuseLimits, TokenVerdict, RoomOptions, RoomMedia,
+  RoomRequest, RoomMediaOutcome,
+} from './server-core.js';
+
+/** Rooms with an SFU: the SFU (e.g. `await Sfu.start()` from @mtcall/sfu) and the room limits. */
+export interface RoomsConfig extends Partial<RoomOptions> {
+  media: RoomMedia;
+}
 
 /** Options of `startSignalingServer`; everything but the network has defaults. */
-export interface StartSignalingServerOptions extends Partial<Omit<SignalingServerOptions, 'auth'>> {
+export interface StartSignalingServerOptions extends Partial<Omit<SignalingServerOptions, 'auth' | 'rooms'>> {
+  /** Rooms (group calls through an SFU); absent: room messages get `rooms-disabled`. The SFU is not closed by `close()`. */
+  rooms?: RoomsConfig;
   /** A shared token every `hello` must carry (the simple mode; compared in constant time). */
   token?: string;
   /**
@@ -38,7 +63,7 @@ export interface StartSignalingServerOptions extends Partial<Omit<SignalingServe
   port?: number;
   /** Interface to bind. Default 127.0.0.1. */
   host?: string;
-  /** How often deadlines are checked (ms). Default 250. */
+  /** @deprecated ignored: the server wakes exactly when the core's next deadline is due (`nextWakeAt`). */
   tickMs?: number;
   /** An existing HTTP server to attach to (then `port`/`host` are ignored), e.g. the demo's. */
   server?: import('node:http').Server;
@@ -89,6 +114,11 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   if (options.resumeGraceMs !== undefined) coreOptions.resumeGraceMs = options.resumeGraceMs;
   if (options.log !== undefined) coreOptions.log = options.log;
   if (options.mitm) coreOptions.mitm = true;
+  if (options.relay) coreOptions.relay = options.relay;
+  const media = options.rooms?.media;
+  if (options.rooms) {
+    coreOptions.rooms = { maxMembers: options.rooms.maxMembers ?? DEFAULT_ROOM_OPTIONS.maxMembers, maxRooms: options.rooms.maxRooms ?? DEFAULT_ROOM_OPTIONS.maxRooms };
+  }
   if (options.iceServers) coreOptions.iceServers = options.iceServers;
   const turn = options.turn;
   if (turn) {
@@ -117,10 +147,41 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   const sockets = new Map<ConnectionId, WebSocket>();
   let nextId = 1;
 
+  // The core says when it next needs waking; one timer follows that, re-armed after every batch of outputs.
+  let wake: ReturnType<typeof setTimeout> | undefined;
+  let wakeAt: number | undefined;
+  let stopped = false;
+  const schedule = () => {
+    const next = core.nextWakeAt();
+    if (next === wakeAt || stopped) return;
+    if (wake !== undefined) clearTimeout(wake);
+    wakeAt = next;
+    wake = undefined;
+    if (next === undefined) return;
+    wake = setTimeout(() => {
+      wake = undefined;
+      wakeAt = undefined;
+      apply(core.tick(Date.now()));
+    }, Math.max(0, next - Date.now()));
+    wake.unref();
+  };
+
   const apply = (outputs: ServerOutput[]) => {
+    applyOutputs(outputs);
+    schedule();
+  };
+
+  const applyOutputs = (outputs: ServerOutput[]) => {
     // A message object addressed to many connections (presence) is serialised once.
     let texts: Map<object, string> | undefined;
     for (const output of outputs) {
+      if (output.kind === 'room-media') {
+        // The SFU works even for a connection that closed meanwhile (a leave must still close its transports).
+        const { to, request } = output;
+        if (!media) continue;
+        void runRoomRequest(media, request).then((outcome) => apply(core.roomMediaDone(to, request, outcome, Date.now())));
+        continue;
+      }
       const socket = sockets.get(output.to);
       if (!socket || socket.readyState !== socket.OPEN) continue;
       switch (output.kind) {
@@ -168,8 +229,6 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     socket.on('error', () => socket.terminate());
   });
 
-  const timer = setInterval(() => apply(core.tick(Date.now())), options.tickMs ?? 250);
-  timer.unref();
 
   const address = options.server ? (options.server.address() as AddressInfo | null) : (wss.address() as AddressInfo);
   const port = address?.port ?? 0;
@@ -180,13 +239,15 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     core,
     close: () =>
       new Promise<void>((resolve) => {
-        clearInterval(timer);
+        stopped = true;
+        if (wake !== undefined) clearTimeout(wake);
         for (const socket of sockets.values()) socket.terminate();
         wss.close(() => resolve());
       }),
     shutdown: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
-        clearInterval(timer);
+        stopped = true;
+        if (wake !== undefined) clearTimeout(wake);
         const closed = [...sockets.values()].map((socket) => new Promise<void>((done) => {
           if (socket.readyState === socket.CLOSED) return done();
           socket.once('close', () => done());

@@ -18,3 +18,6 @@ export {
   type SecureCallEvents,
 } from './secure-call.js';
 export type { TransportStats, TransformOptions, ToWorker, FromWorker } from './worker-protocol.js';
+export { RoomFrameCryptor, ROOM_FRAME_DROP_REASONS, type RoomStreamRef, type RoomFrameDropReason, type RoomFrameCryptorStats, type RoomDecryptResult, type RoomFrameCryptorOptions } from './room-frame-cryptor.js';
+export { RoomWorkerCore, type RoomTransformOptions, type RoomToWorker, type RoomFromWorker, type RoomTransportStats, type RoomWorkerHooks } from './room-worker-core.js';
+export { RoomMediaEncryption, roomTransportSettings, type RoomMediaEncryptionOptions, type RoomMediaEncryptionEvents } from './room-media.js';

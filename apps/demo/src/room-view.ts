@@ -1,0 +1,197 @@
+/**
+ * The demo's room view (issue 13): a group call through the server's SFU, on `MtcallClient.join`. A grid of tiles
+ * (a name, the video, a ring while someone speaks), the room's four emoji — the same for everyone unless someone is
+ * in the middle — the epoch, who joined or left, and warnings in words. Its DOM lives outside the app's re-rendered
+ * tree (videos keep playing when the app re-renders); `app.ts` shows the join form.
+ */
+
+import { EMOJI_FONT_FAMILY, type MtcallClient, type RoomSession, type RoomSecurityState, type RoomTrack } from '@mtcall/client';
+
+const SECURITY: Record<RoomSecurityState, { icon: string; text: string; tone: string }> = {
+  agreeing: { icon: '🔑', text: 'Waiting for the room key…', tone: 'muted' },
+  'keys-agreed': { icon: '🔑', text: 'Room key received — compare the room code aloud.', tone: 'muted' },
+  'media-protected': { icon: '🔒', text: 'End-to-end encrypted: the server forwards scrambled data. Compare the room code aloud.', tone: 'good' },
+  'keys-differ': { icon: '⚠️', text: 'Your key exchange with the room was tampered with: someone may be in the middle. Leave the room.', tone: 'bad' },
+};
+
+interface Tile {
+  element: HTMLElement;
+  video?: HTMLVideoElement;
+  level: number;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text = ''): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+export class RoomView {
+  readonly element = el('section', 'room');
+  #room: RoomSession | undefined;
+  readonly #tiles = new Map<number, Tile>();
+  readonly #notices: string[] = [];
+  #audio: AudioContext | undefined;
+  #meter: ReturnType<typeof setInterval> | undefined;
+  #onChange: () => void = () => undefined;
+
+  constructor() {
+    this.element.hidden = true;
+  }
+
+  get inRoom(): boolean {
+    return this.#room !== undefined;
+  }
+
+  /** Called whenever the view changes (the app re-renders its own part). */
+  onChange(listener: () => void): void {
+    this.#onChange = listener;
+  }
+
+  async join(client: MtcallClient, roomId: string): Promise<void> {
+    if (this.#room) return;
+    this.#audio = new AudioContext();
+    const room = await client.join(roomId, { audio: true, video: { width: 640, height: 360 } });
+    this.#room = room;
+    room.on('members', ({ joined, left }) => {
+      if (joined) this.#notice(`${joined.userId} joined`);
+      if (left) {
+        this.#notice(`${left.userId} left`);
+        this.#tiles.get(left.memberId)?.element.remove();
+        this.#tiles.delete(left.memberId);
+      }
+      this.#render();
+    });
+    room.on('epoch', ({ epoch }) => {
+      this.#notice(`new room key (epoch ${epoch}): compare the new room code`);
+      this.#render();
+    });
+    room.on('code', () => this.#render());
+    room.on('security', () => this.#render());
+    room.on('warning', ({ detail }) => {
+      this.#notice(`⚠ ${detail}`);
+      this.#render();
+    });
+    room.on('track', (track) => this.#addTrack(track));
+    room.on('track-ended', ({ memberId }) => this.#tiles.get(memberId)?.video?.remove());
+    room.on('left', () => this.#reset());
+    for (const track of room.tracks) this.#addTrack(track);
+    for (const w of room.warnings) this.#notice(`⚠ ${w.detail}`);
+    const own = this.#tile(room.memberId, `${client.userId} (you)`);
+    const local = room.localTracks.find((t) => t.kind === 'video');
+    if (local) this.#setVideo(own, new MediaStream([local]), true);
+    const mic = room.localTracks.find((t) => t.kind === 'audio');
+    if (mic) this.#listen(own, new MediaStream([mic]));
+    this.#meter = setInterval(() => this.#renderLevels(), 200);
+    this.element.hidden = false;
+    this.#render();
+  }
+
+  async leave(): Promise<void> {
+    await this.#room?.leave();
+    this.#reset();
+  }
+
+  /** What the view shows (the demo's snapshot). */
+  snapshot(): { roomId: string; memberId: number; epoch: number; code?: string[]; security: RoomSecurityState; members: string[]; tiles: number } | undefined {
+    const room = this.#room;
+    if (!room) return undefined;
+    return {
+      roomId: room.roomId, memberId: room.memberId, epoch: room.epoch.sending, security: room.security, members: room.members.map((m) => m.userId), tiles: this.#tiles.size,
+      ...(room.code ? { code: room.code.emoji } : {}),
+    };
+  }
+
+  #addTrack(track: RoomTrack): void {
+    const tile = this.#tile(track.memberId, track.userId);
+    if (track.kind === 'video') this.#setVideo(tile, track.stream, false);
+    else {
+      const audio = el('audio');
+      audio.autoplay = true;
+      audio.srcObject = track.stream;
+      tile.element.append(audio);
+      this.#listen(tile, track.stream);
+    }
+    this.#render();
+  }
+
+  #tile(memberId: number, name: string): Tile {
+    let tile = this.#tiles.get(memberId);
+    if (!tile) {
+      const element = el('div', 'tile');
+      element.dataset['member'] = String(memberId);
+      element.append(el('div', 'tile-name', name));
+      tile = { element, level: 0 };
+      this.#tiles.set(memberId, tile);
+    }
+    return tile;
+  }
+
+  #setVideo(tile: Tile, stream: MediaStream, mirror: boolean): void {
+    tile.video?.remove();
+    const video = el('video', mirror ? 'mirror' : '');
+    video.autoplay = true;
+    video.muted = true;
+    video.playsInline = true;
+    video.srcObject = stream;
+    tile.video = video;
+    tile.element.prepend(video);
+  }
+
+  /** A speaking indicator: the RMS of the track, sampled by an analyser. */
+  #listen(tile: Tile, stream: MediaStream): void {
+    if (!this.#audio) return;
+    const analyser = this.#audio.createAnalyser();
+    this.#audio.createMediaStreamSource(stream).connect(analyser);
+    const data = new Float32Array(analyser.fftSize);
+    const sample = () => {
+      analyser.getFloatTimeDomainData(data);
+      let sum = 0;
+      for (const x of data) sum += x * x;
+      tile.level = Math.sqrt(sum / data.length);
+    };
+    const timer = setInterval(() => (this.#tiles.has(Number(tile.element.dataset['member'])) ? sample() : clearInterval(timer)), 200);
+  }
+
+  #renderLevels(): void {
+    for (const tile of this.#tiles.values()) tile.element.classList.toggle('speaking', tile.level > 0.02);
+  }
+
+  #notice(text: string): void {
+    this.#notices.push(text);
+    if (this.#notices.length > 6) this.#notices.shift();
+  }
+
+  #render(): void {
+    const room = this.#room;
+    if (!room) return;
+    const security = SECURITY[room.security];
+    const code = el('span', 'room-code', room.code ? room.code.emoji.join(' ') : '…');
+    code.style.fontFamily = EMOJI_FONT_FAMILY;
+    const leave = el('button', 'danger', 'Leave');
+    leave.id = 'leave-room';
+    leave.addEventListener('click', () => void this.leave());
+    const head = el('div', 'room-head');
+    head.append(el('h3', '', `Room ${room.roomId}`), el('span', 'sub', `${room.members.length} here · epoch ${room.epoch.sending}`), code, leave);
+    const status = el('div', `status ${security.tone}`, `${security.icon} ${security.text}`);
+    const notices = el('ul', 'room-notices');
+    for (const n of this.#notices) notices.append(el('li', n.startsWith('⚠') ? 'bad' : '', n));
+    const grid = el('div', 'room-grid');
+    for (const tile of this.#tiles.values()) grid.append(tile.element); // moved, not recreated: videos keep playing
+    this.element.replaceChildren(head, status, grid, notices);
+    this.#onChange();
+  }
+
+  #reset(): void {
+    if (this.#meter !== undefined) clearInterval(this.#meter);
+    void this.#audio?.close();
+    this.#audio = undefined;
+    this.#room = undefined;
+    this.#tiles.clear();
+    this.#notices.length = 0;
+    this.element.replaceChildren();
+    this.element.hidden = true;
+    this.#onChange();
+  }
+}

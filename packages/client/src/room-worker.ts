@@ -1,0 +1,2 @@
+/** The SDK's room encryption worker: mtcall's room worker, nothing else. */
+import '@mtcall/transport/room-worker';

@@ -1,0 +1,491 @@
+/**
+ * `RoomSession`: one device in a room — a group call through the server's SFU, end to end encrypted (issue 13;
+ * docs/GROUP-CALLS.md). It wires four things together:
+ *
+ * - the signaling server's room messages (membership, the SFU's transports, producers and consumers, the room
+ *   code's commitments), requests sent one at a time;
+ * - `RoomKeyAgent` (sans-IO): the distributor's pairwise key exchanges (the calls' three-message DH, placed through
+ *   `SignalingClient` as room key exchanges), the group secret per epoch over the sealed pairwise channels, the room
+ *   code — its outputs applied here, its clock driven by one timer at `nextWakeAt()`;
+ * - mediasoup-client: a send transport with one producer per track and a receive transport with one consumer per
+ *   other member's producer, each created with the encoded-transform settings, every producer's sender and
+ *   consumer's receiver given to the room worker before any frame flows (`onRtpSender` / `onRtpReceiver`);
+ * - `RoomMediaEncryption` (@mtcall/transport): the room worker sealing this member's frames under the current epoch
+ *   and opening each other member's under the sender the SFU named.
+ *
+ *   const room = await client.join('standup', { audio: true, video: true });
+ *   room.on('code', ({ emoji }) => show(emoji));            // the same four emoji for everyone in the room
+ *   room.on('track', ({ userId, track }) => addTile(userId, track));
+ *   room.on('security', ({ state }) => showLock(state));     // never claims more than the facts
+ */
+
+import { Emitter } from '@mtcall/common';
+import { base64ToBytes, bytesToBase64, bytesToHex, randomBytes } from '@mtcall/crypto';
+import type { Call, InCallMessage, RoomServerMessage, SignalingClient } from '@mtcall/signaling';
+import { RoomMediaEncryption, detectTransformMode, roomTransportSettings, type RoomTransportStats, type TransformMode } from '@mtcall/transport';
+import { Device } from 'mediasoup-client';
+import type { types as ms } from 'mediasoup-client';
+import { MtcallClientError, mediaError } from './errors.js';
+import { RoomKeyAgent, type RoomKeyOutput, type RoomKeyTimings, type RoomKeyWarning, type RoomMember } from './room-keys.js';
+
+/** What the room session needs from its client. */
+export interface RoomContext {
+  signaling: SignalingClient;
+  createRoomWorker: () => Worker;
+  transform: TransformMode | undefined;
+  iceServers: () => RTCIceServer[];
+  now: () => number;
+}
+
+/** What to send into the room. */
+export interface RoomJoinOptions {
+  /** Microphone (true, constraints, or false). Default true. */
+  audio?: boolean | MediaTrackConstraints;
+  /** Camera (true, constraints, or false). Default true. */
+  video?: boolean | MediaTrackConstraints;
+  /** Tracks to send instead of the camera and microphone (e.g. a canvas capture); their kinds name the sources. */
+  tracks?: MediaStreamTrack[];
+  /** Timings of the key scheme (tests). */
+  keyTimings?: Partial<RoomKeyTimings>;
+  /** How often the security state samples the media counters (ms, default 500). */
+  statsIntervalMs?: number;
+}
+
+/**
+ * A room's protection, as the facts show it:
+ * `agreeing` (no group key yet) → `keys-agreed` (an epoch is held, the room code can be compared) →
+ * `media-protected` (other members' frames open under it, none failed authentication); `keys-differ` when this
+ * device's key exchange with the distributor was tampered with (its own transcript entry does not match), or frames
+ * keep failing authentication while none opens.
+ */
+export type RoomSecurityState = 'agreeing' | 'keys-agreed' | 'media-protected' | 'keys-differ';
+
+/** A member's track, as the room session hands it to the app. */
+export interface RoomTrack {
+  memberId: number;
+  userId: string;
+  source: string;
+  kind: 'audio' | 'video';
+  track: MediaStreamTrack;
+  stream: MediaStream;
+  producerId: string;
+}
+
+export interface RoomSessionEvents extends Record<string, unknown> {
+  /** The members now (after a join or a leave), with who joined or left. */
+  members: { members: RoomMember[]; joined?: RoomMember; left?: RoomMember };
+  /** Another member's track arrived (decrypted in the worker). */
+  track: RoomTrack;
+  /** A member's track ended (it stopped sending it, or left). */
+  'track-ended': { memberId: number; producerId: string };
+  /** A new epoch: a new group secret, held by exactly these members. */
+  epoch: { epoch: number; members: RoomMember[] };
+  /** This device now seals with this epoch. */
+  switched: { epoch: number };
+  /** The room code of an epoch: compare it aloud; it is the same for everyone unless someone is in the middle. */
+  code: { epoch: number; emoji: string[] };
+  security: { state: RoomSecurityState };
+  /** Something the person must be told (e.g. `own-entry-mismatch`: someone is in the middle of this device's key exchange). */
+  warning: { code: RoomKeyWarning; detail: string; epoch?: number };
+  error: MtcallClientError;
+  /** This device left (or was disconnected); the keys are wiped. */
+  left: { reason: 'left' | 'disconnected' };
+}
+
+interface Pending {
+  resolve: (message: RoomServerMessage) => void;
+  reject: (error: Error) => void;
+}
+
+/** One device in a room. Create it with `MtcallClient.join`. */
+export class RoomSession extends Emitter<RoomSessionEvents> {
+  readonly roomId: string;
+  #memberId = 0;
+  #members = new Map<number, RoomMember>();
+  readonly #ctx: RoomContext;
+  readonly #options: RoomJoinOptions;
+  #agent: RoomKeyAgent | undefined;
+  #media: RoomMediaEncryption | undefined;
+  #device: Device | undefined;
+  #send: ms.Transport | undefined;
+  #recv: ms.Transport | undefined;
+  readonly #producers = new Map<string, ms.Producer>();
+  readonly #consumers = new Map<string, { consumer: ms.Consumer; memberId: number; track: RoomTrack; announced: boolean }>();
+  readonly #pairs = new Map<number, Call>();
+  readonly #pending = new Map<string, Pending>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #statsTimer: ReturnType<typeof setInterval> | undefined;
+  #state: RoomSecurityState = 'agreeing';
+  #code: { epoch: number; emoji: string[] } | undefined;
+  #ownTracks: MediaStreamTrack[] = [];
+  #left = false;
+  readonly #off: (() => void)[] = [];
+  readonly #warnings: RoomSessionEvents['warning'][] = [];
+  /** Producers announced before the receive transport existed. */
+  readonly #early: { producerId: string; memberId: number; kind: 'audio' | 'video'; source: string }[] = [];
+
+  /** @internal use `MtcallClient.join`. */
+  constructor(ctx: RoomContext, roomId: string, options: RoomJoinOptions) {
+    super();
+    this.#ctx = ctx;
+    this.roomId = roomId;
+    this.#options = options;
+  }
+
+  /** This device's member number in the room (0 before joining). */
+  get memberId(): number {
+    return this.#memberId;
+  }
+  /** The members (this device included). */
+  get members(): RoomMember[] {
+    return [...this.#members.values()];
+  }
+  get security(): RoomSecurityState {
+    return this.#state;
+  }
+  /** The current room code, once computed. */
+  get code(): { epoch: number; emoji: string[] } | undefined {
+    return this.#code;
+  }
+  /** The epoch this device holds (newest) and seals with. */
+  get epoch(): { held: number; sending: number } {
+    return { held: this.#agent?.epoch ?? 0, sending: this.#agent?.sendingEpoch ?? 0 };
+  }
+  /** The member who distributes the group key now. */
+  get distributor(): number {
+    return this.#agent?.distributor ?? 0;
+  }
+  /** The warnings so far (also those raised while joining, before a listener could be attached). */
+  get warnings(): RoomSessionEvents['warning'][] {
+    return [...this.#warnings];
+  }
+  /** The other members' tracks received now (those that arrived before a listener was attached included). */
+  get tracks(): RoomTrack[] {
+    return [...this.#consumers.values()].filter((c) => c.announced).map((c) => c.track);
+  }
+  /** This device's own tracks (what it sends). */
+  get localTracks(): MediaStreamTrack[] {
+    return [...this.#ownTracks];
+  }
+
+  /** The room worker's counters: frames sealed and opened (per sender, per epoch), drops by reason. */
+  async stats(): Promise<RoomTransportStats | undefined> {
+    return this.#media?.stats();
+  }
+
+  /** @internal Joins: the server, the SFU's transports, the media, the keys. */
+  async start(): Promise<void> {
+    const signaling = this.#ctx.signaling;
+    this.#off.push(
+      signaling.on('room', (message) => this.#onRoom(message)),
+      signaling.on('roomError', (e) => this.#onRoomError(e)),
+      signaling.on('roomExchange', (call) => this.#onExchange(call)),
+      signaling.on('close', () => void this.#leave('disconnected')),
+      // A dropped connection leaves the room on the server (membership is not resumed): end here too.
+      signaling.on('reconnecting', () => void this.#leave('disconnected')),
+    );
+    const joined = (await this.#request({ type: 'joinRoom', requestId: '', roomId: this.roomId })) as Extract<RoomServerMessage, { type: 'roomJoined' }>;
+    this.#memberId = joined.memberId;
+    const self = joined.members.find((m) => m.memberId === joined.memberId)!;
+    this.#agent = new RoomKeyAgent({ roomId: this.roomId, self, ...(this.#options.keyTimings ? { timings: this.#options.keyTimings } : {}) });
+    const mode = this.#ctx.transform ?? detectTransformMode();
+    this.#media = new RoomMediaEncryption({ worker: this.#ctx.createRoomWorker(), roomId: this.roomId, self: joined.memberId, ...(mode ? { mode } : {}) });
+    this.#media.on('keyframe-request', ({ streamId }) => {
+      if (this.#consumers.has(streamId)) this.#ctx.signaling.send({ type: 'requestKeyFrame', roomId: this.roomId, consumerId: streamId });
+    });
+    this.#setMembers(joined.members, joined.distributor);
+    this.#device = await Device.factory();
+    await this.#device.load({ routerRtpCapabilities: joined.rtpCapabilities as ms.RtpCapabilities });
+    const settings = roomTransportSettings(this.#media.mode) as Partial<RTCConfiguration>;
+    this.#recv = await this.#transport('recv', settings);
+    for (const producer of [...joined.producers, ...this.#early.splice(0)]) void this.#consume(producer.producerId, producer.memberId, producer.kind, producer.source);
+    this.#send = await this.#transport('send', settings);
+    await this.#produceLocal();
+    this.#statsTimer = setInterval(() => void this.#sampleSecurity(), this.#options.statsIntervalMs ?? 500);
+  }
+
+  /** Leaves the room: the SFU drops this device's media, the others rekey without it; keys are wiped here. */
+  leave(): Promise<void> {
+    return this.#leave('left');
+  }
+
+  // ---- requests ------------------------------------------------------------------------------------------------
+
+  /** Sends a room request (one at a time: the server serves one per member) and resolves with its answer. */
+  #request(message: Record<string, unknown> & { type: string }): Promise<RoomServerMessage> {
+    const run = () =>
+      new Promise<RoomServerMessage>((resolve, reject) => {
+        if (this.#left) return reject(new MtcallClientError('room-left', 'the room session ended'));
+        const requestId = bytesToHex(randomBytes(8));
+        this.#pending.set(requestId, { resolve, reject });
+        this.#ctx.signaling.send({ ...message, requestId } as never);
+      });
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  #onRoom(message: RoomServerMessage): void {
+    if (message.roomId !== this.roomId || this.#left) return;
+    if ('requestId' in message) {
+      const pending = this.#pending.get(message.requestId);
+      this.#pending.delete(message.requestId);
+      pending?.resolve(message);
+      return;
+    }
+    switch (message.type) {
+      case 'roomMembers': {
+        const before = new Map(this.#members);
+        this.#setMembers(message.members, message.distributor);
+        const joined = message.joined !== undefined ? this.#members.get(message.joined) : undefined;
+        const left = message.left !== undefined ? before.get(message.left) : undefined;
+        this.emit('members', { members: this.members, ...(joined ? { joined } : {}), ...(left ? { left } : {}) });
+        return;
+      }
+      case 'producerAdded':
+        if (this.#recv) void this.#consume(message.producerId, message.memberId, message.kind, message.source);
+        else this.#early.push(message);
+        return;
+      case 'producerRemoved':
+        for (const [id, entry] of this.#consumers) {
+          if (entry.consumer.producerId !== message.producerId) continue;
+          entry.consumer.close();
+          this.#consumers.delete(id);
+          this.emit('track-ended', { memberId: entry.memberId, producerId: message.producerId });
+        }
+        return;
+      case 'roomCode': {
+        const value = base64ToBytes(message.value);
+        if (value && this.#agent) this.#apply(this.#agent.codeMessage(message.from, message.epoch, message.step, value));
+        return;
+      }
+    }
+  }
+
+  #onRoomError(e: { code: string; message: string; roomId: string; requestId?: string }): void {
+    if (e.roomId !== this.roomId) return;
+    const error = new MtcallClientError('room-refused', `${e.code}: ${e.message}`);
+    const pending = e.requestId !== undefined ? this.#pending.get(e.requestId) : undefined;
+    if (pending) {
+      this.#pending.delete(e.requestId!);
+      pending.reject(error);
+    } else {
+      this.emit('error', error);
+    }
+  }
+
+  // ---- keys ----------------------------------------------------------------------------------------------------
+
+  #setMembers(list: readonly RoomMember[], distributor: number): void {
+    this.#members = new Map(list.map((m) => [m.memberId, { memberId: m.memberId, userId: m.userId, deviceId: m.deviceId }]));
+    if (this.#agent) this.#apply(this.#agent.membership(this.members, distributor, this.#ctx.now()));
+  }
+
+  /** Applies the agent's outputs, then re-arms its timer. */
+  #apply(outputs: RoomKeyOutput[]): void {
+    for (const o of outputs) {
+      switch (o.kind) {
+        case 'open-pair':
+          this.#openPair(o.memberId);
+          break;
+        case 'close-pair': {
+          const call = this.#pairs.get(o.memberId);
+          this.#pairs.delete(o.memberId);
+          if (call && call.state !== 'ended') call.hangUp();
+          break;
+        }
+        case 'pair-send': {
+          const call = this.#pairs.get(o.memberId);
+          if (call?.state === 'established') call.sendSignal({ type: 'app', data: o.message });
+          break;
+        }
+        case 'code-send':
+          this.#ctx.signaling.send({ type: 'roomCode', roomId: this.roomId, epoch: o.epoch, step: o.step, value: bytesToBase64(o.value) });
+          break;
+        case 'install':
+          this.#media?.install(o.epoch, o.secret);
+          o.secret.fill(0);
+          break;
+        case 'switch':
+          this.#media?.switchTo(o.epoch);
+          this.emit('switched', { epoch: o.epoch });
+          break;
+        case 'retire':
+          this.#media?.retire(o.before);
+          break;
+        case 'epoch':
+          if (this.#state === 'agreeing') this.#setState('keys-agreed');
+          this.emit('epoch', { epoch: o.epoch, members: o.members });
+          break;
+        case 'code':
+          this.#code = { epoch: o.epoch, emoji: o.emoji };
+          this.emit('code', this.#code);
+          break;
+        case 'warning': {
+          if (o.code === 'own-entry-mismatch' || o.code === 'not-in-transcript') this.#setState('keys-differ');
+          const warning = { code: o.code, detail: o.detail, ...(o.epoch !== undefined ? { epoch: o.epoch } : {}) };
+          this.#warnings.push(warning);
+          if (this.#warnings.length > 100) this.#warnings.shift();
+          this.emit('warning', warning);
+          break;
+        }
+      }
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const at = this.#agent?.nextWakeAt();
+    if (at === undefined || this.#left) return;
+    this.#timer = setTimeout(() => this.#apply(this.#agent!.tick(this.#ctx.now())), Math.max(0, at - this.#ctx.now()));
+  }
+
+  /** As distributor: a key exchange with one member (a call the server rings on that member's device only). */
+  #openPair(memberId: number): void {
+    const member = this.#members.get(memberId);
+    if (!member) return;
+    const call = this.#ctx.signaling.call(member.userId, { video: false, room: { roomId: this.roomId, memberId } });
+    this.#wirePair(memberId, call);
+  }
+
+  /** A key exchange offered to this device: only the distributor's is accepted. */
+  #onExchange(call: Call): void {
+    const room = call.room;
+    if (!room || room.roomId !== this.roomId || this.#left) return;
+    if (!this.#agent?.acceptsPairFrom(room.memberId)) return void call.decline();
+    this.#pairs.get(room.memberId)?.hangUp();
+    this.#wirePair(room.memberId, call);
+    call.accept();
+  }
+
+  #wirePair(memberId: number, call: Call): void {
+    this.#pairs.set(memberId, call);
+    call.on('established', (keys) => {
+      if (this.#pairs.get(memberId) === call) this.#apply(this.#agent!.pairEstablished(memberId, keys.key, keys.gA, this.#ctx.now()));
+    });
+    call.on('signal', (message: InCallMessage) => {
+      if (message.type === 'app' && this.#pairs.get(memberId) === call) this.#apply(this.#agent!.pairMessage(memberId, message.data, this.#ctx.now()));
+    });
+    call.on('ended', () => {
+      if (this.#pairs.get(memberId) !== call || this.#left) return;
+      this.#pairs.delete(memberId);
+      this.#apply(this.#agent!.pairEnded(memberId, this.#ctx.now()));
+    });
+  }
+
+  // ---- media ---------------------------------------------------------------------------------------------------
+
+  async #transport(direction: 'send' | 'recv', additionalSettings: Partial<RTCConfiguration>): Promise<ms.Transport> {
+    const created = (await this.#request({ type: 'createTransport', roomId: this.roomId, direction })) as Extract<RoomServerMessage, { type: 'transportCreated' }>;
+    const options: ms.TransportOptions = {
+      id: created.transportId,
+      iceParameters: created.iceParameters as ms.IceParameters,
+      iceCandidates: created.iceCandidates as ms.IceCandidate[],
+      dtlsParameters: created.dtlsParameters as ms.DtlsParameters,
+      iceServers: this.#ctx.iceServers(),
+      additionalSettings,
+    };
+    const transport = direction === 'send' ? this.#device!.createSendTransport(options) : this.#device!.createRecvTransport(options);
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.#request({ type: 'connectTransport', roomId: this.roomId, transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
+    });
+    if (direction === 'send') {
+      transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+        this.#request({ type: 'produce', roomId: this.roomId, transportId: transport.id, kind, rtpParameters, source: String(appData['source']) })
+          .then((m) => callback({ id: (m as Extract<RoomServerMessage, { type: 'produced' }>).producerId }), errback);
+      });
+    }
+    return transport;
+  }
+
+  async #produceLocal(): Promise<void> {
+    let tracks = this.#options.tracks;
+    if (!tracks) {
+      const audio = this.#options.audio ?? true;
+      const video = this.#options.video ?? true;
+      if (!audio && !video) return;
+      try {
+        tracks = (await navigator.mediaDevices.getUserMedia({ audio, video })).getTracks();
+      } catch (error) {
+        throw mediaError(error, 'camera/microphone');
+      }
+    }
+    this.#ownTracks = [...tracks];
+    for (const track of tracks) {
+      if (this.#left) return;
+      const kind = track.kind as 'audio' | 'video';
+      const source = kind === 'audio' ? 'audio' : track.contentHint === 'detail' || track.contentHint === 'text' ? 'screen' : 'video';
+      // Opus and VP8: the codecs whose clear bytes mediasoup needs are kept by the frame encryption (docs/CODECS.md).
+      const codec = this.#device!.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === (kind === 'audio' ? 'audio/opus' : 'video/vp8'));
+      const producer = await this.#send!.produce({
+        track,
+        stopTracks: false,
+        ...(codec ? { codec } : {}),
+        appData: { source },
+        onRtpSender: (sender) => this.#media!.attachSender(sender, { kind, source, streamId: `own-${source}`, ...(codec ? { codec: codec.mimeType } : {}) }),
+      });
+      this.#producers.set(producer.id, producer);
+    }
+  }
+
+  async #consume(producerId: string, memberId: number, kind: 'audio' | 'video', source: string): Promise<void> {
+    try {
+      const answer = (await this.#request({
+        type: 'consume', roomId: this.roomId, transportId: this.#recv!.id, producerId, rtpCapabilities: this.#device!.rtpCapabilities,
+      })) as Extract<RoomServerMessage, { type: 'consumed' }>;
+      const rtpParameters = answer.rtpParameters as ms.RtpParameters;
+      const consumer = await this.#recv!.consume({
+        id: answer.consumerId, producerId, kind, rtpParameters,
+        onRtpReceiver: (receiver) => this.#media!.attachReceiver(receiver, {
+          kind, source, sender: memberId, streamId: answer.consumerId, ...(rtpParameters.codecs[0] ? { codec: rtpParameters.codecs[0].mimeType } : {}),
+        }),
+      });
+      const member = this.#members.get(memberId);
+      const track: RoomTrack = { memberId, userId: member?.userId ?? '?', source, kind, track: consumer.track, stream: new MediaStream([consumer.track]), producerId };
+      const entry = { consumer, memberId, track, announced: false };
+      this.#consumers.set(consumer.id, entry);
+      await this.#request({ type: 'resumeConsumer', roomId: this.roomId, consumerId: consumer.id });
+      entry.announced = true;
+      this.emit('track', track);
+    } catch (error) {
+      if (!this.#left) this.emit('error', error instanceof MtcallClientError ? error : new MtcallClientError('room-refused', `consume: ${(error as Error).message}`));
+    }
+  }
+
+  /** The security state from the worker's counters: frames of others opening, or only failing. */
+  async #sampleSecurity(): Promise<void> {
+    const stats = await this.#media?.stats();
+    if (!stats || this.#left) return;
+    const failures = stats.dropped.auth;
+    if (this.#state === 'keys-agreed' && stats.opened.frames > 0 && failures === 0) this.#setState('media-protected');
+    if ((this.#state === 'keys-agreed' || this.#state === 'media-protected') && stats.opened.frames === 0 && failures >= 5) this.#setState('keys-differ');
+  }
+
+  #setState(state: RoomSecurityState): void {
+    if (this.#state === state || this.#state === 'keys-differ') return;
+    this.#state = state;
+    this.emit('security', { state });
+  }
+
+  async #leave(reason: 'left' | 'disconnected'): Promise<void> {
+    if (this.#left) return;
+    if (reason === 'left') this.#ctx.signaling.send({ type: 'leaveRoom', roomId: this.roomId });
+    this.#left = true;
+    for (const off of this.#off) off();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    for (const call of this.#pairs.values()) if (call.state !== 'ended') call.hangUp();
+    this.#pairs.clear();
+    for (const { reject } of this.#pending.values()) reject(new MtcallClientError('room-left', 'the room session ended'));
+    this.#pending.clear();
+    this.#agent?.end();
+    this.#send?.close();
+    this.#recv?.close();
+    for (const track of this.#ownTracks) if (!this.#options.tracks) track.stop();
+    await this.#media?.end();
+    this.emit('left', { reason });
+  }
+}

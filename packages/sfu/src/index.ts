@@ -1,0 +1,11 @@
+/**
+ * @mtcall/sfu — the selective forwarding unit of mtcall rooms: mediasoup workers, one router per room (more on other
+ * workers when a room outgrows one, joined by `pipeToRouter`), WebRTC transports, producers and consumers. It
+ * forwards frames sealed end to end and never holds a key. Node only; the worker binary is built by
+ * `scripts/setup-sfu.sh`.
+ */
+
+export { Sfu, type SfuOptions, type TransportInfo, type ConsumerInfo, type ProducerInfo, type SfuWorkerStats } from './sfu.js';
+export { SfuError, SFU_ERROR_CODES, type SfuErrorCode } from './errors.js';
+export { ROOM_MEDIA_CODECS } from './codecs.js';
+export type { types as mediasoupTypes } from 'mediasoup';

@@ -1,0 +1,352 @@
+/**
+ * Rooms, sans-IO: who is in which room (a member number per join, never reused in the room), who distributes the
+ * group key (the member who joined first and is still there), the SFU operations members ask for — which the core
+ * hands to the adapter as `room-media` outputs and finishes in `mediaDone` — and the relay of the room code's
+ * commitments. The server never sees a group key: the distributor sends it to each member over their pairwise
+ * sealed channel (a key exchange routed by `server-calls.ts`).
+ *
+ * Every request is checked here before the SFU sees it: the connection must be a joined member of that room; one
+ * SFU request per member at a time (`room-busy`); the SFU then checks ownership of transports, producers and
+ * consumers and its refusals come back under their own names.
+ */
+
+import type { ClientMessage, RoomMemberInfo, RoomProducerInfo, ServerErrorCode } from './protocol.js';
+import type { Connection, ConnectionTable } from './server-connections.js';
+import type { ConnectionId, Outbox } from './server-output.js';
+
+/** Limits of rooms. */
+export interface RoomOptions {
+  /** Members per room (default 20). */
+  maxMembers: number;
+  /** Rooms per server (default 1000). */
+  maxRooms: number;
+}
+
+export const DEFAULT_ROOM_OPTIONS: RoomOptions = { maxMembers: 20, maxRooms: 1000 };
+
+/** An SFU operation for one member, run by the adapter (`RoomMedia`). */
+export type RoomRequest = { roomId: string; memberId: number } & (
+  | { op: 'join' }
+  | { op: 'leave' }
+  | { op: 'createTransport'; requestId: string; direction: 'send' | 'recv' }
+  | { op: 'connectTransport'; requestId: string; transportId: string; dtlsParameters: unknown }
+  | { op: 'produce'; requestId: string; transportId: string; kind: 'audio' | 'video'; rtpParameters: unknown; source: string }
+  | { op: 'closeProducer'; producerId: string }
+  | { op: 'consume'; requestId: string; transportId: string; producerId: string; rtpCapabilities: unknown }
+  | { op: 'resumeConsumer'; requestId: string; consumerId: string }
+  | { op: 'requestKeyFrame'; consumerId: string }
+);
+
+/** What an SFU operation returned (`join`: the router's capabilities and the room's producers; …). */
+export type RoomMediaOutcome =
+  | { ok: true; value?: unknown }
+  | { ok: false; code: string; message: string };
+
+/**
+ * The SFU as the signaling server drives it. `@mtcall/sfu`'s `Sfu` implements it; tests may pass a fake.
+ * Parameters the client sent arrive as validated JSON (`unknown` here): the SFU checks their sense.
+ */
+export interface RoomMedia {
+  routerCapabilities(roomId: string): Promise<unknown>;
+  addMember(roomId: string, memberId: number): Promise<void>;
+  removeMember(roomId: string, memberId: number): string[];
+  createTransport(roomId: string, memberId: number, direction: 'send' | 'recv'): Promise<{ transportId: string; iceParameters: unknown; iceCandidates: unknown[]; dtlsParameters: unknown }>;
+  connectTransport(roomId: string, memberId: number, transportId: string, dtlsParameters: never): Promise<void>;
+  produce(roomId: string, memberId: number, transportId: string, kind: 'audio' | 'video', rtpParameters: never, source: string): Promise<RoomProducerInfo>;
+  closeProducer(roomId: string, memberId: number, producerId: string): void;
+  consume(roomId: string, memberId: number, transportId: string, producerId: string, rtpCapabilities: never): Promise<{ consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }>;
+  resumeConsumer(roomId: string, memberId: number, consumerId: string): Promise<void>;
+  requestKeyFrame(roomId: string, memberId: number, consumerId: string): Promise<void>;
+  producers(roomId: string): RoomProducerInfo[];
+  memberCount(roomId: string): number;
+  closeRoom(roomId: string): void;
+}
+
+/** Runs one request on a `RoomMedia`; never rejects (failures become `{ ok: false, code }`). */
+export async function runRoomRequest(media: RoomMedia, request: RoomRequest): Promise<RoomMediaOutcome> {
+  const { roomId, memberId } = request;
+  try {
+    switch (request.op) {
+      case 'join': {
+        await media.addMember(roomId, memberId);
+        return { ok: true, value: { rtpCapabilities: await media.routerCapabilities(roomId), producers: media.producers(roomId) } };
+      }
+      case 'leave': {
+        const closed = media.removeMember(roomId, memberId);
+        if (media.memberCount(roomId) === 0) media.closeRoom(roomId);
+        return { ok: true, value: closed };
+      }
+      case 'createTransport':
+        return { ok: true, value: await media.createTransport(roomId, memberId, request.direction) };
+      case 'connectTransport':
+        await media.connectTransport(roomId, memberId, request.transportId, request.dtlsParameters as never);
+        return { ok: true };
+      case 'produce':
+        return { ok: true, value: await media.produce(roomId, memberId, request.transportId, request.kind, request.rtpParameters as never, request.source) };
+      case 'closeProducer':
+        media.closeProducer(roomId, memberId, request.producerId);
+        return { ok: true };
+      case 'consume':
+        return { ok: true, value: await media.consume(roomId, memberId, request.transportId, request.producerId, request.rtpCapabilities as never) };
+      case 'resumeConsumer':
+        await media.resumeConsumer(roomId, memberId, request.consumerId);
+        return { ok: true };
+      case 'requestKeyFrame':
+        await media.requestKeyFrame(roomId, memberId, request.consumerId);
+        return { ok: true };
+    }
+  } catch (error) {
+    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'sfu-error';
+    return { ok: false, code, message: error instanceof Error ? error.message.slice(0, 300) : String(error) };
+  }
+}
+
+interface Member extends RoomMemberInfo {
+  connection: ConnectionId;
+  /** Joined: the SFU added it and the others know. Until then it only waits. */
+  joined: boolean;
+  /** A request of this member is with the SFU. */
+  busy: boolean;
+  joinRequestId: string;
+}
+
+interface Room {
+  id: string;
+  members: Map<number, Member>;
+  nextMemberId: number;
+}
+
+type RoomClientMessage = Extract<
+  ClientMessage,
+  { type: 'joinRoom' | 'leaveRoom' | 'createTransport' | 'connectTransport' | 'produce' | 'closeProducer' | 'consume' | 'resumeConsumer' | 'requestKeyFrame' | 'roomCode' }
+>;
+
+/** The SFU codes passed on to clients as they are; anything else becomes `sfu-error`. */
+const PASSED_ON: ReadonlySet<string> = new Set<ServerErrorCode>([
+  'unknown-transport', 'unknown-producer', 'unknown-consumer', 'wrong-direction', 'own-producer', 'cannot-consume', 'bad-parameters',
+  'too-many-transports', 'too-many-producers', 'too-many-consumers',
+]);
+
+export class RoomRegistry {
+  readonly #options: RoomOptions | undefined;
+  readonly #connections: ConnectionTable;
+  readonly #rooms = new Map<string, Room>();
+  /** A member left (its pairwise key exchanges end). */
+  readonly #left: (connection: Connection, roomId: string, out: Outbox) => void;
+  readonly stats = { roomsCreated: 0, joins: 0, mediaRequests: 0, codeMessages: 0 };
+
+  constructor(connections: ConnectionTable, options: RoomOptions | undefined, left: (connection: Connection, roomId: string, out: Outbox) => void) {
+    this.#connections = connections;
+    this.#options = options;
+    this.#left = left;
+  }
+
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** Members (joined) of a room, in join order. */
+  members(roomId: string): RoomMemberInfo[] {
+    const room = this.#rooms.get(roomId);
+    return room ? this.#list(room) : [];
+  }
+
+  handle(connection: Connection, message: RoomClientMessage, out: Outbox): void {
+    if (!this.#options) {
+      return out.error(connection.id, 'rooms-disabled', 'this server has no rooms (start it with --rooms)', { ...requestIdOf(message), roomId: message.roomId });
+    }
+    if (message.type === 'joinRoom') return this.#join(connection, message, out);
+    const member = this.#memberOf(connection, message.roomId);
+    if (!member) {
+      if (message.type === 'leaveRoom') return; // leaving twice is not an error
+      return out.error(connection.id, 'not-in-room', 'join the room first (and wait for roomJoined)', { ...requestIdOf(message), roomId: message.roomId });
+    }
+    const { roomId } = message;
+    const { memberId } = member;
+    switch (message.type) {
+      case 'leaveRoom':
+        return this.leave(connection, out);
+      case 'roomCode': {
+        // Relayed as it came: the commitments bind each member's nonce before anyone reveals (docs/GROUP-CALLS.md).
+        this.stats.codeMessages++;
+        const relayed = { type: 'roomCode' as const, roomId, from: memberId, epoch: message.epoch, step: message.step, value: message.value };
+        for (const other of this.#rooms.get(roomId)!.members.values()) if (other.joined && other.memberId !== memberId) out.send(other.connection, relayed);
+        return;
+      }
+      case 'requestKeyFrame':
+        return this.#media(member, out, { roomId, memberId, op: 'requestKeyFrame', consumerId: message.consumerId }, false);
+      case 'closeProducer':
+        return this.#media(member, out, { roomId, memberId, op: 'closeProducer', producerId: message.producerId }, false);
+      case 'createTransport':
+        return this.#media(member, out, { roomId, memberId, op: 'createTransport', requestId: message.requestId, direction: message.direction });
+      case 'connectTransport':
+        return this.#media(member, out, { roomId, memberId, op: 'connectTransport', requestId: message.requestId, transportId: message.transportId, dtlsParameters: message.dtlsParameters });
+      case 'produce':
+        return this.#media(member, out, {
+          roomId, memberId, op: 'produce', requestId: message.requestId, transportId: message.transportId, kind: message.kind, rtpParameters: message.rtpParameters, source: message.source,
+        });
+      case 'consume':
+        return this.#media(member, out, {
+          roomId, memberId, op: 'consume', requestId: message.requestId, transportId: message.transportId, producerId: message.producerId, rtpCapabilities: message.rtpCapabilities,
+        });
+      case 'resumeConsumer':
+        return this.#media(member, out, { roomId, memberId, op: 'resumeConsumer', requestId: message.requestId, consumerId: message.consumerId });
+    }
+  }
+
+  /** Resolves a pairwise key exchange request: both must be joined members of the room. */
+  pairTarget(connection: Connection, room: { roomId: string; memberId: number }): { ok: true; connection: ConnectionId; callerMemberId: number } | { ok: false; code: 'not-in-room' | 'unknown-member'; message: string } {
+    const self = this.#memberOf(connection, room.roomId);
+    if (!self) return { ok: false, code: 'not-in-room', message: 'join the room before exchanging keys in it' };
+    const target = this.#rooms.get(room.roomId)!.members.get(room.memberId);
+    if (!target?.joined) return { ok: false, code: 'unknown-member', message: 'no such member in the room' };
+    return { ok: true, connection: target.connection, callerMemberId: self.memberId };
+  }
+
+  /** The connection leaves its room (leaveRoom, or it closed): the others learn it, the SFU drops its media. */
+  leave(connection: Connection, out: Outbox): void {
+    const place = connection.room;
+    if (!place) return;
+    delete connection.room;
+    const room = this.#rooms.get(place.roomId);
+    const member = room?.members.get(place.memberId);
+    if (!room || !member) return;
+    room.members.delete(member.memberId);
+    this.#left(connection, room.id, out);
+    out.log({ event: 'room-left', connection: connection.id, roomId: room.id, detail: `member ${member.memberId}` });
+    if (member.joined) {
+      out.push({ kind: 'room-media', to: connection.id, request: { roomId: room.id, memberId: member.memberId, op: 'leave' } });
+      this.#announce(room, out, { left: member.memberId });
+    }
+    if (room.members.size === 0) this.#rooms.delete(room.id);
+  }
+
+  /** The adapter finished an SFU request: answer the member, tell the room. */
+  mediaDone(to: ConnectionId, request: RoomRequest, outcome: RoomMediaOutcome, out: Outbox): void {
+    const room = this.#rooms.get(request.roomId);
+    const member = room?.members.get(request.memberId);
+    if (request.op === 'leave') {
+      // The member's producers closed with its transports: the others stop consuming them.
+      if (outcome.ok && room) for (const producerId of outcome.value as string[]) this.#toJoined(room, out, { type: 'producerRemoved', roomId: room.id, producerId });
+      return;
+    }
+    if (!room || !member || member.connection !== to) {
+      // It left while the SFU worked: undo a join that completed after the leave.
+      if (request.op === 'join' && outcome.ok) out.push({ kind: 'room-media', to, request: { roomId: request.roomId, memberId: request.memberId, op: 'leave' } });
+      return;
+    }
+    member.busy = false;
+    const ids = { roomId: room.id, ...('requestId' in request ? { requestId: request.requestId } : {}) };
+    if (!outcome.ok) {
+      if (request.op === 'join') {
+        room.members.delete(member.memberId);
+        delete this.#connections.get(to)?.room;
+        if (room.members.size === 0) this.#rooms.delete(room.id);
+        ids.requestId = member.joinRequestId;
+      }
+      out.error(to, (PASSED_ON.has(outcome.code) ? outcome.code : 'sfu-error') as ServerErrorCode, outcome.message, ids);
+      return;
+    }
+    const value = outcome.value as Record<string, unknown> | undefined;
+    switch (request.op) {
+      case 'join': {
+        member.joined = true;
+        const { rtpCapabilities, producers } = value as { rtpCapabilities: unknown; producers: RoomProducerInfo[] };
+        out.send(to, {
+          type: 'roomJoined', requestId: member.joinRequestId, roomId: room.id, memberId: member.memberId, members: this.#list(room),
+          distributor: this.#distributor(room), rtpCapabilities, producers: producers.filter((p) => room.members.get(p.memberId)?.joined),
+        });
+        this.#announce(room, out, { joined: member.memberId }, member.memberId);
+        out.log({ event: 'room-joined', connection: to, roomId: room.id, detail: `member ${member.memberId} of ${room.members.size}` });
+        return;
+      }
+      case 'createTransport':
+        out.send(to, { type: 'transportCreated', requestId: request.requestId, roomId: room.id, ...(value as { transportId: string; iceParameters: unknown; iceCandidates: unknown[]; dtlsParameters: unknown }) });
+        return;
+      case 'connectTransport':
+        out.send(to, { type: 'transportConnected', requestId: request.requestId, roomId: room.id });
+        return;
+      case 'produce': {
+        const producer = value as unknown as RoomProducerInfo;
+        out.send(to, { type: 'produced', requestId: request.requestId, roomId: room.id, producerId: producer.producerId });
+        this.#toJoined(room, out, { type: 'producerAdded', roomId: room.id, ...producer }, member.memberId);
+        return;
+      }
+      case 'closeProducer':
+        this.#toJoined(room, out, { type: 'producerRemoved', roomId: room.id, producerId: request.producerId });
+        return;
+      case 'consume':
+        out.send(to, { type: 'consumed', requestId: request.requestId, roomId: room.id, ...(value as { consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }) });
+        return;
+      case 'resumeConsumer':
+        out.send(to, { type: 'consumerResumed', requestId: request.requestId, roomId: room.id, consumerId: request.consumerId });
+        return;
+      case 'requestKeyFrame':
+        return;
+    }
+  }
+
+  #join(connection: Connection, message: Extract<ClientMessage, { type: 'joinRoom' }>, out: Outbox): void {
+    const options = this.#options!;
+    const ids = { requestId: message.requestId, roomId: message.roomId };
+    if (connection.room) return out.error(connection.id, 'already-in-room', `this connection is in room ${connection.room.roomId}; leave it first`, ids);
+    let room = this.#rooms.get(message.roomId);
+    if (!room) {
+      if (this.#rooms.size >= options.maxRooms) return out.error(connection.id, 'too-many-rooms', `this server holds at most ${options.maxRooms} rooms`, ids);
+      room = { id: message.roomId, members: new Map(), nextMemberId: 1 };
+      this.#rooms.set(room.id, room);
+      this.stats.roomsCreated++;
+    }
+    if (room.members.size >= options.maxMembers) return out.error(connection.id, 'room-full', `a room holds at most ${options.maxMembers} members`, ids);
+    const memberId = room.nextMemberId++;
+    room.members.set(memberId, {
+      memberId, userId: connection.userId!, deviceId: connection.deviceId!, connection: connection.id, joined: false, busy: true, joinRequestId: message.requestId,
+    });
+    connection.room = { roomId: room.id, memberId };
+    this.stats.joins++;
+    out.push({ kind: 'room-media', to: connection.id, request: { roomId: room.id, memberId, op: 'join' } });
+  }
+
+  /** Hands a request to the SFU; `exclusive` requests wait for none other of the member (`room-busy` otherwise). */
+  #media(member: Member, out: Outbox, request: RoomRequest, exclusive = true): void {
+    if (exclusive) {
+      if (member.busy) {
+        return out.error(member.connection, 'room-busy', 'wait for the answer to your previous request', { roomId: request.roomId, ...('requestId' in request ? { requestId: request.requestId } : {}) });
+      }
+      member.busy = true;
+    }
+    this.stats.mediaRequests++;
+    out.push({ kind: 'room-media', to: member.connection, request });
+  }
+
+  #memberOf(connection: Connection, roomId: string): Member | undefined {
+    if (connection.room?.roomId !== roomId) return undefined;
+    const member = this.#rooms.get(roomId)?.members.get(connection.room.memberId);
+    return member?.joined ? member : undefined;
+  }
+
+  #list(room: Room): RoomMemberInfo[] {
+    return [...room.members.values()].filter((m) => m.joined).map((m) => ({ memberId: m.memberId, userId: m.userId, deviceId: m.deviceId }));
+  }
+
+  /** The distributor: the joined member who joined first (the lowest member number). */
+  #distributor(room: Room): number {
+    let first = 0;
+    for (const m of room.members.values()) if (m.joined && (first === 0 || m.memberId < first)) first = m.memberId;
+    return first;
+  }
+
+  #announce(room: Room, out: Outbox, change: { joined?: number; left?: number }, except?: number): void {
+    if (![...room.members.values()].some((m) => m.joined)) return;
+    this.#toJoined(room, out, { type: 'roomMembers', roomId: room.id, members: this.#list(room), distributor: this.#distributor(room), ...change }, except);
+  }
+
+  /** One message object to every joined member (but `except`): serialised once by the adapter. */
+  #toJoined(room: Room, out: Outbox, message: Parameters<Outbox['send']>[1], except?: number): void {
+    for (const m of room.members.values()) if (m.joined && m.memberId !== except) out.send(m.connection, message);
+  }
+}
+
+function requestIdOf(message: RoomClientMessage): { requestId?: string } {
+  return 'requestId' in message ? { requestId: message.requestId } : {};
+}

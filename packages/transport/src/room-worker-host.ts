@@ -1,0 +1,63 @@
+/**
+ * Binds `RoomWorkerCore` to a worker's globals, as worker-host.ts does for calls: `onrtctransform`
+ * (`RTCRtpScriptTransform`: Firefox, Safari, Chromium) and streams transferred from `createEncodedStreams()`
+ * (Chromium). `room-worker.ts` is the product entry; `testing/room-worker.ts` the test entry.
+ */
+
+import { RoomWorkerCore, type RoomFromWorker, type RoomToWorker, type RoomTransformOptions, type RoomWorkerHooks } from './room-worker-core.js';
+
+interface EncodedFrame {
+  data: ArrayBuffer;
+  getMetadata(): { mimeType?: string; payloadType?: number };
+}
+
+interface Transformer {
+  readable: ReadableStream<EncodedFrame>;
+  writable: WritableStream<EncodedFrame>;
+  options?: RoomTransformOptions;
+  sendKeyFrameRequest?: () => Promise<void>;
+}
+
+export interface RoomWorkerScope {
+  postMessage(message: RoomFromWorker): void;
+  onmessage: ((event: MessageEvent<RoomToWorker>) => void) | null;
+  onrtctransform?: ((event: { transformer: Transformer }) => void) | null;
+  performance: { now(): number };
+}
+
+function toArrayBuffer(view: Uint8Array): ArrayBuffer {
+  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view.buffer;
+  return view.slice().buffer;
+}
+
+/** Serves the room encryption worker on `scope`. Returns the core. */
+export function serveRoomWorker(scope: RoomWorkerScope, hooks?: RoomWorkerHooks): RoomWorkerCore {
+  const core = new RoomWorkerCore({ post: (m) => scope.postMessage(m), now: () => scope.performance.now(), ...(hooks ? { hooks } : {}) });
+
+  function pipe(readable: ReadableStream<EncodedFrame>, writable: WritableStream<EncodedFrame>, options: RoomTransformOptions, transformer?: Transformer): void {
+    const requestKeyFrame = () => {
+      if (transformer?.sendKeyFrameRequest) transformer.sendKeyFrameRequest().catch(() => undefined);
+      scope.postMessage({ type: 'keyframe-request', streamId: options.streamId });
+    };
+    const process = core.transform(options, requestKeyFrame);
+    const transform = new TransformStream<EncodedFrame, EncodedFrame>({
+      async transform(frame, controller) {
+        const out = await process(new Uint8Array(frame.data), core.codecOf(frame.getMetadata(), options));
+        if (out === null || core.ended) return;
+        frame.data = toArrayBuffer(options.side === 'receive' ? out.slice() : out);
+        controller.enqueue(frame);
+      },
+    });
+    readable.pipeThrough(transform).pipeTo(writable).catch((error: unknown) => {
+      if (!core.ended) scope.postMessage({ type: 'error', message: `room transform ${options.streamId} failed: ${String(error)}` });
+    });
+  }
+
+  scope.onrtctransform = (event) => pipe(event.transformer.readable, event.transformer.writable, event.transformer.options!, event.transformer);
+  scope.onmessage = (event) => {
+    const message = event.data;
+    if (message.type === 'stream') pipe(message.readable as ReadableStream<EncodedFrame>, message.writable as WritableStream<EncodedFrame>, message.options);
+    else core.handle(message);
+  };
+  return core;
+}
