@@ -126,7 +126,7 @@ async function runBrowser(options: Options): Promise<void> {
         chromiumVersion: run.chromiumVersion,
         cryptoBackend: run.result.cryptoBackend,
         crossOriginIsolated: run.result.crossOriginIsolated,
-        hybridCheckedSizes: run.result.hybridCheckedSizes,
+        checkedSizes: run.result.checkedSizes,
         ...(run.contention ? { contention: run.contention } : {}),
       }),
     );

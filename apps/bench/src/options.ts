@@ -40,13 +40,15 @@ run with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4000000000 in th
 transforms run in), every frame awaited before the next, at frame sizes ${BROWSER_DEFAULT_SIZES.join(',')} unless --sizes says
 otherwise (--seconds applies; --backend does not: the worker uses @mtcall/crypto's browser default, @noble):
   gcm               WebCrypto AES-256-GCM, key imported once, one subtle.encrypt per frame (the LiveKit/Jitsi way)
-  seal              @mtcall/transport FrameCryptor.encrypt(frame, {kind: 'video', mid: '1'}, 'VP9'): the worker's real per-frame path
-  open              FrameCryptor.decrypt of frames sealed beforehand (a fresh cryptor per batch, untimed)
-  webcrypto-hybrid  the scheme with subtle.digest for msg_key, @noble for the two 52-byte KDF hashes, importKey +
-                    AES-CTR subtle.encrypt; checked byte for byte against encryptPacket first (informational)
+  seal              await @mtcall/transport FrameCryptor.encryptAsync(frame, {kind: 'video', mid: '1'}, 'VP9'): the
+                    worker's own per-frame path, its size switch between the sync backend and Web Crypto included
+  open              await FrameCryptor.decryptAsync of frames sealed beforehand (a fresh cryptor per batch, untimed)
+  seal-sync         the synchronous path alone; seal-webcrypto: the Web Crypto path alone (where the switch belongs)
+The three cryptors are checked to give the same wire bytes first. ×floor = the cost ratio to gcm ÷ the scheme's
+floor at that size (../shared/PERF-FACTS.md): 1.00× is the best any implementation of the scheme can do.
 The worker is bundled with Vite from the workspace's dist/ builds (run \`npx turbo run build\` first) and served
 from 127.0.0.1. Chromium: $MTCALL_CHROMIUM, else /usr/bin/chromium. Rows (--json): backend 'chromium-worker',
-op, size, usPerFrame, framesPerSec, ratioToGcm (framesPerSec ÷ gcm's). About 30 s with the defaults.
+op, size, usPerFrame, framesPerSec, ratioToGcm (framesPerSec ÷ gcm's), ratioToFloor. About 30 s with the defaults.
 `;
 
 export interface Options {
