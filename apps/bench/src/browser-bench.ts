@@ -14,9 +14,10 @@
  *                   per batch created before the clock starts (the replay window would reject a second pass).
  *   seal-sync       `encryptAsync` on a cryptor without the async backend: the synchronous path alone.
  *   seal-webcrypto  `encryptAsync` with the switch at 0 bytes: the Web Crypto path alone. These two tune the switch.
+ *   seal-noble      the synchronous path on @noble alone (the browsers' backend before the WebAssembly SHA-256).
  */
 
-import { defaultBackend } from '@mtcall/crypto';
+import { nobleBackend, preferredBackend, type CryptoBackend } from '@mtcall/crypto';
 import type { BrowserBenchConfig, BrowserBenchResult, BrowserMeasurement, BrowserOp } from './browser-protocol.js';
 import { median, poolCount } from './shared.js';
 
@@ -31,6 +32,7 @@ export interface FrameCryptorLike {
 }
 /** The FrameCryptor options the rows use: none (the worker's defaults), or one of the two below. */
 export interface FrameCryptorRowOptions {
+  backend?: CryptoBackend;
   asyncBackend?: null;
   asyncThreshold?: number;
 }
@@ -40,6 +42,8 @@ export type FrameCryptorClass = new (key: Uint8Array, role: 'caller' | 'callee',
 export const SYNC_ONLY: FrameCryptorRowOptions = { asyncBackend: null };
 /** The Web Crypto path alone (switch at 0 bytes). */
 export const ASYNC_ONLY: FrameCryptorRowOptions = { asyncThreshold: 0 };
+/** The synchronous path alone on @noble: the browsers' backend before the WebAssembly SHA-256 (for before/after). */
+export const NOBLE_ONLY: FrameCryptorRowOptions = { backend: nobleBackend, asyncBackend: null };
 
 type Subtle = typeof crypto.subtle;
 
@@ -75,7 +79,7 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
 export async function checkPaths(FrameCryptor: FrameCryptorClass, sizes: readonly number[]): Promise<number[]> {
   const key = randomBytes(256);
   const checked = [...new Set([0, 1, 15, 16, 17, 100, 511, 512, 513, ...sizes])].sort((p, q) => p - q);
-  const cryptors = [new FrameCryptor(key, 'caller'), new FrameCryptor(key, 'caller', SYNC_ONLY), new FrameCryptor(key, 'caller', ASYNC_ONLY)];
+  const cryptors = [new FrameCryptor(key, 'caller'), ...[SYNC_ONLY, ASYNC_ONLY, NOBLE_ONLY].map((o) => new FrameCryptor(key, 'caller', o))];
   try {
     for (const size of checked) {
       const frame = randomBytes(size);
@@ -84,7 +88,7 @@ export async function checkPaths(FrameCryptor: FrameCryptorClass, sizes: readonl
         const at = firstDifference(actual, expected!);
         if (at >= 0) {
           throw new Error(
-            `FrameCryptor's ${i === 0 ? 'synchronous' : 'Web Crypto'} path differs from its default at ${size} B: first difference at byte ` +
+            `FrameCryptor's ${['synchronous', 'Web Crypto', '@noble'][i]} path differs from its default at ${size} B: first difference at byte ` +
               `${at} of ${expected!.length} (got length ${actual.length}); the rows would measure something else`,
           );
         }
@@ -245,6 +249,7 @@ export async function runBrowserBench(
       { op: 'open', workload: openWorkload(FrameCryptor, key, wires) },
       { op: 'seal-sync', workload: sealWorkload(FrameCryptor, key, frames, SYNC_ONLY) },
       { op: 'seal-webcrypto', workload: sealWorkload(FrameCryptor, key, frames, ASYNC_ONLY) },
+      { op: 'seal-noble', workload: sealWorkload(FrameCryptor, key, frames, NOBLE_ONLY) },
     ];
     progress(`${size} B: ${count} distinct frames, warming up ${jobs.length} rows`);
     const results = await measureInterleaved(jobs.map((j) => j.workload), config);
@@ -256,7 +261,7 @@ export async function runBrowserBench(
   }
   return {
     measurements,
-    cryptoBackend: defaultBackend.name,
+    cryptoBackend: preferredBackend().name,
     crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
     checkedSizes,
     userAgent: (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? 'unknown',

@@ -4,7 +4,7 @@
  */
 
 /** The rows of a browser run, in table order within a size (the reference first). */
-export const BROWSER_OPS = ['gcm', 'seal', 'open', 'seal-sync', 'seal-webcrypto'] as const;
+export const BROWSER_OPS = ['gcm', 'seal', 'open', 'seal-sync', 'seal-webcrypto', 'seal-noble'] as const;
 export type BrowserOp = (typeof BROWSER_OPS)[number];
 
 /** What the page posts to the worker to start. */

@@ -44,7 +44,8 @@ otherwise (--seconds applies; --backend does not: the worker uses @mtcall/crypto
                     worker's own per-frame path, its size switch between the sync backend and Web Crypto included
   open              await FrameCryptor.decryptAsync of frames sealed beforehand (a fresh cryptor per batch, untimed)
   seal-sync         the synchronous path alone; seal-webcrypto: the Web Crypto path alone (where the switch belongs)
-The three cryptors are checked to give the same wire bytes first. ×floor = the cost ratio to gcm ÷ the scheme's
+  seal-noble        the synchronous path on @noble alone (the browsers' backend before the WebAssembly SHA-256)
+The four cryptors are checked to give the same wire bytes first. ×floor = the cost ratio to gcm ÷ the scheme's
 floor at that size (../shared/PERF-FACTS.md): 1.00× is the best any implementation of the scheme can do.
 The worker is bundled with Vite from the workspace's dist/ builds (run \`npx turbo run build\` first) and served
 from 127.0.0.1. Chromium: $MTCALL_CHROMIUM, else /usr/bin/chromium. Rows (--json): backend 'chromium-worker',

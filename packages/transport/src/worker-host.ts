@@ -4,6 +4,7 @@
  * entry (`serveEncryptionWorker(globalThis)`); the test entry (testing/worker.ts) passes its hooks.
  */
 
+import { loadWasmBackend } from '@mtcall/crypto';
 import { WorkerCore, type FrameTransform, type WorkerHooks } from './worker-core.js';
 import type { FromWorker, ToWorker, TransformOptions } from './worker-protocol.js';
 
@@ -35,6 +36,9 @@ function toArrayBuffer(view: Uint8Array): ArrayBuffer {
 
 /** Serves the encryption worker on `scope` (the worker's `globalThis`). Returns the core (tests, test entries). */
 export function serveEncryptionWorker(scope: WorkerScope, hooks?: WorkerHooks): WorkerCore {
+  // The WebAssembly SHA-256 compiles in a few ms, long before the key arrives (the key exchange takes round trips);
+  // a cryptor made before it is ready, or where WebAssembly is refused, runs on @noble.
+  loadWasmBackend().catch(() => undefined);
   const core = new WorkerCore({ post: (m) => scope.postMessage(m), now: () => scope.performance.now(), ...(hooks ? { hooks } : {}) });
 
   function pipe(readable: ReadableStream<EncodedFrame>, writable: WritableStream<EncodedFrame>, options: TransformOptions, transformer?: Transformer): void {
