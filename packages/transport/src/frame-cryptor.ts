@@ -136,6 +136,11 @@ export class FrameCryptor {
     this.#asyncThreshold = options.asyncThreshold ?? 512;
   }
 
+  /** The name of the synchronous backend in use ('wasm', 'noble', 'node'). */
+  get backendName(): string {
+    return this.#backend.name;
+  }
+
   /** A snapshot of the counters. */
   get stats(): FrameCryptorStats {
     const s = this.#stats;
