@@ -81,7 +81,8 @@ export interface FrameCryptorOptions {
   maxFrameBytes?: number;
   /**
    * The asynchronous backend of `encryptAsync`/`decryptAsync` (default: Web Crypto where present; `null` for none)
-   * and the frame size from which it is used (default 512 bytes: measured crossover ~450 B in a Chromium worker).
+   * and the frame size from which it is used (default 2048 bytes: with the WebAssembly SHA-256 the synchronous path
+   * is as fast up to ~2–4 KB in a Chromium worker, and a frame on it waits on no await; docs/PERFORMANCE.md).
    */
   asyncBackend?: AsyncCryptoBackend | null;
   asyncThreshold?: number;
@@ -133,7 +134,7 @@ export class FrameCryptor {
       ...(options.firstSeq !== undefined ? { firstSeq: options.firstSeq } : {}),
     });
     this.#async = options.asyncBackend === null ? undefined : (options.asyncBackend ?? createWebCryptoBackend());
-    this.#asyncThreshold = options.asyncThreshold ?? 512;
+    this.#asyncThreshold = options.asyncThreshold ?? 2048;
   }
 
   /** The name of the synchronous backend in use ('wasm', 'noble', 'node'). */
