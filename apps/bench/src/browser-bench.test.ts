@@ -1,37 +1,45 @@
-// The worker's WebCrypto hybrid on Node's WebCrypto (same API, no browser): byte-exact with encryptPacket on the
-// Node backend, and the check that guards the browser run really fails on a wrong implementation.
-import { encryptPacket, nobleBackend } from '@mtcall/crypto';
+// The worker's rows on Node's WebCrypto (same API, no browser): the three cryptors the rows use give the same wire
+// bytes, and the check that guards the browser run really fails on a path that differs.
+import { FrameCryptor } from '@mtcall/transport';
 import { describe, expect, it } from 'vitest';
-import { checkHybrid, createWebCryptoHybridSealer, randomBytes } from './browser-bench.js';
+import { checkPaths, openWorkload, randomBytes, randomFrames, sealFrames, sealWorkload, type FrameCryptorClass } from './browser-bench.js';
 
-describe('createWebCryptoHybridSealer', () => {
-  it('is byte-exact with encryptPacket at every x and at sizes around the AES block', async () => {
-    const key = randomBytes(256);
-    for (const x of [0, 8, 128, 136] as const) {
-      const seal = createWebCryptoHybridSealer(key, x, crypto.subtle, (d) => nobleBackend.sha256(d));
-      for (const size of [1, 15, 16, 17, 160, 1200, 4096, 70_000]) {
-        const body = randomBytes(size);
-        expect(await seal(body)).toEqual(encryptPacket(key, x, body));
-      }
-    }
+describe('checkPaths', () => {
+  it('finds the default, synchronous and Web Crypto paths byte-identical', async () => {
+    await expect(checkPaths(FrameCryptor, [160, 4096])).resolves.toEqual([0, 1, 15, 16, 17, 100, 160, 511, 512, 513, 4096]);
   });
 
-  it('is checked before the browser run, and the check fails loudly on a wrong hybrid', async () => {
-    await expect(checkHybrid([160, 4096])).resolves.toEqual([1, 15, 16, 17, 100, 160, 4096]);
-    // A subtle whose AES-CTR starts one counter block off: every ciphertext byte differs, msg_key does not.
-    const subtle = crypto.subtle;
-    type EncryptArgs = Parameters<typeof subtle.encrypt>;
-    const wrong = {
-      digest: subtle.digest.bind(subtle),
-      importKey: subtle.importKey.bind(subtle),
-      encrypt: (algorithm: EncryptArgs[0], key: EncryptArgs[1], data: EncryptArgs[2]) => {
-        const ctr = algorithm as { name: string; counter: Uint8Array; length: number };
-        const counter = new Uint8Array(ctr.counter);
-        counter[15]! ^= 1;
-        return subtle.encrypt({ name: ctr.name, counter, length: ctr.length }, key, data);
-      },
-    } as unknown as typeof subtle;
-    await expect(checkHybrid([160], wrong)).rejects.toThrow(/not byte-exact with encryptPacket .* first difference at byte 16/);
+  it('fails loudly on a path that differs', async () => {
+    // A cryptor whose Web Crypto path flips one byte: the check must say so before anything is timed.
+    class Wrong extends FrameCryptor {
+      readonly #webCryptoOnly: boolean;
+      constructor(...args: ConstructorParameters<typeof FrameCryptor>) {
+        super(...args);
+        this.#webCryptoOnly = args[2]?.asyncThreshold === 0;
+      }
+      override async encryptAsync(...args: Parameters<FrameCryptor['encryptAsync']>): Promise<Uint8Array> {
+        const wire = await super.encryptAsync(...args);
+        if (this.#webCryptoOnly && args[0].length >= 4096) wire[20]! ^= 1;
+        return wire;
+      }
+    }
+    await expect(checkPaths(Wrong as FrameCryptorClass, [4096])).rejects.toThrow(/Web Crypto path differs from its default at 4096 B: first difference at byte 20/);
+  });
+});
+
+describe('seal and open rows', () => {
+  it('open opens every frame seal made, and throws when one is dropped', async () => {
+    const key = randomBytes(256);
+    const frames = randomFrames(1200, 8);
+    const seal = sealWorkload(FrameCryptor, key, frames);
+    await seal.run();
+    const wires = await sealFrames(FrameCryptor, key, frames);
+    const open = openWorkload(FrameCryptor, key, wires);
+    open.prepare?.();
+    await open.run();
+    wires[3]![30]! ^= 1;
+    open.prepare?.();
+    await expect(open.run()).rejects.toThrow(/1 frame\(s\) dropped \(last reason auth\)/);
   });
 });
 

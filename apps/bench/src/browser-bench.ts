@@ -5,18 +5,19 @@
  * on Node (which has the same WebCrypto and performance globals), which is how its pure parts are unit-tested.
  *
  * Rows, at each frame size:
- *   gcm               WebCrypto AES-256-GCM, key imported once, one awaited `subtle.encrypt` per frame with a fresh
- *                     12-byte IV, frames one after another: the LiveKit / Jitsi way, the reference.
- *   seal              `FrameCryptor.encrypt(frame, VIDEO, 'VP9')` (opaque format): the transport worker's real
- *                     per-frame path, @mtcall/crypto's default backend (@noble in a browser), one cryptor per row.
- *   open              `FrameCryptor.decrypt(wire, VIDEO)` over frames sealed beforehand, a fresh cryptor per batch
- *                     created before the clock starts (the replay window would reject a second pass).
- *   webcrypto-hybrid  the scheme's per-packet work with WebCrypto doing the big parts: `subtle.digest` for msg_key,
- *                     @noble SHA-256 for the two 52-byte KDF hashes, `importKey` + AES-CTR `subtle.encrypt`; output
- *                     byte-identical to `encryptPacket`. Informational: a measurement, not a library path.
+ *   gcm             WebCrypto AES-256-GCM, key imported once, one awaited `subtle.encrypt` per frame with a fresh
+ *                   12-byte IV, frames one after another: the LiveKit / Jitsi way, the reference.
+ *   seal            `await FrameCryptor.encryptAsync(frame, VIDEO, 'VP9')` with the cryptor's defaults: exactly what
+ *                   the transport worker runs per frame (its size switch between the synchronous backend and Web
+ *                   Crypto included), one cryptor per row.
+ *   open            `await FrameCryptor.decryptAsync(wire, VIDEO)` over frames sealed beforehand, a fresh cryptor
+ *                   per batch created before the clock starts (the replay window would reject a second pass).
+ *   seal-sync       `encryptAsync` on a cryptor without the async backend: the synchronous path alone.
+ *   seal-webcrypto  `encryptAsync` with the switch at 0 bytes: the Web Crypto path alone. These two tune the switch.
+ *   seal-noble      the synchronous path on @noble alone (the browsers' backend before the WebAssembly SHA-256).
  */
 
-import { encryptPacket, nobleBackend, defaultBackend } from '@mtcall/crypto';
+import { nobleBackend, preferredBackend, type CryptoBackend } from '@mtcall/crypto';
 import type { BrowserBenchConfig, BrowserBenchResult, BrowserMeasurement, BrowserOp } from './browser-protocol.js';
 import { median, poolCount } from './shared.js';
 
@@ -25,11 +26,24 @@ export const VIDEO = { kind: 'video', mid: '1' } as const;
 
 /** The part of `@mtcall/transport`'s FrameCryptor the rows use (the class is passed in by the worker entry). */
 export interface FrameCryptorLike {
-  encrypt(frame: Uint8Array, stream: typeof VIDEO, codec?: string): Uint8Array;
-  decrypt(wire: Uint8Array, stream: typeof VIDEO): { ok: true; frame: Uint8Array } | { ok: false; reason: string };
+  encryptAsync(frame: Uint8Array, stream: typeof VIDEO, codec?: string): Promise<Uint8Array>;
+  decryptAsync(wire: Uint8Array, stream: typeof VIDEO): Promise<{ ok: true; frame: Uint8Array } | { ok: false; reason: string }>;
   destroy(): void;
 }
-export type FrameCryptorClass = new (key: Uint8Array, role: 'caller' | 'callee') => FrameCryptorLike;
+/** The FrameCryptor options the rows use: none (the worker's defaults), or one of the two below. */
+export interface FrameCryptorRowOptions {
+  backend?: CryptoBackend;
+  asyncBackend?: null;
+  asyncThreshold?: number;
+}
+export type FrameCryptorClass = new (key: Uint8Array, role: 'caller' | 'callee', options?: FrameCryptorRowOptions) => FrameCryptorLike;
+
+/** The synchronous path alone (no async backend). */
+export const SYNC_ONLY: FrameCryptorRowOptions = { asyncBackend: null };
+/** The Web Crypto path alone (switch at 0 bytes). */
+export const ASYNC_ONLY: FrameCryptorRowOptions = { asyncThreshold: 0 };
+/** The synchronous path alone on @noble: the browsers' backend before the WebAssembly SHA-256 (for before/after). */
+export const NOBLE_ONLY: FrameCryptorRowOptions = { backend: nobleBackend, asyncBackend: null };
 
 type Subtle = typeof crypto.subtle;
 
@@ -50,55 +64,6 @@ export function randomBytes(length: number): Uint8Array {
   return out;
 }
 
-/**
- * `msg_key ‖ AES-256-CTR(body)` under `key` and `x`, byte-identical to @mtcall/crypto's `encryptPacket`, with
- * msg_key from `subtle.digest('SHA-256', key[88+x..120+x] ‖ body)`, the two 52-byte KDF hashes from `sha256`
- * (synchronous; @noble), and the body encrypted by `importKey` + `subtle.encrypt` (AES-CTR, 128-bit counter).
- * The body is copied once behind the 32-byte key slice (digest takes one buffer), and the ciphertext once behind
- * msg_key: the copies any real implementation of this shape would make.
- */
-export function createWebCryptoHybridSealer(
-  key: Uint8Array,
-  x: 0 | 8 | 128 | 136,
-  subtle: Subtle,
-  sha256: (data: Uint8Array) => Uint8Array,
-): (body: Uint8Array) => Promise<Uint8Array> {
-  if (key.length !== 256) throw new RangeError('key must be 256 bytes');
-  const prefix = key.slice(88 + x, 120 + x);
-  const aInput = new Uint8Array(52); // msg_key ‖ key[x..x+36]
-  aInput.set(key.subarray(x, x + 36), 16);
-  const bInput = new Uint8Array(52); // key[40+x..76+x] ‖ msg_key
-  bInput.set(key.subarray(40 + x, 76 + x), 0);
-  let room = new Uint8Array(32 + 2048);
-  return async (body) => {
-    if (room.length < 32 + body.length) room = new Uint8Array(32 + body.length);
-    const input = room.subarray(0, 32 + body.length);
-    input.set(prefix, 0);
-    input.set(body, 32);
-    const msgKeyLarge = new Uint8Array(await subtle.digest('SHA-256', input));
-    const msgKey = msgKeyLarge.subarray(8, 24);
-    aInput.set(msgKey, 0);
-    bInput.set(msgKey, 36);
-    const a = sha256(aInput);
-    const b = sha256(bInput);
-    const aesKey = new Uint8Array(32);
-    aesKey.set(a.subarray(0, 8), 0);
-    aesKey.set(b.subarray(8, 24), 8);
-    aesKey.set(a.subarray(24, 32), 24);
-    const aesIv = new Uint8Array(16);
-    aesIv.set(b.subarray(0, 4), 0);
-    aesIv.set(a.subarray(8, 16), 4);
-    aesIv.set(b.subarray(24, 28), 12);
-    const cryptoKey = await subtle.importKey('raw', aesKey, 'AES-CTR', false, ['encrypt']);
-    aesKey.fill(0);
-    const ciphertext = await subtle.encrypt({ name: 'AES-CTR', counter: aesIv, length: 128 }, cryptoKey, body);
-    const packet = new Uint8Array(16 + body.length);
-    packet.set(msgKey, 0);
-    packet.set(new Uint8Array(ciphertext), 16);
-    return packet;
-  };
-}
-
 /** Index of the first differing byte, or -1 when equal. */
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
@@ -107,26 +72,30 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
- * Seals a random body of every size with the hybrid and with `encryptPacket` (the default backend), at x = 0 and
- * x = 8, and throws on the first byte that differs. Returns the sizes checked.
+ * Seals the same random frames of every size with the three cryptors of the rows (default, synchronous only, Web
+ * Crypto only; same key, same seqs) and throws on the first byte that differs, so no row measures something other
+ * than the wire format. Returns the sizes checked.
  */
-export async function checkHybrid(sizes: readonly number[], subtle: Subtle = crypto.subtle): Promise<number[]> {
+export async function checkPaths(FrameCryptor: FrameCryptorClass, sizes: readonly number[]): Promise<number[]> {
   const key = randomBytes(256);
-  const checked = [...new Set([1, 15, 16, 17, 100, ...sizes])].sort((p, q) => p - q);
-  for (const x of [0, 8] as const) {
-    const hybrid = createWebCryptoHybridSealer(key, x, subtle, (d) => nobleBackend.sha256(d));
+  const checked = [...new Set([0, 1, 15, 16, 17, 100, 511, 512, 513, ...sizes])].sort((p, q) => p - q);
+  const cryptors = [new FrameCryptor(key, 'caller'), ...[SYNC_ONLY, ASYNC_ONLY, NOBLE_ONLY].map((o) => new FrameCryptor(key, 'caller', o))];
+  try {
     for (const size of checked) {
-      const body = randomBytes(size);
-      const expected = encryptPacket(key, x, body);
-      const actual = await hybrid(body);
-      const at = firstDifference(actual, expected);
-      if (at >= 0) {
-        throw new Error(
-          `webcrypto-hybrid is not byte-exact with encryptPacket (${defaultBackend.name}) at x = ${x}, ${size} B: ` +
-            `first difference at byte ${at} of ${expected.length} (got length ${actual.length}); the row would measure something else`,
-        );
-      }
+      const frame = randomBytes(size);
+      const [expected, ...others] = await Promise.all(cryptors.map((c) => c.encryptAsync(frame, VIDEO, 'VP9')));
+      others.forEach((actual, i) => {
+        const at = firstDifference(actual, expected!);
+        if (at >= 0) {
+          throw new Error(
+            `FrameCryptor's ${['synchronous', 'Web Crypto', '@noble'][i]} path differs from its default at ${size} B: first difference at byte ` +
+              `${at} of ${expected!.length} (got length ${actual.length}); the rows would measure something else`,
+          );
+        }
+      });
     }
+  } finally {
+    for (const c of cryptors) c.destroy();
   }
   return checked;
 }
@@ -160,31 +129,32 @@ export async function gcmWorkload(frames: readonly Uint8Array[], subtle: Subtle 
   };
 }
 
-/** `FrameCryptor.encrypt(frame, VIDEO, 'VP9')` over every frame, one cryptor (one seq counter) for the whole row. */
-export function sealWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[]): FrameWorkload {
-  const cryptor = new FrameCryptor(key, 'caller');
+/** `await encryptAsync(frame, VIDEO, 'VP9')` over every frame, one cryptor (one seq counter) for the whole row. */
+export function sealWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[], options?: FrameCryptorRowOptions): FrameWorkload {
+  const cryptor = new FrameCryptor(key, 'caller', options);
   return {
     opsPerRun: frames.length,
-    run() {
+    async run() {
       let sink = 0;
-      for (let i = 0; i < frames.length; i++) sink ^= cryptor.encrypt(frames[i]!, VIDEO, 'VP9')[0]!;
+      for (let i = 0; i < frames.length; i++) sink ^= (await cryptor.encryptAsync(frames[i]!, VIDEO, 'VP9'))[0]!;
       blackhole.value ^= sink;
     },
   };
 }
 
 /** Frames sealed by the caller's cryptor, in seq order, for the open row. */
-export function sealFrames(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[]): Uint8Array[] {
+export async function sealFrames(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[]): Promise<Uint8Array[]> {
   const cryptor = new FrameCryptor(key, 'caller');
-  const sealed = frames.map((frame) => cryptor.encrypt(frame, VIDEO, 'VP9'));
+  const sealed: Uint8Array[] = [];
+  for (const frame of frames) sealed.push(await cryptor.encryptAsync(frame, VIDEO, 'VP9'));
   cryptor.destroy();
   return sealed;
 }
 
 /**
- * `FrameCryptor.decrypt(wire, VIDEO)` of every pre-sealed frame, in seq order, by the callee's cryptor: a fresh
- * one per batch, made in the untimed `prepare`, so every timed decrypt goes the full path (see scheme.ts for the
- * Node twin). Every result is checked: a dropped frame aborts the run instead of flattering it.
+ * `await decryptAsync(wire, VIDEO)` of every pre-sealed frame, in seq order, by the callee's cryptor: a fresh one
+ * per batch, made in the untimed `prepare`, so every timed decrypt goes the full path (see scheme.ts for the Node
+ * twin). Every result is checked: a dropped frame aborts the run instead of flattering it.
  */
 export function openWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, wires: readonly Uint8Array[]): FrameWorkload {
   let cryptor = new FrameCryptor(key, 'callee');
@@ -194,12 +164,12 @@ export function openWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, w
       cryptor.destroy();
       cryptor = new FrameCryptor(key, 'callee');
     },
-    run() {
+    async run() {
       let sink = 0;
       let failed = 0;
       let reason = '';
       for (let i = 0; i < wires.length; i++) {
-        const result = cryptor.decrypt(wires[i]!, VIDEO);
+        const result = await cryptor.decryptAsync(wires[i]!, VIDEO);
         if (result.ok) sink ^= result.frame.length;
         else {
           failed++;
@@ -207,19 +177,6 @@ export function openWorkload(FrameCryptor: FrameCryptorClass, key: Uint8Array, w
         }
       }
       if (failed !== 0) throw new Error(`open: ${failed} frame(s) dropped (last reason ${reason}); the benchmark is invalid`);
-      blackhole.value ^= sink;
-    },
-  };
-}
-
-/** The hybrid over every frame, awaited one after another like the gcm row. */
-export function hybridWorkload(key: Uint8Array, frames: readonly Uint8Array[], subtle: Subtle = crypto.subtle): FrameWorkload {
-  const seal = createWebCryptoHybridSealer(key, 0, subtle, (d) => nobleBackend.sha256(d));
-  return {
-    opsPerRun: frames.length,
-    async run() {
-      let sink = 0;
-      for (let i = 0; i < frames.length; i++) sink ^= (await seal(frames[i]!))[0]!;
       blackhole.value ^= sink;
     },
   };
@@ -272,25 +229,27 @@ export async function measureInterleaved(
 
 const formatUs = (framesPerSec: number): string => (1e6 / framesPerSec).toFixed(1);
 
-/** The whole run: the hybrid check, then every size's four rows. `progress` gets one line per step. */
+/** The whole run: the paths check, then every size's rows. `progress` gets one line per step. */
 export async function runBrowserBench(
   config: BrowserBenchConfig,
   FrameCryptor: FrameCryptorClass,
   progress: (line: string) => void,
 ): Promise<BrowserBenchResult> {
-  const hybridCheckedSizes = await checkHybrid(config.sizes);
-  progress(`webcrypto-hybrid is byte-exact with encryptPacket (${defaultBackend.name}) at ${hybridCheckedSizes.join(', ')} B`);
+  const checkedSizes = await checkPaths(FrameCryptor, config.sizes);
+  progress(`FrameCryptor's default, synchronous and Web Crypto paths give the same wire bytes at ${checkedSizes.join(', ')} B`);
   const measurements: BrowserMeasurement[] = [];
   for (const size of config.sizes) {
     const count = poolCount(size);
     const key = randomBytes(256);
     const frames = randomFrames(size, count);
-    const wires = sealFrames(FrameCryptor, key, frames);
+    const wires = await sealFrames(FrameCryptor, key, frames);
     const jobs: { op: BrowserOp; workload: FrameWorkload }[] = [
       { op: 'gcm', workload: await gcmWorkload(frames) },
       { op: 'seal', workload: sealWorkload(FrameCryptor, key, frames) },
       { op: 'open', workload: openWorkload(FrameCryptor, key, wires) },
-      { op: 'webcrypto-hybrid', workload: hybridWorkload(key, frames) },
+      { op: 'seal-sync', workload: sealWorkload(FrameCryptor, key, frames, SYNC_ONLY) },
+      { op: 'seal-webcrypto', workload: sealWorkload(FrameCryptor, key, frames, ASYNC_ONLY) },
+      { op: 'seal-noble', workload: sealWorkload(FrameCryptor, key, frames, NOBLE_ONLY) },
     ];
     progress(`${size} B: ${count} distinct frames, warming up ${jobs.length} rows`);
     const results = await measureInterleaved(jobs.map((j) => j.workload), config);
@@ -302,9 +261,9 @@ export async function runBrowserBench(
   }
   return {
     measurements,
-    cryptoBackend: defaultBackend.name,
+    cryptoBackend: preferredBackend().name,
     crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
-    hybridCheckedSizes,
+    checkedSizes,
     userAgent: (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? 'unknown',
   };
 }

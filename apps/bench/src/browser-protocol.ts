@@ -4,7 +4,7 @@
  */
 
 /** The rows of a browser run, in table order within a size (the reference first). */
-export const BROWSER_OPS = ['gcm', 'seal', 'open', 'webcrypto-hybrid'] as const;
+export const BROWSER_OPS = ['gcm', 'seal', 'open', 'seal-sync', 'seal-webcrypto', 'seal-noble'] as const;
 export type BrowserOp = (typeof BROWSER_OPS)[number];
 
 /** What the page posts to the worker to start. */
@@ -36,8 +36,8 @@ export interface BrowserBenchResult {
   cryptoBackend: string;
   /** Whether the worker was cross-origin isolated (performance.now() then has 5 µs instead of 100 µs granularity). */
   crossOriginIsolated: boolean;
-  /** Bodies for which webcrypto-hybrid was checked byte for byte against encryptPacket before timing. */
-  hybridCheckedSizes: number[];
+  /** Frame sizes at which the default, synchronous-only and Web-Crypto-only cryptors were checked to give the same wire bytes. */
+  checkedSizes: number[];
   userAgent: string;
 }
 

@@ -17,44 +17,60 @@ export interface BrowserRow {
   framesPerSec: number;
   /** framesPerSec ÷ the gcm row's at the same size (as `ratioToGcm` of the Node rows); null without a gcm row. */
   ratioToGcm: number | null;
+  /**
+   * The cost ratio to gcm (µs/frame ÷ gcm's) ÷ the scheme's floor at this size (`SCHEME_FLOOR`): 1 is the best any
+   * implementation of the scheme can do against GCM; null without a gcm row or a floor for the size.
+   */
+  ratioToFloor: number | null;
 }
 
-/** Adds µs/frame and the ratio to gcm; rows come out by size, then gcm, seal, open, webcrypto-hybrid. */
+/**
+ * The scheme's floor against AES-256-GCM per frame size: (SHA-256 over 32+B, two over 52 B, AES-256-CTR over B)
+ * ÷ (AES-256-GCM over B), from `openssl speed` on this kind of machine (../shared/PERF-FACTS.md, last column): two
+ * passes over the body and a fresh AES key per packet against one pass with a fixed key. No implementation of the
+ * scheme costs less than this many times GCM.
+ */
+export const SCHEME_FLOOR: Readonly<Record<number, number>> = { 64: 0.97, 160: 1.23, 1200: 2.0, 4096: 2.7, 65536: 3.3 };
+
+/** Adds µs/frame and the ratios to gcm and to the floor; rows come out by size, then in `BROWSER_OPS` order. */
 export function buildBrowserRows(measurements: readonly Pick<BrowserMeasurement, 'op' | 'size' | 'framesPerSec'>[]): BrowserRow[] {
   const gcm = (size: number): number | undefined => measurements.find((m) => m.op === 'gcm' && m.size === size)?.framesPerSec;
   return measurements
     .map((m): BrowserRow => {
       const reference = gcm(m.size);
+      const floor = SCHEME_FLOOR[m.size];
+      const ratioToGcm = reference === undefined || reference <= 0 ? null : m.framesPerSec / reference;
       return {
         backend: BROWSER_BACKEND,
         op: m.op,
         size: m.size,
         usPerFrame: 1e6 / m.framesPerSec,
         framesPerSec: m.framesPerSec,
-        ratioToGcm: reference === undefined || reference <= 0 ? null : m.framesPerSec / reference,
+        ratioToGcm,
+        ratioToFloor: ratioToGcm === null || ratioToGcm <= 0 || floor === undefined ? null : 1 / ratioToGcm / floor,
       };
     })
     .sort((a, b) => a.size - b.size || BROWSER_OPS.indexOf(a.op) - BROWSER_OPS.indexOf(b.op));
 }
 
-/** Which of the two ways to seal — synchronous `seal` or async `webcrypto-hybrid` — is faster at a size, and by how much. */
+/** Which of the two ways to seal — `seal-sync` or `seal-webcrypto` — is faster at a size, and by how much. */
 export interface SizeSwitch {
   size: number;
-  faster: 'seal' | 'webcrypto-hybrid';
+  faster: 'seal-sync' | 'seal-webcrypto';
   /** µs/frame of the slower ÷ µs/frame of the faster (≥ 1). */
   factor: number;
 }
 
-/** The seal-vs-hybrid verdict at every size that has both rows. */
+/** The seal-sync-vs-seal-webcrypto verdict at every size that has both rows. */
 export function sizeSwitches(rows: readonly BrowserRow[]): SizeSwitch[] {
   const sizes = [...new Set(rows.map((r) => r.size))].sort((a, b) => a - b);
   return sizes.flatMap((size): SizeSwitch[] => {
-    const seal = rows.find((r) => r.size === size && r.op === 'seal');
-    const hybrid = rows.find((r) => r.size === size && r.op === 'webcrypto-hybrid');
-    if (!seal || !hybrid) return [];
-    return seal.usPerFrame <= hybrid.usPerFrame
-      ? [{ size, faster: 'seal', factor: hybrid.usPerFrame / seal.usPerFrame }]
-      : [{ size, faster: 'webcrypto-hybrid', factor: seal.usPerFrame / hybrid.usPerFrame }];
+    const sync = rows.find((r) => r.size === size && r.op === 'seal-sync');
+    const web = rows.find((r) => r.size === size && r.op === 'seal-webcrypto');
+    if (!sync || !web) return [];
+    return sync.usPerFrame <= web.usPerFrame
+      ? [{ size, faster: 'seal-sync', factor: web.usPerFrame / sync.usPerFrame }]
+      : [{ size, faster: 'seal-webcrypto', factor: sync.usPerFrame / web.usPerFrame }];
   });
 }
 
@@ -68,13 +84,13 @@ export interface BrowserTableMeta {
   cryptoBackend: string;
   /** Whether the worker was cross-origin isolated (timer granularity). */
   crossOriginIsolated: boolean;
-  /** Sizes at which webcrypto-hybrid was checked against encryptPacket. */
-  hybridCheckedSizes: readonly number[];
+  /** Sizes at which the three cryptors' wire bytes were checked equal. */
+  checkedSizes: readonly number[];
   /** CPUs kept busy on average by processes other than this one and its Chromium (Linux only). */
   contention?: { otherCpus: number; cpus: number };
 }
 
-const COLUMNS = ['size B', 'backend', 'op', 'µs/frame', 'frames/s', 'MB/s', '÷gcm', '×gcm µs'] as const;
+const COLUMNS = ['size B', 'backend', 'op', 'µs/frame', 'frames/s', 'MB/s', '÷gcm', '×gcm µs', '×floor'] as const;
 const LEFT = new Set<string>(['backend', 'op']);
 
 /** The table and its footer, ending with a newline. */
@@ -88,6 +104,7 @@ export function formatBrowserTable(rows: readonly BrowserRow[], meta: BrowserTab
     ((r.size * r.framesPerSec) / 1e6).toFixed(1),
     formatRatio(r.ratioToGcm),
     formatRatio(r.ratioToGcm === null || r.ratioToGcm <= 0 ? null : 1 / r.ratioToGcm),
+    r.op === 'gcm' ? '' : formatRatio(r.ratioToFloor),
   ]);
   const out = renderGrid(COLUMNS, LEFT, cells, rows.map((r) => r.size));
   out.push('', ...formatBrowserFooter(rows, meta));
@@ -100,10 +117,14 @@ function formatBrowserFooter(rows: readonly BrowserRow[], meta: BrowserTableMeta
       'each frame awaited before the next; size = frame bytes; MB = 10^6 bytes',
     "÷gcm = frames/s ÷ the gcm row's (JSON ratioToGcm); ×gcm µs = µs/frame ÷ the gcm row's (the cost ratio)",
     'gcm    = WebCrypto AES-256-GCM, key imported once, one awaited subtle.encrypt per frame (the LiveKit / Jitsi scheme)',
-    `seal   = @mtcall/transport FrameCryptor.encrypt(frame, {kind: 'video', mid: '1'}, 'VP9'), @mtcall/crypto backend ${meta.cryptoBackend}`,
-    'open   = FrameCryptor.decrypt of frames sealed beforehand, a fresh cryptor per batch (made before the clock starts)',
-    'webcrypto-hybrid = subtle.digest (msg_key) + @noble SHA-256 ×2 (52 B) + importKey + AES-CTR subtle.encrypt per frame;',
-    `                   byte-exact with encryptPacket (checked at ${meta.hybridCheckedSizes.join(', ')} B); a measurement, not a library path`,
+    `seal   = await @mtcall/transport FrameCryptor.encryptAsync(frame, {kind: 'video', mid: '1'}, 'VP9'): the worker's own path,`,
+    `         its size switch included (synchronous backend ${meta.cryptoBackend} below it, Web Crypto from it)`,
+    'open   = await FrameCryptor.decryptAsync of frames sealed beforehand, a fresh cryptor per batch (made before the clock starts)',
+    'seal-sync = the synchronous path alone (no async backend); seal-webcrypto = the Web Crypto path alone (switch at 0 B)',
+    'seal-noble = the synchronous path on @noble alone (the browsers\' backend before the WebAssembly SHA-256)',
+    `         the four cryptors give the same wire bytes (checked at ${meta.checkedSizes.join(', ')} B)`,
+    '×floor = ×gcm µs ÷ the scheme floor at the size (two passes and a fresh AES key per packet vs GCM, openssl speed,',
+    '         ../shared/PERF-FACTS.md): 1.00× is the best any implementation of the scheme can reach',
     `timer: performance.now() in the worker, ${meta.crossOriginIsolated ? 'cross-origin isolated (5 µs granularity)' : 'not cross-origin isolated (100 µs granularity)'}`,
   ];
   if (meta.contention) {
@@ -115,7 +136,7 @@ function formatBrowserFooter(rows: readonly BrowserRow[], meta: BrowserTableMeta
   }
   const switches = sizeSwitches(rows);
   if (switches.length > 0) {
-    lines.push('', 'seal (sync, noble) vs webcrypto-hybrid (async), µs/frame:');
+    lines.push('', 'seal-sync vs seal-webcrypto, µs/frame (where the switch belongs):');
     for (const s of switches) lines.push(`  ${String(s.size).padStart(5)} B  ${s.faster.padEnd(16)} faster by ${s.factor.toFixed(2)}×`);
   }
   return lines;

@@ -4,6 +4,7 @@
  * @mtcall/transport (see browser.ts): this package's own build never needs transport's types.
  */
 
+import { loadWasmBackend } from '@mtcall/crypto';
 import { runBrowserBench, type FrameCryptorClass } from './browser-bench.js';
 import type { BrowserBenchConfig, FromBenchWorker } from './browser-protocol.js';
 
@@ -19,7 +20,11 @@ export function startBenchWorker(FrameCryptor: FrameCryptorClass): void {
   scope.onmessage = (event) => {
     if (started) return; // one run per worker
     started = true;
-    runBrowserBench(event.data, FrameCryptor, (line) => scope.postMessage({ type: 'progress', line })).then(
+    // As the encryption worker does at start (worker-host.ts): cryptors made afterwards use the WebAssembly SHA-256.
+    loadWasmBackend()
+      .catch(() => undefined)
+      .then(() => runBrowserBench(event.data, FrameCryptor, (line) => scope.postMessage({ type: 'progress', line })))
+      .then(
       (result) => scope.postMessage({ type: 'done', result }),
       (error: unknown) => scope.postMessage({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
     );

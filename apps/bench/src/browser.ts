@@ -185,7 +185,7 @@ export async function runInBrowser(config: BrowserBenchConfig, progress: (line: 
     progress(`Chromium ${chromiumVersion} at ${url}; sizes ${config.sizes.join(', ')} B; median of ${config.repeats} × ${config.seconds} s per row`);
 
     // A generous guard: the expected run time three times over, plus a minute for slow setup.
-    const expectedSeconds = config.sizes.length * 4 * (config.repeats * config.seconds + config.warmupSeconds);
+    const expectedSeconds = config.sizes.length * 6 * (config.repeats * config.seconds + config.warmupSeconds);
     const guardMs = (3 * expectedSeconds + 60) * 1000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

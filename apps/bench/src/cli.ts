@@ -18,7 +18,6 @@ import { openWorkload, poolCount, randomBodies, randomKey, sealPackets, sealWork
 import { formatCount, formatRatio, formatTable } from './table.js';
 import { buildBrowserRows, formatBrowserTable } from './browser-report.js';
 
-const REPEATS = 3;
 
 function progress(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
@@ -41,7 +40,7 @@ function run(options: Options): void {
   const rowsPerSize = 2 + 2 * backends.length;
   progress(
     `Node ${process.version}, sha256 via ${sha256Call}; sizes ${options.sizes.join(', ')} B; ${rowsPerSize} rows per size, ` +
-      `median of ${REPEATS} × ${options.seconds} s each`,
+      `median of ${options.repeats} × ${options.seconds} s each`,
   );
 
   // openssl first, alone: nothing of ours runs while it measures.
@@ -75,7 +74,7 @@ function run(options: Options): void {
     progress(`${size} B: ${count} distinct bodies, warming up ${jobs.length} rows`);
     const results = measureInterleaved(
       jobs.map((j) => j.workload),
-      { seconds: options.seconds, warmupSeconds, repeats: REPEATS },
+      { seconds: options.seconds, warmupSeconds, repeats: options.repeats },
     );
     jobs.forEach((job, i) => {
       const { median, repeats } = results[i]!;
@@ -99,7 +98,7 @@ function run(options: Options): void {
     process.stdout.write(
       formatTable(rows, targets, {
         seconds: options.seconds,
-        repeats: REPEATS,
+        repeats: options.repeats,
         nodeVersion: process.version,
         native: native ? { version: native.version } : { missing: nativeMissing },
         ...(contention ? { contention } : {}),
@@ -112,7 +111,7 @@ function run(options: Options): void {
 async function runBrowser(options: Options): Promise<void> {
   // Loaded only in this mode, so the default run never loads Vite or playwright-core.
   const { runInBrowser } = await import('./browser.js');
-  const config = { sizes: options.sizes, seconds: options.seconds, warmupSeconds: Math.min(0.2, options.seconds / 2), repeats: REPEATS };
+  const config = { sizes: options.sizes, seconds: options.seconds, warmupSeconds: Math.min(0.2, options.seconds / 2), repeats: options.repeats };
   const run = await runInBrowser(config, (line) => progress(`browser: ${line}`));
   const rows = buildBrowserRows(run.result.measurements);
   if (run.contention) progress(`other processes kept ${run.contention.otherCpus.toFixed(2)} of ${run.contention.cpus} CPUs busy during the measurements`);
@@ -122,11 +121,11 @@ async function runBrowser(options: Options): Promise<void> {
     process.stdout.write(
       formatBrowserTable(rows, {
         seconds: options.seconds,
-        repeats: REPEATS,
+        repeats: options.repeats,
         chromiumVersion: run.chromiumVersion,
         cryptoBackend: run.result.cryptoBackend,
         crossOriginIsolated: run.result.crossOriginIsolated,
-        hybridCheckedSizes: run.result.hybridCheckedSizes,
+        checkedSizes: run.result.checkedSizes,
         ...(run.contention ? { contention: run.contention } : {}),
       }),
     );

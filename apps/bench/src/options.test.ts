@@ -9,18 +9,20 @@ describe('parseOptions', () => {
       native: true,
       sizes: [...DEFAULT_SIZES],
       seconds: DEFAULT_SECONDS,
+      repeats: 3,
       backend: undefined,
       browser: false,
     });
     expect(DEFAULT_SIZES).toEqual([64, 160, 1200, 4096, 65536]);
   });
   it('reads every option', () => {
-    expect(parseOptions(['--json', '--sizes', '1200,160', '--seconds', '0.3', '--backend', 'noble', '--no-native'])).toEqual({
+    expect(parseOptions(['--json', '--sizes', '1200,160', '--seconds', '0.3', '--repeats', '7', '--backend', 'noble', '--no-native'])).toEqual({
       help: false,
       json: true,
       native: false,
       sizes: [160, 1200],
       seconds: 0.3,
+      repeats: 7,
       backend: 'noble',
       browser: false,
     });
@@ -41,6 +43,7 @@ describe('parseOptions', () => {
     expect(() => parseOptions(['--sizes', '0'])).toThrow(/--sizes/);
     expect(() => parseOptions(['--sizes', '1.5'])).toThrow(/--sizes/);
     expect(() => parseOptions(['--seconds', 'x'])).toThrow(/--seconds/);
+    expect(() => parseOptions(['--repeats', '0'])).toThrow(/--repeats/);
     expect(() => parseOptions(['--frobnicate'])).toThrow();
   });
 });

@@ -23,7 +23,8 @@ backend, next to three references at the same body size:
 
 Options:
   --sizes LIST     comma-separated body sizes in bytes (default ${DEFAULT_SIZES.join(',')})
-  --seconds N      seconds of each timed repeat; each row is the median of 3 (default ${DEFAULT_SECONDS})
+  --seconds N      seconds of each timed repeat (default ${DEFAULT_SECONDS})
+  --repeats N      timed repeats per row, the median reported (default 3; more on a busy machine)
   --backend NAME   only this @mtcall/crypto backend: node | noble (references are always measured)
   --no-native      skip openssl speed (ratioToNative is then null)
   --json           print one JSON array of rows on stdout instead of the table
@@ -38,15 +39,18 @@ run with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4000000000 in th
 
 --browser: µs per frame inside ONE dedicated Web Worker of headless Chromium (the kind of worker the encoded
 transforms run in), every frame awaited before the next, at frame sizes ${BROWSER_DEFAULT_SIZES.join(',')} unless --sizes says
-otherwise (--seconds applies; --backend does not: the worker uses @mtcall/crypto's browser default, @noble):
+otherwise (--seconds and --repeats apply; --backend does not: the worker uses the encryption worker's backends):
   gcm               WebCrypto AES-256-GCM, key imported once, one subtle.encrypt per frame (the LiveKit/Jitsi way)
-  seal              @mtcall/transport FrameCryptor.encrypt(frame, {kind: 'video', mid: '1'}, 'VP9'): the worker's real per-frame path
-  open              FrameCryptor.decrypt of frames sealed beforehand (a fresh cryptor per batch, untimed)
-  webcrypto-hybrid  the scheme with subtle.digest for msg_key, @noble for the two 52-byte KDF hashes, importKey +
-                    AES-CTR subtle.encrypt; checked byte for byte against encryptPacket first (informational)
+  seal              await @mtcall/transport FrameCryptor.encryptAsync(frame, {kind: 'video', mid: '1'}, 'VP9'): the
+                    worker's own per-frame path, its size switch between the sync backend and Web Crypto included
+  open              await FrameCryptor.decryptAsync of frames sealed beforehand (a fresh cryptor per batch, untimed)
+  seal-sync         the synchronous path alone; seal-webcrypto: the Web Crypto path alone (where the switch belongs)
+  seal-noble        the synchronous path on @noble alone (the browsers' backend before the WebAssembly SHA-256)
+The four cryptors are checked to give the same wire bytes first. ×floor = the cost ratio to gcm ÷ the scheme's
+floor at that size (../shared/PERF-FACTS.md): 1.00× is the best any implementation of the scheme can do.
 The worker is bundled with Vite from the workspace's dist/ builds (run \`npx turbo run build\` first) and served
 from 127.0.0.1. Chromium: $MTCALL_CHROMIUM, else /usr/bin/chromium. Rows (--json): backend 'chromium-worker',
-op, size, usPerFrame, framesPerSec, ratioToGcm (framesPerSec ÷ gcm's). About 30 s with the defaults.
+op, size, usPerFrame, framesPerSec, ratioToGcm (framesPerSec ÷ gcm's), ratioToFloor. About 30 s with the defaults.
 `;
 
 export interface Options {
@@ -55,6 +59,7 @@ export interface Options {
   native: boolean;
   sizes: number[];
   seconds: number;
+  repeats: number;
   backend: string | undefined;
   /** Measure in headless Chromium's worker instead of Node. */
   browser: boolean;
@@ -72,6 +77,7 @@ export function parseOptions(argv: readonly string[]): Options {
       'no-native': { type: 'boolean', default: false },
       sizes: { type: 'string' },
       seconds: { type: 'string' },
+      repeats: { type: 'string' },
       backend: { type: 'string' },
       browser: { type: 'boolean', default: false },
     },
@@ -80,9 +86,11 @@ export function parseOptions(argv: readonly string[]): Options {
   const sizes = values.sizes === undefined ? [...(browser ? BROWSER_DEFAULT_SIZES : DEFAULT_SIZES)] : parseSizes(values.sizes);
   const seconds = values.seconds === undefined ? DEFAULT_SECONDS : Number(values.seconds);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 60) throw new Error(`--seconds must be a number in (0, 60]; got ${values.seconds}`);
+  const repeats = values.repeats === undefined ? 3 : Number(values.repeats);
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 51) throw new Error(`--repeats must be an integer in 1..51; got ${values.repeats}`);
   if (values.backend !== undefined && !/^[a-z]+$/.test(values.backend)) throw new Error(`--backend: bad name ${JSON.stringify(values.backend)}`);
-  if (browser && values.backend !== undefined) throw new Error('--backend does not apply to --browser (the worker always uses the browser default, @noble)');
-  return { help: values.help, json: values.json, native: !values['no-native'], sizes, seconds, backend: values.backend, browser };
+  if (browser && values.backend !== undefined) throw new Error('--backend does not apply to --browser (the worker uses the browser default)');
+  return { help: values.help, json: values.json, native: !values['no-native'], sizes, seconds, repeats, backend: values.backend, browser };
 }
 
 function parseSizes(list: string): number[] {

@@ -71,7 +71,18 @@ export { checkDhConfig, checkDhPublic, generateDhKeyPair, computeSharedKey, type
 export { TELEGRAM_DH_GROUP, RFC3526_GROUP_14, type DhGroup } from './dh-groups.js';
 export { MtcallCryptoError, DhCheckError, SeqExhaustedError, DestroyedError, type DhRule } from './errors.js';
 export { createWebCryptoBackend, type AsyncCryptoBackend } from './backend/webcrypto.js';
-export { defaultBackend, nobleBackend, getNodeBackend, nodeCryptoModule, availableBackends, createNodeBackend, type CryptoBackend } from './backend/index.js';
+export {
+  defaultBackend,
+  nobleBackend,
+  getNodeBackend,
+  nodeCryptoModule,
+  availableBackends,
+  createNodeBackend,
+  loadWasmBackend,
+  wasmBackendIfLoaded,
+  preferredBackend,
+  type CryptoBackend,
+} from './backend/index.js';
 export {
   bytesToHex,
   hexToBytes,

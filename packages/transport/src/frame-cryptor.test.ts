@@ -223,7 +223,7 @@ describe('the asynchronous (Web Crypto) path for large frames', () => {
     for (const [kind, codec] of [['audio', 'opus'], ['video', 'VP8'], ['video', 'VP9'], ['video', 'H264']] as [MediaKind, string][]) {
       const sync = pair();
       const async = pair();
-      for (const n of [0, 100, 511, 512, 1200, 5000, 70000]) {
+      for (const n of [0, 100, 511, 512, 1200, 2047, 2048, 5000, 70000]) {
         let frame = new Uint8Array(randomBytes(n));
         if (codec === 'H264' && n > 0) frame = h264Frame(frame);
         if (codec === 'VP8' && n > 0) frame[0] = frame[0]! & 0xfe;
@@ -275,7 +275,7 @@ describe('the asynchronous (Web Crypto) path for large frames', () => {
         },
       };
       cryptor = new FrameCryptor(key, 'caller', { asyncBackend: interrupted });
-      await expect(cryptor.encryptAsync(new Uint8Array(randomBytes(2000)), CAMERA, 'VP9')).rejects.toBeInstanceOf(DestroyedError);
+      await expect(cryptor.encryptAsync(new Uint8Array(randomBytes(3000)), CAMERA, 'VP9')).rejects.toBeInstanceOf(DestroyedError);
       expect(cryptor.stats.sealed.frames).toBe(0);
     }
   });

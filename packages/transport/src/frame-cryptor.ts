@@ -23,6 +23,7 @@ import {
   PacketOpener,
   PacketSealer,
   createWebCryptoBackend,
+  preferredBackend,
   type AsyncCryptoBackend,
   type CryptoBackend,
   type DropReason,
@@ -71,12 +72,17 @@ export function emptyFrameCryptorStats(): FrameCryptorStats {
 export type DecryptResult = { ok: true; frame: Uint8Array } | { ok: false; reason: FrameDropReason };
 
 export interface FrameCryptorOptions {
+  /**
+   * The synchronous backend (default: `preferredBackend()` when the cryptor is made — Node's OpenSSL, else the
+   * WebAssembly SHA-256 backend once `loadWasmBackend()` resolved, else @noble).
+   */
   backend?: CryptoBackend;
   /** Largest accepted wire frame (bytes); default 4 MiB (a 4K key frame fits). */
   maxFrameBytes?: number;
   /**
    * The asynchronous backend of `encryptAsync`/`decryptAsync` (default: Web Crypto where present; `null` for none)
-   * and the frame size from which it is used (default 512 bytes: measured crossover ~450 B in a Chromium worker).
+   * and the frame size from which it is used (default 2048 bytes: with the WebAssembly SHA-256 the synchronous path
+   * is as fast up to ~2–4 KB in a Chromium worker, and a frame on it waits on no await; docs/PERFORMANCE.md).
    */
   asyncBackend?: AsyncCryptoBackend | null;
   asyncThreshold?: number;
@@ -107,7 +113,7 @@ export class FrameCryptor {
   /** Our copy of the key, for the replay windows of streams seen later; wiped by destroy(). */
   readonly #key: Uint8Array;
   readonly #outgoing: boolean;
-  readonly #backend: CryptoBackend | undefined;
+  readonly #backend: CryptoBackend;
   readonly #openers = new Map<string, PacketOpener>();
   readonly #tags = new Map<string, Uint8Array | null>();
   readonly #stats: FrameCryptorStats = emptyFrameCryptorStats();
@@ -121,14 +127,19 @@ export class FrameCryptor {
     const outgoing = role === 'caller';
     this.#key = new Uint8Array(key);
     this.#outgoing = outgoing;
-    this.#backend = options.backend;
+    this.#backend = options.backend ?? preferredBackend();
     this.#maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
     this.#sealer = new PacketSealer(key, { outgoing, channel: 'transport' }, {
-      ...(options.backend ? { backend: options.backend } : {}),
+      backend: this.#backend,
       ...(options.firstSeq !== undefined ? { firstSeq: options.firstSeq } : {}),
     });
     this.#async = options.asyncBackend === null ? undefined : (options.asyncBackend ?? createWebCryptoBackend());
-    this.#asyncThreshold = options.asyncThreshold ?? 512;
+    this.#asyncThreshold = options.asyncThreshold ?? 2048;
+  }
+
+  /** The name of the synchronous backend in use ('wasm', 'noble', 'node'). */
+  get backendName(): string {
+    return this.#backend.name;
   }
 
   /** A snapshot of the counters. */
@@ -277,7 +288,7 @@ export class FrameCryptor {
     let opener = this.#openers.get(id);
     if (!opener) {
       opener = new PacketOpener(this.#key, { outgoing: this.#outgoing, channel: 'transport' }, {
-        ...(this.#backend ? { backend: this.#backend } : {}),
+        backend: this.#backend,
         maxPacketBytes: this.#maxFrameBytes,
       });
       if (this.#destroyed) opener.destroy();

@@ -27,7 +27,7 @@ function fakeWorker() {
         const buffers = transfer.filter((t): t is ArrayBuffer => t instanceof ArrayBuffer);
         posted.push({ message: message.type === 'key' ? structuredClone(message, { transfer: buffers }) : message, transfer });
         if (message.type === 'stats' && control.answerStats) {
-          const stats = { sealed: { frames: control.sealed, bytes: 0 }, opened: { frames: 0, bytes: 0 }, empty: 0, dropped: { auth: 0, replay: 0, malformed: 0, 'too-old': 0, 'wrong-stream': 0, 'clear-mismatch': 0 }, keyFrameRequests: 0, sealMicros: 0, openMicros: 0 };
+          const stats = { sealed: { frames: control.sealed, bytes: 0 }, opened: { frames: 0, bytes: 0 }, empty: 0, dropped: { auth: 0, replay: 0, malformed: 0, 'too-old': 0, 'wrong-stream': 0, 'clear-mismatch': 0 }, keyFrameRequests: 0, sealMicros: 0, openMicros: 0, sealWaitMicros: 0, openWaitMicros: 0 };
           queueMicrotask(() => listeners.forEach((l) => l({ data: { type: 'stats', requestId: message.requestId, stats } } as MessageEvent<FromWorker>)));
         }
       },

@@ -87,7 +87,7 @@ type Endpoint = (RTCRtpSender | RTCRtpReceiver) & {
 
 /** All-zero counters (a call whose worker never reported). */
 function noStats(): TransportStats {
-  return { ...emptyFrameCryptorStats(), keyFrameRequests: 0, sealMicros: 0, openMicros: 0 };
+  return { ...emptyFrameCryptorStats(), keyFrameRequests: 0, sealMicros: 0, openMicros: 0, sealWaitMicros: 0, openWaitMicros: 0 };
 }
 
 /** Frame encryption of one call on one peer connection. */

@@ -14,7 +14,7 @@ const KEY = new Uint8Array(randomBytes(256));
 const CAMERA: MediaStreamRef = { kind: 'video', mid: '1' };
 const send: TransformOptions = { side: 'send', kind: 'video', streamId: 'send-video-1', mid: '1' };
 const receive: TransformOptions = { side: 'receive', kind: 'video', streamId: 'receive-video-2', mid: '1' };
-const frame = () => new Uint8Array(randomBytes(2000)); // large: the asynchronous (Web Crypto) path
+const frame = () => new Uint8Array(randomBytes(3000)); // large: the asynchronous (Web Crypto) path
 
 function setup(hooks?: WorkerHooks) {
   const posted: FromWorker[] = [];

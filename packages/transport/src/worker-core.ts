@@ -67,7 +67,7 @@ export class WorkerCore {
   /** Resolved when the key arrives or the call ends; frames wait on it. */
   #keyWaiters: (() => void)[] = [];
   readonly #midWaiters = new Map<string, (() => void)[]>();
-  readonly #extra = { keyFrameRequests: 0, sealMicros: 0, openMicros: 0, lastError: undefined as string | undefined };
+  readonly #extra = { keyFrameRequests: 0, sealMicros: 0, openMicros: 0, sealWaitMicros: 0, openWaitMicros: 0, lastError: undefined as string | undefined, backend: undefined as string | undefined };
 
   constructor(options: WorkerCoreOptions) {
     this.#post = options.post;
@@ -91,6 +91,7 @@ export class WorkerCore {
         this.#cryptor?.destroy();
         this.#cryptor = this.#hooks.createCryptor?.(message.key, message.outgoing) ?? new FrameCryptor(message.key, message.outgoing ? 'caller' : 'callee');
         message.key.fill(0); // the transferred buffer; the cryptor holds its own copy
+        this.#extra.backend = this.#cryptor.backendName;
         this.#wake(this.#keyWaiters);
         this.#keyWaiters = [];
         this.#post({ type: 'ready' });
@@ -167,7 +168,7 @@ export class WorkerCore {
     return this.#now();
   }
 
-  count(what: 'sealMicros' | 'openMicros' | 'keyFrameRequests', amount: number): void {
+  count(what: 'sealMicros' | 'openMicros' | 'sealWaitMicros' | 'openWaitMicros' | 'keyFrameRequests', amount: number): void {
     this.#extra[what] += amount;
   }
 
@@ -228,20 +229,29 @@ export class FrameTransform {
     if (this.#options.side === 'send') {
       if (!core.sealing) return null;
       let wire: Uint8Array;
+      let handedBack = started;
       try {
-        wire = await cryptor.encryptAsync(data, stream, codec);
+        const sealing = cryptor.encryptAsync(data, stream, codec);
+        handedBack = core.now();
+        wire = await sealing;
       } catch (error) {
         core.sealFailed(error);
         return null;
       }
       if (core.ended) return null; // re-checked after the await: nothing leaves after the end
-      core.count('sealMicros', (core.now() - started) * 1000);
+      const done = core.now();
+      core.count('sealMicros', (done - started) * 1000);
+      core.count('sealWaitMicros', (done - handedBack) * 1000);
       core.hooks().sealed?.(data, wire, this.#options);
       return wire;
     }
-    const result = await cryptor.decryptAsync(data, stream);
+    const opening = cryptor.decryptAsync(data, stream);
+    const handedBack = core.now();
+    const result = await opening;
     if (core.ended) return null;
-    core.count('openMicros', (core.now() - started) * 1000);
+    const done = core.now();
+    core.count('openMicros', (done - started) * 1000);
+    core.count('openWaitMicros', (done - handedBack) * 1000);
     if (result.ok) {
       this.#keyFrames.opened();
       return result.frame;

@@ -4,6 +4,7 @@
  * entry (`serveEncryptionWorker(globalThis)`); the test entry (testing/worker.ts) passes its hooks.
  */
 
+import { loadWasmBackend } from '@mtcall/crypto';
 import { WorkerCore, type FrameTransform, type WorkerHooks } from './worker-core.js';
 import type { FromWorker, ToWorker, TransformOptions } from './worker-protocol.js';
 
@@ -35,6 +36,14 @@ function toArrayBuffer(view: Uint8Array): ArrayBuffer {
 
 /** Serves the encryption worker on `scope` (the worker's `globalThis`). Returns the core (tests, test entries). */
 export function serveEncryptionWorker(scope: WorkerScope, hooks?: WorkerHooks): WorkerCore {
+  // The call's cryptor is made when the key arrives, on the fastest backend then loaded: the key waits for the
+  // WebAssembly SHA-256 to compile (a few ms; the worker is often started with the key already known), and where
+  // WebAssembly is refused the cryptor runs on @noble. Frames wait for the key anyway; an `end` that overtakes the
+  // key is handled first, and the key is then wiped unused.
+  const backendLoaded = loadWasmBackend().then(
+    () => undefined,
+    () => undefined,
+  );
   const core = new WorkerCore({ post: (m) => scope.postMessage(m), now: () => scope.performance.now(), ...(hooks ? { hooks } : {}) });
 
   function pipe(readable: ReadableStream<EncodedFrame>, writable: WritableStream<EncodedFrame>, options: TransformOptions, transformer?: Transformer): void {
@@ -43,9 +52,12 @@ export function serveEncryptionWorker(scope: WorkerScope, hooks?: WorkerHooks): 
       else scope.postMessage({ type: 'keyframe-request', streamId: options.streamId });
     };
     const frames: FrameTransform = core.transform(options, requestKeyFrame);
+    const sendsVideo = options.side === 'send' && options.kind === 'video';
     const transform = new TransformStream<EncodedFrame, EncodedFrame>({
       async transform(frame, controller) {
-        const out = await frames.process(new Uint8Array(frame.data), core.codecOf(frame.getMetadata()));
+        // Only a sent video frame's codec matters (its clear bytes); getMetadata() builds a fresh dictionary per call.
+        const codec = sendsVideo ? core.codecOf(frame.getMetadata()) : undefined;
+        const out = await frames.process(new Uint8Array(frame.data), codec);
         if (out === null || core.ended) return; // dropped: never passed in the clear, never after the end
         frame.data = toArrayBuffer(options.side === 'receive' ? out.slice() : out);
         controller.enqueue(frame);
@@ -63,6 +75,7 @@ export function serveEncryptionWorker(scope: WorkerScope, hooks?: WorkerHooks): 
   scope.onmessage = (event) => {
     const message = event.data;
     if (message.type === 'stream') pipe(message.readable as ReadableStream<EncodedFrame>, message.writable as WritableStream<EncodedFrame>, message.options);
+    else if (message.type === 'key') void backendLoaded.then(() => core.handle(message));
     else core.handle(message);
   };
   return core;

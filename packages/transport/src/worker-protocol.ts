@@ -32,6 +32,14 @@ export interface TransportStats extends FrameCryptorStats {
   /** Microseconds spent sealing/opening, summed (the per-frame transform cost). */
   sealMicros: number;
   openMicros: number;
+  /**
+   * The part of sealMicros/openMicros after the crypto call handed back its promise: waiting on awaits (Web Crypto
+   * round trips, and whatever else the worker ran meanwhile). The rest is work done at once on the worker's thread.
+   */
+  sealWaitMicros: number;
+  openWaitMicros: number;
+  /** The synchronous crypto backend of the call's cryptor ('wasm', 'noble', 'node'), once the key arrived. */
+  backend?: string | undefined;
 }
 
 export type FromWorker =
