@@ -45,9 +45,9 @@ describe('mtcall-peer CLI', () => {
     expect(stderr).toMatch(/unknown mode/);
   });
 
-  it('`mtcall-peer echo --duration 3` answers a call, prints the emoji, echoes the caller\'s tone and reports it as JSON', async () => {
+  it('`mtcall-peer echo --duration 8` answers a call, prints the emoji, echoes the caller\'s tone and reports it as JSON', async () => {
     server = await startSignalingServer({ port: 0, log: () => undefined });
-    const child = run(['echo', '--server', server.url, '--user', 'bob', '--duration', '3', '--json']);
+    const child = run(['echo', '--server', server.url, '--user', 'bob', '--duration', '8', '--json']);
     // Wait for bob to be signed in, then call him.
     const deadline = Date.now() + 30_000;
     while (server.core.stats.users < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -59,7 +59,7 @@ describe('mtcall-peer CLI', () => {
     expect(stderr).toContain(`compare the emoji: ${report.emoji.join(' ')}`);
     expect(report.emoji).toEqual(alice.calls[0]!.emoji);
     expect(Math.abs(report.audio.dominantHz - 880)).toBeLessThan(10);
-    expect(report.audio.decoded).toBeGreaterThan(10); // a 3-s call on a loaded 2-core machine decoded 26
+    expect(report.audio.decoded).toBeGreaterThan(50); // 8 s leaves room on a loaded machine (3 s once decoded only 26)
     expect(report.audio.sent).toBe(report.audio.decoded);
     expect(report.dropped).toBe(0);
     expect(alice.report()!.audio.decoded).toBeGreaterThan(50); // the echo came back and opened

@@ -30,7 +30,7 @@ import {
   type OpenResult,
   type SeqMessage,
 } from '@mtcall/crypto';
-import { codecRuleFor, codecRuleForFormat, type CodecRule } from './codecs/index.js';
+import { codecRuleFor, splitWireFrame, type CodecRule } from './codecs/index.js';
 import { sameBytes } from './codecs/rule.js';
 
 export type MediaKind = 'audio' | 'video';
@@ -227,17 +227,8 @@ export class FrameCryptor {
 
   /** Where the packet is in a wire frame, from its trailer (and its clear part). */
   #locate(wire: Uint8Array): ({ ok: true } & Located) | { ok: false; reason: FrameDropReason } {
-    if (!(wire instanceof Uint8Array) || wire.length === 0 || wire.length > this.#maxFrameBytes) return { ok: false, reason: 'malformed' };
-    const trailer = wire[wire.length - 1]!;
-    const rule = (trailer & 0xf0) === TRAILER_BASE ? codecRuleForFormat(trailer ^ TRAILER_BASE) : undefined;
-    if (!rule) return { ok: false, reason: 'malformed' };
-    const clearLength = rule.clearLength(wire);
-    if (clearLength < 0 || clearLength > wire.length - 1) return { ok: false, reason: 'malformed' };
-    const clear = wire.subarray(0, clearLength);
-    // The trailer is escaped with the packet; it is never 0..3, so it stays the last byte.
-    const packet = rule.unescape(wire.subarray(clearLength, wire.length - 1), clear);
-    if (packet === null) return { ok: false, reason: 'malformed' };
-    return { ok: true, rule, clear, packet };
+    const split = splitWireFrame(wire, TRAILER_BASE, this.#maxFrameBytes);
+    return split ? { ok: true, ...split } : { ok: false, reason: 'malformed' };
   }
 
   /**

@@ -29,7 +29,7 @@ import {
   type OpenResult,
   type SeqMessage,
 } from '@mtcall/crypto';
-import { codecRuleFor, codecRuleForFormat, type CodecRule } from './codecs/index.js';
+import { codecRuleFor, splitWireFrame, type CodecRule } from './codecs/index.js';
 import { sameBytes } from './codecs/rule.js';
 import type { MediaKind } from './frame-cryptor.js';
 
@@ -212,15 +212,9 @@ export class RoomFrameCryptor {
     | { ok: true; rule: CodecRule; clear: Uint8Array; packet: Uint8Array; opener: PacketOpener; tag: Uint8Array; sender: number; epoch: number }
     | { ok: false; reason: RoomFrameDropReason } {
     if (this.#destroyed) return { ok: false, reason: 'auth' };
-    if (!(wire instanceof Uint8Array) || wire.length === 0 || wire.length > this.#maxFrameBytes) return { ok: false, reason: 'malformed' };
-    const trailer = wire[wire.length - 1]!;
-    const rule = (trailer & 0xf0) === TRAILER_BASE ? codecRuleForFormat(trailer ^ TRAILER_BASE) : undefined;
-    if (!rule) return { ok: false, reason: 'malformed' };
-    const clearLength = rule.clearLength(wire);
-    if (clearLength < 0 || clearLength > wire.length - 1) return { ok: false, reason: 'malformed' };
-    const clear = wire.subarray(0, clearLength);
-    const tail = rule.unescape(wire.subarray(clearLength, wire.length - 1), clear);
-    if (tail === null || tail.length < HEADER + 17) return { ok: false, reason: 'malformed' };
+    const split = splitWireFrame(wire, TRAILER_BASE, this.#maxFrameBytes);
+    if (!split || split.packet.length < HEADER + 17) return { ok: false, reason: 'malformed' };
+    const { rule, clear, packet: tail } = split;
     const view = new DataView(tail.buffer, tail.byteOffset, tail.length);
     const epoch = view.getUint32(tail.length - HEADER, false);
     const sender = view.getUint32(tail.length - 4, false);

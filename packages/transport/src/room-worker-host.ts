@@ -4,19 +4,11 @@
  * (Chromium). `room-worker.ts` is the product entry; `testing/room-worker.ts` the test entry.
  */
 
+import { toArrayBuffer, type EncodedFrame, type Transformer as TransformerOf } from './encoded-frame.js';
 import { RoomWorkerCore, type RoomFromWorker, type RoomToWorker, type RoomTransformOptions, type RoomWorkerHooks } from './room-worker-core.js';
 
-interface EncodedFrame {
-  data: ArrayBuffer;
-  getMetadata(): { mimeType?: string; payloadType?: number };
-}
 
-interface Transformer {
-  readable: ReadableStream<EncodedFrame>;
-  writable: WritableStream<EncodedFrame>;
-  options?: RoomTransformOptions;
-  sendKeyFrameRequest?: () => Promise<void>;
-}
+type Transformer = TransformerOf<RoomTransformOptions>;
 
 export interface RoomWorkerScope {
   postMessage(message: RoomFromWorker): void;
@@ -25,10 +17,6 @@ export interface RoomWorkerScope {
   performance: { now(): number };
 }
 
-function toArrayBuffer(view: Uint8Array): ArrayBuffer {
-  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view.buffer;
-  return view.slice().buffer;
-}
 
 /** Serves the room encryption worker on `scope`. Returns the core. */
 export function serveRoomWorker(scope: RoomWorkerScope, hooks?: RoomWorkerHooks): RoomWorkerCore {

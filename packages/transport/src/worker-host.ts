@@ -4,21 +4,13 @@
  * entry (`serveEncryptionWorker(globalThis)`); the test entry (testing/worker.ts) passes its hooks.
  */
 
+import { toArrayBuffer, type EncodedFrame, type Transformer as TransformerOf } from './encoded-frame.js';
 import { loadWasmBackend } from '@mtcall/crypto';
 import { WorkerCore, type FrameTransform, type WorkerHooks } from './worker-core.js';
 import type { FromWorker, ToWorker, TransformOptions } from './worker-protocol.js';
 
-interface EncodedFrame {
-  data: ArrayBuffer;
-  getMetadata(): { mimeType?: string; payloadType?: number };
-}
 
-interface Transformer {
-  readable: ReadableStream<EncodedFrame>;
-  writable: WritableStream<EncodedFrame>;
-  options?: TransformOptions;
-  sendKeyFrameRequest?: () => Promise<void>;
-}
+type Transformer = TransformerOf<TransformOptions>;
 
 /** The globals of a dedicated worker that the host uses. */
 export interface WorkerScope {
@@ -28,11 +20,6 @@ export interface WorkerScope {
   performance: { now(): number };
 }
 
-/** An ArrayBuffer holding exactly `view` (frame.data must be a whole ArrayBuffer). */
-function toArrayBuffer(view: Uint8Array): ArrayBuffer {
-  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view.buffer;
-  return view.slice().buffer;
-}
 
 /** Serves the encryption worker on `scope` (the worker's `globalThis`). Returns the core (tests, test entries). */
 export function serveEncryptionWorker(scope: WorkerScope, hooks?: WorkerHooks): WorkerCore {

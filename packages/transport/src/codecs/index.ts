@@ -28,3 +28,27 @@ export function codecRuleForFormat(format: number): CodecRule | undefined {
 export function frameFormatForCodec(codec: string | undefined): FrameFormat {
   return codecRuleFor(codec).format;
 }
+
+/** A wire frame taken apart: the codec rule its trailer names, the clear bytes, and the packet (unescaped). */
+export interface SplitWireFrame {
+  rule: CodecRule;
+  clear: Uint8Array;
+  packet: Uint8Array;
+}
+
+/**
+ * Takes a wire frame `clear ‖ escaped(packet ‖ trailer)` apart, the trailer being `trailerBase | format` (calls and
+ * rooms use different bases, so neither opens the other's frames). `undefined` for anything malformed; never throws.
+ */
+export function splitWireFrame(wire: Uint8Array, trailerBase: number, maxFrameBytes: number): SplitWireFrame | undefined {
+  if (!(wire instanceof Uint8Array) || wire.length === 0 || wire.length > maxFrameBytes) return undefined;
+  const trailer = wire[wire.length - 1]!;
+  const rule = (trailer & 0xf0) === trailerBase ? codecRuleForFormat(trailer ^ trailerBase) : undefined;
+  if (!rule) return undefined;
+  const clearLength = rule.clearLength(wire);
+  if (clearLength < 0 || clearLength > wire.length - 1) return undefined;
+  const clear = wire.subarray(0, clearLength);
+  // The trailer is escaped with the packet; it is never 0..3, so it stays the last byte.
+  const packet = rule.unescape(wire.subarray(clearLength, wire.length - 1), clear);
+  return packet === null ? undefined : { rule, clear, packet };
+}
