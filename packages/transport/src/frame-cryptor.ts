@@ -50,6 +50,13 @@ export type FrameDropReason = DropReason | 'wrong-stream' | 'clear-mismatch';
 
 export const FRAME_DROP_REASONS: readonly FrameDropReason[] = ['auth', 'replay', 'malformed', 'too-old', 'wrong-stream', 'clear-mismatch'];
 
+/**
+ * The frame size (bytes) from which `encryptAsync`/`decryptAsync` use the asynchronous backend (Web Crypto): with the
+ * WebAssembly SHA-256 the synchronous path is as fast up to ~2–4 KB in a Chromium worker, and a frame on it waits on
+ * no await (docs/PERFORMANCE.md). Calls and rooms share it.
+ */
+export const DEFAULT_ASYNC_THRESHOLD = 2048;
+
 /** Counters of a cryptor, as the UI and the tests read them. */
 export interface FrameCryptorStats {
   sealed: { frames: number; bytes: number };
@@ -81,8 +88,7 @@ export interface FrameCryptorOptions {
   maxFrameBytes?: number;
   /**
    * The asynchronous backend of `encryptAsync`/`decryptAsync` (default: Web Crypto where present; `null` for none)
-   * and the frame size from which it is used (default 2048 bytes: with the WebAssembly SHA-256 the synchronous path
-   * is as fast up to ~2–4 KB in a Chromium worker, and a frame on it waits on no await; docs/PERFORMANCE.md).
+   * and the frame size from which it is used (default `DEFAULT_ASYNC_THRESHOLD`).
    */
   asyncBackend?: AsyncCryptoBackend | null;
   asyncThreshold?: number;
@@ -134,7 +140,7 @@ export class FrameCryptor {
       ...(options.firstSeq !== undefined ? { firstSeq: options.firstSeq } : {}),
     });
     this.#async = options.asyncBackend === null ? undefined : (options.asyncBackend ?? createWebCryptoBackend());
-    this.#asyncThreshold = options.asyncThreshold ?? 2048;
+    this.#asyncThreshold = options.asyncThreshold ?? DEFAULT_ASYNC_THRESHOLD;
   }
 
   /** The name of the synchronous backend in use ('wasm', 'noble', 'node'). */

@@ -4,7 +4,7 @@
  * codec rules. The worker entry is `@mtcall/transport/worker`.
  */
 
-export { FrameCryptor, FRAME_DROP_REASONS, emptyFrameCryptorStats, type MediaKind, type MediaStreamRef, type FrameDropReason, type FrameCryptorStats, type DecryptResult, type FrameCryptorOptions } from './frame-cryptor.js';
+export { FrameCryptor, DEFAULT_ASYNC_THRESHOLD, FRAME_DROP_REASONS, emptyFrameCryptorStats, type MediaKind, type MediaStreamRef, type FrameDropReason, type FrameCryptorStats, type DecryptResult, type FrameCryptorOptions } from './frame-cryptor.js';
 export { FrameFormat, codecRuleFor, codecRuleForFormat, frameFormatForCodec, type CodecRule } from './codecs/index.js';
 export {
   PeerConnectionEncryption,

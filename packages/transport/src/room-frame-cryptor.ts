@@ -22,6 +22,7 @@ import {
   PacketOpener,
   PacketSealer,
   createWebCryptoBackend,
+  preferredBackend,
   roomSenderKey,
   type AsyncCryptoBackend,
   type CryptoBackend,
@@ -31,7 +32,7 @@ import {
 } from '@mtcall/crypto';
 import { codecRuleFor, splitWireFrame, type CodecRule } from './codecs/index.js';
 import { sameBytes } from './codecs/rule.js';
-import type { MediaKind } from './frame-cryptor.js';
+import { DEFAULT_ASYNC_THRESHOLD, type MediaKind } from './frame-cryptor.js';
 
 /** One of a sender's streams, by the name the sender gave it. */
 export interface RoomStreamRef {
@@ -61,9 +62,16 @@ export interface RoomFrameCryptorStats {
 export type RoomDecryptResult = { ok: true; frame: Uint8Array; epoch: number } | { ok: false; reason: RoomFrameDropReason };
 
 export interface RoomFrameCryptorOptions {
+  /**
+   * The synchronous backend (default: `preferredBackend()` when the cryptor is made — Node's OpenSSL, else the
+   * WebAssembly SHA-256 backend once `loadWasmBackend()` resolved, else @noble), as for calls' `FrameCryptor`.
+   */
   backend?: CryptoBackend;
+  /** Largest accepted wire frame (bytes); default 4 MiB. */
   maxFrameBytes?: number;
+  /** The asynchronous backend (default: Web Crypto where present; `null` for none). */
   asyncBackend?: AsyncCryptoBackend | null;
+  /** The frame size from which the asynchronous backend is used (default `DEFAULT_ASYNC_THRESHOLD`, as for calls). */
   asyncThreshold?: number;
 }
 
@@ -84,7 +92,7 @@ export class RoomFrameCryptor {
   readonly self: number;
   readonly #epochs = new Map<number, Epoch>();
   #sending: { epoch: number; sealer: PacketSealer } | undefined;
-  readonly #backend: CryptoBackend | undefined;
+  readonly #backend: CryptoBackend;
   readonly #async: AsyncCryptoBackend | undefined;
   readonly #asyncThreshold: number;
   readonly #maxFrameBytes: number;
@@ -101,10 +109,15 @@ export class RoomFrameCryptor {
   constructor(roomId: string, self: number, options: RoomFrameCryptorOptions = {}) {
     this.roomId = roomId;
     this.self = self;
-    this.#backend = options.backend;
+    this.#backend = options.backend ?? preferredBackend();
     this.#maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
     this.#async = options.asyncBackend === null ? undefined : (options.asyncBackend ?? createWebCryptoBackend());
-    this.#asyncThreshold = options.asyncThreshold ?? 512;
+    this.#asyncThreshold = options.asyncThreshold ?? DEFAULT_ASYNC_THRESHOLD;
+  }
+
+  /** The name of the synchronous backend in use ('wasm', 'noble', 'node'). */
+  get backendName(): string {
+    return this.#backend.name;
   }
 
   get stats(): RoomFrameCryptorStats {
@@ -132,7 +145,7 @@ export class RoomFrameCryptor {
     const state = this.#epochs.get(epoch);
     if (!state) throw new RangeError(`epoch ${epoch} is not installed`);
     this.#sending?.sealer.destroy();
-    this.#sending = { epoch, sealer: new PacketSealer(this.#key(epoch, state, this.self), { outgoing: true, channel: 'transport' }, this.#backend ? { backend: this.#backend } : {}) };
+    this.#sending = { epoch, sealer: new PacketSealer(this.#key(epoch, state, this.self), { outgoing: true, channel: 'transport' }, { backend: this.#backend }) };
   }
 
   /** Forgets every epoch older than `before`: its keys and replay windows are wiped, its frames no longer open. */
@@ -227,7 +240,7 @@ export class RoomFrameCryptor {
     let opener = state.openers.get(id);
     if (!opener) {
       opener = new PacketOpener(this.#key(epoch, state, sender), { outgoing: false, channel: 'transport' }, {
-        ...(this.#backend ? { backend: this.#backend } : {}),
+        ...({ backend: this.#backend }),
         maxPacketBytes: this.#maxFrameBytes,
       });
       state.openers.set(id, opener);

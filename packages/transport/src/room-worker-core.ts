@@ -44,6 +44,8 @@ export interface RoomTransportStats extends RoomFrameCryptorStats {
   sealMicros: number;
   openMicros: number;
   lastError?: string | undefined;
+  /** The synchronous crypto backend of the member's cryptor ('wasm', 'noble', 'node'), once the room is known. */
+  backend?: string | undefined;
 }
 
 export type RoomFromWorker =
@@ -64,7 +66,7 @@ export class RoomWorkerCore {
   #cryptor: RoomFrameCryptor | undefined;
   #payloadTypes: Record<number, string> = {};
   #ended = false;
-  readonly #extra = { unsealedDrops: 0, keyFrameRequests: 0, sealMicros: 0, openMicros: 0, lastError: undefined as string | undefined };
+  readonly #extra = { unsealedDrops: 0, keyFrameRequests: 0, sealMicros: 0, openMicros: 0, lastError: undefined as string | undefined, backend: undefined as string | undefined };
 
   constructor(options: { post(message: RoomFromWorker): void; now(): number; hooks?: RoomWorkerHooks }) {
     this.#post = options.post;
@@ -85,6 +87,7 @@ export class RoomWorkerCore {
     switch (message.type) {
       case 'room':
         this.#cryptor ??= new RoomFrameCryptor(message.roomId, message.self);
+        this.#extra.backend = this.#cryptor.backendName;
         return;
       case 'install':
         this.#cryptor?.install(message.epoch, message.secret);

@@ -4,6 +4,7 @@
  * (Chromium). `room-worker.ts` is the product entry; `testing/room-worker.ts` the test entry.
  */
 
+import { loadWasmBackend } from '@mtcall/crypto';
 import { toArrayBuffer, type EncodedFrame, type Transformer as TransformerOf } from './encoded-frame.js';
 import { RoomWorkerCore, type RoomFromWorker, type RoomToWorker, type RoomTransformOptions, type RoomWorkerHooks } from './room-worker-core.js';
 
@@ -20,6 +21,13 @@ export interface RoomWorkerScope {
 
 /** Serves the room encryption worker on `scope`. Returns the core. */
 export function serveRoomWorker(scope: RoomWorkerScope, hooks?: RoomWorkerHooks): RoomWorkerCore {
+  // The member's cryptor is made by the 'room' message on the fastest backend then loaded, so every control message
+  // waits for the WebAssembly SHA-256 to compile (a few ms; where WebAssembly is refused, @noble is used). They
+  // wait in one chain, so they are handled in the order they were sent (install before switch, end last).
+  let handled: Promise<void> = loadWasmBackend().then(
+    () => undefined,
+    () => undefined,
+  );
   const core = new RoomWorkerCore({ post: (m) => scope.postMessage(m), now: () => scope.performance.now(), ...(hooks ? { hooks } : {}) });
 
   function pipe(readable: ReadableStream<EncodedFrame>, writable: WritableStream<EncodedFrame>, options: RoomTransformOptions, transformer?: Transformer): void {
@@ -45,7 +53,11 @@ export function serveRoomWorker(scope: RoomWorkerScope, hooks?: RoomWorkerHooks)
   scope.onmessage = (event) => {
     const message = event.data;
     if (message.type === 'stream') pipe(message.readable as ReadableStream<EncodedFrame>, message.writable as WritableStream<EncodedFrame>, message.options);
-    else core.handle(message);
+    else {
+      handled = handled
+        .then(() => core.handle(message))
+        .catch((error: unknown) => scope.postMessage({ type: 'error', message: `room worker: ${String(error)}` }));
+    }
   };
   return core;
 }
