@@ -1,6 +1,6 @@
 /**
- * The measurements of `--browser`, run inside one dedicated Web Worker in Chromium (the kind of worker the
- * encoded transforms run in). Self-contained: rows, timing loop (performance.now(), warm-up, median of repeats)
+ * The measurements of `--browser`, run inside one dedicated Web Worker of a browser (Chromium, Firefox ESR: the
+ * kind of worker the encoded transforms run in). Self-contained: rows, timing loop (performance.now(), warm-up, median of repeats)
  * and the one-time byte-exactness check. No `node:` imports: this module is bundled into the worker. It also runs
  * on Node (which has the same WebCrypto and performance globals), which is how its pure parts are unit-tested.
  *

@@ -3,6 +3,12 @@
  * (browser-worker.ts). Types and constants only.
  */
 
+/** The browsers `--browser` measures, in the order it measures them. */
+export const BROWSERS = ['chromium', 'firefox'] as const;
+export type BrowserName = (typeof BROWSERS)[number];
+/** How the report names each browser. */
+export const BROWSER_LABELS: Readonly<Record<BrowserName, string>> = { chromium: 'Chromium', firefox: 'Firefox ESR' };
+
 /** The rows of a browser run, in table order within a size (the reference first). */
 export const BROWSER_OPS = ['gcm', 'seal', 'open', 'seal-sync', 'seal-webcrypto', 'seal-noble'] as const;
 export type BrowserOp = (typeof BROWSER_OPS)[number];

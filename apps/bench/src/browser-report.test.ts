@@ -42,6 +42,10 @@ describe('buildBrowserRows', () => {
     expect(buildBrowserRows([{ op: 'gcm', size: 1000, framesPerSec: 1 }, { op: 'seal', size: 1000, framesPerSec: 1 }])[1]!.ratioToFloor).toBeNull();
   });
 
+  it('names the browser whose worker measured the row', () => {
+    expect(new Set(buildBrowserRows(measurements, 'firefox').map((r) => r.backend))).toEqual(new Set(['firefox-worker']));
+  });
+
   it('has no ratio without a gcm row at the size', () => {
     expect(buildBrowserRows([{ op: 'seal', size: 1200, framesPerSec: 1000 }])[0]!.ratioToGcm).toBeNull();
   });
@@ -63,7 +67,7 @@ describe('formatBrowserTable', () => {
   const meta = {
     seconds: 0.4,
     repeats: 3,
-    chromiumVersion: '156.0.8078.108',
+    browser: 'Chromium 156.0.8078.108',
     cryptoBackend: 'noble',
     crossOriginIsolated: true,
     checkedSizes: [1, 160, 65536],

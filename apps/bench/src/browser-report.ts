@@ -1,14 +1,14 @@
 /** Rows, table and footer of `--browser`. Pure. */
 
-import { BROWSER_OPS, type BrowserMeasurement, type BrowserOp } from './browser-protocol.js';
+import { BROWSER_OPS, type BrowserMeasurement, type BrowserName, type BrowserOp } from './browser-protocol.js';
 import { renderGrid, CONTENTION_WARNING, formatCount, formatMicros, formatRatio } from './table.js';
 
-/** The `backend` of every browser row. */
-export const BROWSER_BACKEND = 'chromium-worker';
+/** The `backend` of a browser row: the browser whose worker measured it. */
+export type BrowserBackend = `${BrowserName}-worker`;
 
 /** One row of the browser report (and of `--browser --json`). */
 export interface BrowserRow {
-  backend: typeof BROWSER_BACKEND;
+  backend: BrowserBackend;
   op: BrowserOp;
   /** Frame bytes. */
   size: number;
@@ -32,8 +32,11 @@ export interface BrowserRow {
  */
 export const SCHEME_FLOOR: Readonly<Record<number, number>> = { 64: 0.97, 160: 1.23, 1200: 2.0, 4096: 2.7, 65536: 3.3 };
 
-/** Adds µs/frame and the ratios to gcm and to the floor; rows come out by size, then in `BROWSER_OPS` order. */
-export function buildBrowserRows(measurements: readonly Pick<BrowserMeasurement, 'op' | 'size' | 'framesPerSec'>[]): BrowserRow[] {
+/**
+ * Adds µs/frame and the ratios to gcm and to the floor (gcm measured in the same browser); rows come out by size,
+ * then in `BROWSER_OPS` order.
+ */
+export function buildBrowserRows(measurements: readonly Pick<BrowserMeasurement, 'op' | 'size' | 'framesPerSec'>[], browser: BrowserName = 'chromium'): BrowserRow[] {
   const gcm = (size: number): number | undefined => measurements.find((m) => m.op === 'gcm' && m.size === size)?.framesPerSec;
   return measurements
     .map((m): BrowserRow => {
@@ -41,7 +44,7 @@ export function buildBrowserRows(measurements: readonly Pick<BrowserMeasurement,
       const floor = SCHEME_FLOOR[m.size];
       const ratioToGcm = reference === undefined || reference <= 0 ? null : m.framesPerSec / reference;
       return {
-        backend: BROWSER_BACKEND,
+        backend: `${browser}-worker`,
         op: m.op,
         size: m.size,
         usPerFrame: 1e6 / m.framesPerSec,
@@ -78,15 +81,15 @@ export function sizeSwitches(rows: readonly BrowserRow[]): SizeSwitch[] {
 export interface BrowserTableMeta {
   seconds: number;
   repeats: number;
-  /** e.g. `156.0.8078.108`. */
-  chromiumVersion: string;
+  /** The browser and its version, e.g. `Chromium 156.0.8078.108`. */
+  browser: string;
   /** @mtcall/crypto's default backend in the worker. */
   cryptoBackend: string;
   /** Whether the worker was cross-origin isolated (timer granularity). */
   crossOriginIsolated: boolean;
   /** Sizes at which the three cryptors' wire bytes were checked equal. */
   checkedSizes: readonly number[];
-  /** CPUs kept busy on average by processes other than this one and its Chromium (Linux only). */
+  /** CPUs kept busy on average by processes other than this one and its browser (Linux only). */
   contention?: { otherCpus: number; cpus: number };
 }
 
@@ -113,7 +116,7 @@ export function formatBrowserTable(rows: readonly BrowserRow[], meta: BrowserTab
 
 function formatBrowserFooter(rows: readonly BrowserRow[], meta: BrowserTableMeta): string[] {
   const lines = [
-    `median of ${meta.repeats} × ${meta.seconds} s per row, in one dedicated Web Worker of headless Chromium ${meta.chromiumVersion}; ` +
+    `median of ${meta.repeats} × ${meta.seconds} s per row, in one dedicated Web Worker of headless ${meta.browser}; ` +
       'each frame awaited before the next; size = frame bytes; MB = 10^6 bytes',
     "÷gcm = frames/s ÷ the gcm row's (JSON ratioToGcm); ×gcm µs = µs/frame ÷ the gcm row's (the cost ratio)",
     'gcm    = WebCrypto AES-256-GCM, key imported once, one awaited subtle.encrypt per frame (the LiveKit / Jitsi scheme)',
@@ -130,7 +133,7 @@ function formatBrowserFooter(rows: readonly BrowserRow[], meta: BrowserTableMeta
   if (meta.contention) {
     const { otherCpus, cpus } = meta.contention;
     lines.push(
-      `other processes (not this one, not its Chromium) kept ${otherCpus.toFixed(2)} of ${cpus} CPUs busy during the measurements` +
+      `other processes (not this one, not its browser) kept ${otherCpus.toFixed(2)} of ${cpus} CPUs busy during the measurements` +
         (otherCpus >= CONTENTION_WARNING ? ' — figures are noisy, rerun on an idle machine' : ''),
     );
   }

@@ -2,7 +2,8 @@
 /**
  * mtcall-bench: packets per second of @mtcall/crypto's seal and open per backend, against the bare
  * primitives on node:crypto (bound), AES-256-GCM per packet (gcm) and openssl speed (native).
- * With --browser: µs per frame of @mtcall/transport's FrameCryptor in a Chromium worker against WebCrypto AES-GCM.
+ * With --browser: µs per frame of @mtcall/transport's FrameCryptor in a Chromium and a Firefox ESR worker against
+ * WebCrypto AES-GCM.
  * Progress on stderr; a table, or with --json one JSON array of rows, on stdout.
  */
 
@@ -16,7 +17,7 @@ import { boundWorkload, gcmWorkload, sha256Call } from './reference.js';
 import { buildRows, evaluateTargets, type Measurement, type Op } from './report.js';
 import { openWorkload, poolCount, randomBodies, randomKey, sealPackets, sealWorkload } from './scheme.js';
 import { formatCount, formatRatio, formatTable } from './table.js';
-import { buildBrowserRows, formatBrowserTable } from './browser-report.js';
+import { buildBrowserRows, formatBrowserTable, type BrowserRow } from './browser-report.js';
 
 
 function progress(line: string): void {
@@ -107,29 +108,32 @@ function run(options: Options): void {
   }
 }
 
-/** `--browser`: the same kind of report, from one worker in headless Chromium (browser.ts does the driving). */
+/** `--browser`: the same kind of report, from one worker in each browser in turn (browser.ts does the driving). */
 async function runBrowser(options: Options): Promise<void> {
   // Loaded only in this mode, so the default run never loads Vite or playwright-core.
   const { runInBrowser } = await import('./browser.js');
   const config = { sizes: options.sizes, seconds: options.seconds, warmupSeconds: Math.min(0.2, options.seconds / 2), repeats: options.repeats };
-  const run = await runInBrowser(config, (line) => progress(`browser: ${line}`));
-  const rows = buildBrowserRows(run.result.measurements);
-  if (run.contention) progress(`other processes kept ${run.contention.otherCpus.toFixed(2)} of ${run.contention.cpus} CPUs busy during the measurements`);
-  if (options.json) {
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-  } else {
+  const allRows: BrowserRow[] = [];
+  for (const browser of options.browsers) {
+    const run = await runInBrowser(browser, config, (line) => progress(`${browser}: ${line}`));
+    const rows = buildBrowserRows(run.result.measurements, browser);
+    allRows.push(...rows);
+    if (run.contention) progress(`${browser}: other processes kept ${run.contention.otherCpus.toFixed(2)} of ${run.contention.cpus} CPUs busy during the measurements`);
+    if (options.json) continue;
     process.stdout.write(
-      formatBrowserTable(rows, {
-        seconds: options.seconds,
-        repeats: options.repeats,
-        chromiumVersion: run.chromiumVersion,
-        cryptoBackend: run.result.cryptoBackend,
-        crossOriginIsolated: run.result.crossOriginIsolated,
-        checkedSizes: run.result.checkedSizes,
-        ...(run.contention ? { contention: run.contention } : {}),
-      }),
+      (allRows.length > rows.length ? '\n' : '') +
+        formatBrowserTable(rows, {
+          seconds: options.seconds,
+          repeats: options.repeats,
+          browser: run.browser,
+          cryptoBackend: run.result.cryptoBackend,
+          crossOriginIsolated: run.result.crossOriginIsolated,
+          checkedSizes: run.result.checkedSizes,
+          ...(run.contention ? { contention: run.contention } : {}),
+        }),
     );
   }
+  if (options.json) process.stdout.write(`${JSON.stringify(allRows, null, 2)}\n`);
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -12,6 +12,7 @@ describe('parseOptions', () => {
       repeats: 3,
       backend: undefined,
       browser: false,
+      browsers: ['chromium', 'firefox'],
     });
     expect(DEFAULT_SIZES).toEqual([64, 160, 1200, 4096, 65536]);
   });
@@ -25,6 +26,7 @@ describe('parseOptions', () => {
       repeats: 7,
       backend: 'noble',
       browser: false,
+      browsers: ['chromium', 'firefox'],
     });
     expect(parseOptions(['-h']).help).toBe(true);
   });
@@ -38,6 +40,13 @@ describe('parseOptions', () => {
       seconds: 0.2,
     });
     expect(() => parseOptions(['--browser', '--backend', 'node'])).toThrow(/--backend does not apply to --browser/);
+  });
+  it('measures Chromium then Firefox ESR, or the browsers --browsers names (which implies --browser)', () => {
+    expect(parseOptions(['--browser']).browsers).toEqual(['chromium', 'firefox']);
+    expect(parseOptions(['--browsers', 'firefox'])).toMatchObject({ browser: true, browsers: ['firefox'] });
+    expect(parseOptions(['--browsers', 'firefox,chromium']).browsers).toEqual(['chromium', 'firefox']);
+    expect(() => parseOptions(['--browsers', 'safari'])).toThrow(/unknown browser "safari"/);
+    expect(() => parseOptions(['--browsers', ','])).toThrow(/empty list/);
   });
   it('rejects bad input', () => {
     expect(() => parseOptions(['--sizes', '0'])).toThrow(/--sizes/);

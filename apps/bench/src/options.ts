@@ -1,6 +1,7 @@
 /** Command-line options of mtcall-bench. Pure: parsing never touches the environment. */
 
 import { parseArgs } from 'node:util';
+import { BROWSERS, type BrowserName } from './browser-protocol.js';
 
 export const DEFAULT_SIZES: readonly number[] = [64, 160, 1200, 4096, 65536];
 /** Frame sizes of `--browser`: an audio frame, a small and a typical video delta frame, a key frame. */
@@ -28,7 +29,8 @@ Options:
   --backend NAME   only this @mtcall/crypto backend: node | noble (references are always measured)
   --no-native      skip openssl speed (ratioToNative is then null)
   --json           print one JSON array of rows on stdout instead of the table
-  --browser        measure in headless Chromium instead (see below)
+  --browser        measure in browser workers instead: headless Chromium, then Firefox ESR (see below)
+  --browsers LIST  with --browser (implies it): which of ${BROWSERS.join(',')} to measure (default all)
   -h, --help       print this help
 
 Progress goes to stderr, the table (or JSON) to stdout. Targets are reported, never turned into an exit code.
@@ -37,8 +39,8 @@ Sizes above 128 KiB: node:crypto's output buffers then come from mmap and glibc 
 every row pays page faults that depend on GC timing and the figures swing by ±30%. For stable numbers there,
 run with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4000000000 in the environment.
 
---browser: µs per frame inside ONE dedicated Web Worker of headless Chromium (the kind of worker the encoded
-transforms run in), every frame awaited before the next, at frame sizes ${BROWSER_DEFAULT_SIZES.join(',')} unless --sizes says
+--browser: µs per frame inside ONE dedicated Web Worker of headless Chromium, then of headless Firefox ESR (the
+kind of worker the encoded transforms run in), every frame awaited before the next, at frame sizes ${BROWSER_DEFAULT_SIZES.join(',')} unless --sizes says
 otherwise (--seconds and --repeats apply; --backend does not: the worker uses the encryption worker's backends):
   gcm               WebCrypto AES-256-GCM, key imported once, one subtle.encrypt per frame (the LiveKit/Jitsi way)
   seal              await @mtcall/transport FrameCryptor.encryptAsync(frame, {kind: 'video', mid: '1'}, 'VP9'): the
@@ -49,8 +51,10 @@ otherwise (--seconds and --repeats apply; --backend does not: the worker uses th
 The four cryptors are checked to give the same wire bytes first. ×floor = the cost ratio to gcm ÷ the scheme's
 floor at that size (../shared/PERF-FACTS.md): 1.00× is the best any implementation of the scheme can do.
 The worker is bundled with Vite from the workspace's dist/ builds (run \`npx turbo run build\` first) and served
-from 127.0.0.1. Chromium: $MTCALL_CHROMIUM, else /usr/bin/chromium. Rows (--json): backend 'chromium-worker',
-op, size, usPerFrame, framesPerSec, ratioToGcm (framesPerSec ÷ gcm's), ratioToFloor. About 30 s with the defaults.
+from 127.0.0.1. Chromium ($MTCALL_CHROMIUM, else /usr/bin/chromium) is driven by playwright-core; Firefox ESR
+($MTCALL_FIREFOX, else /usr/bin/firefox-esr) cannot be, so its page runs the worker by itself and posts the result
+back. Rows (--json): backend 'chromium-worker' or 'firefox-worker', op, size, usPerFrame, framesPerSec, ratioToGcm
+(framesPerSec ÷ gcm's), ratioToFloor. About 30 s per browser with the defaults.
 `;
 
 export interface Options {
@@ -61,8 +65,10 @@ export interface Options {
   seconds: number;
   repeats: number;
   backend: string | undefined;
-  /** Measure in headless Chromium's worker instead of Node. */
+  /** Measure in browser workers instead of Node. */
   browser: boolean;
+  /** With `browser`: the browsers to measure, in order. */
+  browsers: BrowserName[];
 }
 
 /** Parses argv (without node and the script); throws an Error with a readable message on bad input. */
@@ -80,9 +86,11 @@ export function parseOptions(argv: readonly string[]): Options {
       repeats: { type: 'string' },
       backend: { type: 'string' },
       browser: { type: 'boolean', default: false },
+      browsers: { type: 'string' },
     },
   });
-  const browser = values.browser;
+  const browser = values.browser || values.browsers !== undefined;
+  const browsers = values.browsers === undefined ? [...BROWSERS] : parseBrowsers(values.browsers);
   const sizes = values.sizes === undefined ? [...(browser ? BROWSER_DEFAULT_SIZES : DEFAULT_SIZES)] : parseSizes(values.sizes);
   const seconds = values.seconds === undefined ? DEFAULT_SECONDS : Number(values.seconds);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 60) throw new Error(`--seconds must be a number in (0, 60]; got ${values.seconds}`);
@@ -90,7 +98,16 @@ export function parseOptions(argv: readonly string[]): Options {
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 51) throw new Error(`--repeats must be an integer in 1..51; got ${values.repeats}`);
   if (values.backend !== undefined && !/^[a-z]+$/.test(values.backend)) throw new Error(`--backend: bad name ${JSON.stringify(values.backend)}`);
   if (browser && values.backend !== undefined) throw new Error('--backend does not apply to --browser (the worker uses the browser default)');
-  return { help: values.help, json: values.json, native: !values['no-native'], sizes, seconds, repeats, backend: values.backend, browser };
+  return { help: values.help, json: values.json, native: !values['no-native'], sizes, seconds, repeats, backend: values.backend, browser, browsers };
+}
+
+function parseBrowsers(list: string): BrowserName[] {
+  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new Error('--browsers: empty list');
+  for (const name of names) {
+    if (!(BROWSERS as readonly string[]).includes(name)) throw new Error(`--browsers: unknown browser ${JSON.stringify(name)} (known: ${BROWSERS.join(', ')})`);
+  }
+  return BROWSERS.filter((b) => names.includes(b));
 }
 
 function parseSizes(list: string): number[] {
