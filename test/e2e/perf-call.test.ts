@@ -4,58 +4,11 @@
 // the first seconds of media and the steady state after — and each worker thread's CPU time comes from the kernel
 // (/proc/<renderer>/task/<tid>, the thread Chromium names DedicatedWorker), so the CPU share is the process's own
 // accounting, not an estimate from timers. Prints one line per window and side; asserts only that media flowed.
-import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
 import { launchChromium, openPeer, snapshot, startDemo, until, type Snapshot } from './harness.js';
-
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-/** Descendant pids of `root` (from /proc/<pid>/stat's ppid). */
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    for (const [child, ppid] of parent) if (ppid === pid) (out.push(child), walk(child));
-  };
-  walk(root);
-  return out;
-}
-
-/** CPU seconds of every DedicatedWorker thread under this process, by thread id. */
-function workerThreadsCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const pid of descendants(process.pid)) {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        if (!comm.startsWith('DedicatedWorker')) continue;
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        out.set(`${pid}/${tid}`, (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
-  return out;
-}
+import { workerThreadsCpu } from './worker-cpu.js';
 
 interface Sample {
   at: number;
