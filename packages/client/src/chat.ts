@@ -608,11 +608,19 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
       session = new ChatSession(this, update.fromUserId, chat, update.chatId);
       this.#byChatId.set(update.chatId, session);
       this.#open.add(session);
+      if (session.state !== 'closed') this.emit('chat', session); // the app attaches its listeners, then the key is announced
       session.update(update);
-      if (session.state !== 'closed') this.emit('chat', session);
       return;
     }
     session?.update(update);
+  }
+
+  /** Sends the pending acknowledgement now (before closing the connection: the server then keeps no copy). */
+  flushAcks(): void {
+    if (this.#ackTimer === undefined) return;
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    this.#write({ type: 'chatAck', qts: this.#ackQts });
   }
 
   /** Acknowledges the queue up to `qts`, once per burst of updates. */
