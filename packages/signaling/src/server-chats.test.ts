@@ -1,5 +1,6 @@
 /** Secret chats on the server core (sans-IO, injected clock): queues, acks, expiry, offline delivery, caps, every error code. */
 import { describe, expect, it } from 'vitest';
+import { Rng, check, fuzz, report } from '@mtcall/testkit';
 import { bytesToBase64, TELEGRAM_DH_GROUP } from '@mtcall/crypto';
 import { SignalingServerCore, DEFAULT_SERVER_LIMITS, type ChatLimits, type ServerOutput } from './server-core.js';
 import { CHAT_RETENTION_MS } from './server-chats.js';
@@ -298,3 +299,73 @@ describe('secret chats on the server', () => {
     expect(w.core.chatStore.dump().map((b) => bytesToBase64(b))).toEqual([gA]);
   });
 });
+
+describe('chat router fuzz', () => {
+  it('a third device sending random chat frames (valid, mutated, foreign ids) never throws and never touches alice and bob\'s chat', () => {
+    const counts: Record<string, number> = {};
+    const done = fuzz(0xc4a7, 20_000, 500, (rng: Rng, index: number) => {
+      // One world per batch: alice and bob chat; mallory (and a second mallory device) send anything.
+      const w = (fuzzWorld ??= newFuzzWorld());
+      if (index === 0) Object.assign(w, newFuzzWorld());
+      const { alice, bob, mallory, chatId } = w;
+      const chatIds = [chatId, ...w.malloryChats, 'f'.repeat(32)];
+      const fileIds = ['aaaaaaaaaaaaaaaa', '0123456789abcdef', 'ffffffffffffffff'];
+      const pickChat = () => (rng.chance(0.9) ? rng.pick(chatIds) : rng.pick(['', 'x', chatId.toUpperCase(), chatId + '0']));
+      const frames: Record<string, unknown>[] = [
+        { type: 'chatRequest', requestId: 'r' + rng.int(100), userId: rng.pick(['alice', 'bob', 'mallory', 'nobody', '']), gA: cipher(rng.pick([256, 256, 255]), rng.int(256)) },
+        { type: 'chatAccept', chatId: pickChat(), gB, keyFingerprint: rng.pick(['1', '-1', '9223372036854775807', '9223372036854775808', 'x']) },
+        { type: 'chatDiscard', chatId: pickChat(), reason: rng.pick(['local', 'x'.repeat(33), 'UPPER', '']) },
+        { type: 'chatSend', requestId: 's', chatId: pickChat(), data: cipher(rng.pick([16, 1000, 16 * 1024, 16 * 1024 + 1])), ...(rng.chance(0.3) ? { file: { fileId: rng.pick(fileIds), parts: rng.int(4), keyFingerprint: rng.int(10) } } : {}) },
+        { type: 'chatUploadPart', chatId: pickChat(), fileId: rng.pick(fileIds), part: rng.pick([0, 1, -1, 3199, 3200, 1.5]), data: cipher(rng.pick([16, 15, 0, 32 * 1024, 32 * 1024 + 16])) },
+        { type: 'chatGetFilePart', chatId: pickChat(), fileId: rng.pick(fileIds), part: rng.int(3) },
+        { type: 'chatAck', qts: rng.pick([0, 1, 2, 5, 1e6, -1, 2 ** 53]) },
+      ];
+      const frame = rng.pick(frames);
+      if (rng.chance(0.2)) {
+        const keys = Object.keys(frame).filter((k) => k !== 'type');
+        const key = rng.pick(keys);
+        if (key !== undefined) frame[key] = rng.pick([null, 0, '', [], {}, true, 'A'.repeat(rng.int(70))]);
+      }
+      if (rng.chance(0.05)) frame['extra'] = 1;
+      const before = { toBob: w.core.chatStore.pending('bob/d1').length, toAlice: w.core.chatStore.pending('alice/d1').length };
+      const sender = rng.chance(0.8) ? mallory : w.mallory2;
+      sender.send(frame);
+      for (const m of sender.take()) {
+        counts[m.type === 'error' ? `error-${m.code}` : m.type] = (counts[m.type === 'error' ? `error-${m.code}` : m.type] ?? 0) + 1;
+        if (m.type === 'chatCreated') w.malloryChats.push(m.chatId);
+      }
+      // Mallory may open (and discard) chats of its own with alice or bob, never reach into theirs.
+      const afterBob = w.core.chatStore.pending('bob/d1');
+      const afterAlice = w.core.chatStore.pending('alice/d1');
+      for (const [list, was] of [[afterBob, before.toBob], [afterAlice, before.toAlice]] as const) {
+        for (const item of list.slice(was)) check(item.update.chatId !== chatId && w.malloryChats.includes(item.update.chatId), () => `mallory's ${JSON.stringify(frame).slice(0, 120)} put ${item.update.kind} in an honest queue`);
+      }
+      // The honest chat still works both ways.
+      if (index % 50 === 49) {
+        alice.send({ type: 'chatSend', requestId: 'h', chatId, data: cipher(48, index & 0xff) });
+        check(alice.take().some((m) => m.type === 'chatSent'), () => 'alice could not send');
+        check(bob.updates().some((u) => u.update.kind === 'message' && u.update.data === cipher(48, index & 0xff)), () => 'bob did not get it');
+        alice.take();
+      }
+      bob.take();
+      alice.take();
+    });
+    report('chat router', counts);
+    expect(done).toBeGreaterThanOrEqual(20_000);
+    for (const code of ['invalid-message', 'not-in-chat', 'unknown-chat']) expect(counts[`error-${code}`], code).toBeGreaterThan(100);
+  });
+});
+
+let fuzzWorld: ReturnType<typeof newFuzzWorld> | undefined;
+function newFuzzWorld() {
+  const w = world({ maxQueuePerDevice: 50, maxFileParts: 3200 });
+  const alice = w.device('alice');
+  const bob = w.device('bob');
+  const mallory = w.device('mallory');
+  const mallory2 = w.device('mallory', 'm2');
+  alice.take();
+  bob.take();
+  mallory.take();
+  const chatId = establish(w, alice, bob);
+  return { core: w.core, alice, bob, mallory, mallory2, chatId, malloryChats: [] as string[] };
+}
