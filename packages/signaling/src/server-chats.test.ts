@@ -312,7 +312,7 @@ describe('chat router fuzz', () => {
       const fileIds = ['aaaaaaaaaaaaaaaa', '0123456789abcdef', 'ffffffffffffffff'];
       const pickChat = () => (rng.chance(0.9) ? rng.pick(chatIds) : rng.pick(['', 'x', chatId.toUpperCase(), chatId + '0']));
       const frames: Record<string, unknown>[] = [
-        { type: 'chatRequest', requestId: 'r' + rng.int(100), userId: rng.pick(['alice', 'bob', 'mallory', 'nobody', '']), gA: cipher(rng.pick([256, 256, 255]), rng.int(256)) },
+        { type: 'chatRequest', requestId: 'r' + rng.int(100), userId: rng.pick(['alice', 'bob', 'mallory', 'carol', 'carol', 'nobody', '']), gA: cipher(rng.pick([256, 256, 255]), rng.int(256)) },
         { type: 'chatAccept', chatId: pickChat(), gB, keyFingerprint: rng.pick(['1', '-1', '9223372036854775807', '9223372036854775808', 'x']) },
         { type: 'chatDiscard', chatId: pickChat(), reason: rng.pick(['local', 'x'.repeat(33), 'UPPER', '']) },
         { type: 'chatSend', requestId: 's', chatId: pickChat(), data: cipher(rng.pick([16, 1000, 16 * 1024, 16 * 1024 + 1])), ...(rng.chance(0.3) ? { file: { fileId: rng.pick(fileIds), parts: rng.int(4), keyFingerprint: rng.int(10) } } : {}) },
@@ -330,9 +330,12 @@ describe('chat router fuzz', () => {
       const before = { toBob: w.core.chatStore.pending('bob/d1').length, toAlice: w.core.chatStore.pending('alice/d1').length };
       const sender = rng.chance(0.8) ? mallory : w.mallory2;
       sender.send(frame);
-      for (const m of sender.take()) {
+      for (const m of [...mallory.take(), ...w.mallory2.take()]) {
         counts[m.type === 'error' ? `error-${m.code}` : m.type] = (counts[m.type === 'error' ? `error-${m.code}` : m.type] ?? 0) + 1;
         if (m.type === 'chatCreated') w.malloryChats.push(m.chatId);
+        if (m.type === 'chatUpdate' && m.update.kind === 'requested' && m.update.fromUserId === 'mallory' && rng.chance(0.8)) {
+          w.mallory2.send({ type: 'chatAccept', chatId: m.update.chatId, gB, keyFingerprint: '7' });
+        }
       }
       // Mallory may open (and discard) chats of its own with alice or bob, never reach into theirs.
       const afterBob = w.core.chatStore.pending('bob/d1');
@@ -362,7 +365,7 @@ function newFuzzWorld() {
   const alice = w.device('alice');
   const bob = w.device('bob');
   const mallory = w.device('mallory');
-  const mallory2 = w.device('mallory', 'm2');
+  const mallory2 = w.device('carol'); // mallory's accomplice: accepts every chat mallory opens
   alice.take();
   bob.take();
   mallory.take();
