@@ -115,6 +115,17 @@ describe('secret chats in the SDK (Node, real server)', () => {
     await until(() => server!.core.chatStore.queueLength('bob/d1') === 0); // acknowledged, deleted
   });
 
+  it('the writer offline: messages wait as `sending`, go out after the reconnect, and arrive once', async () => {
+    const { alice, a, b } = await pair();
+    alice.plug.unplug();
+    await until(() => alice.signaling.reconnecting);
+    const sent = ['one', 'two', 'three'].map((t) => a.send(t));
+    expect(a.messages.filter((m) => sent.some((s) => s.id === m.id)).map((m) => m.status)).toEqual(['sending', 'sending', 'sending']);
+    alice.plug.plug();
+    await until(() => texts(b, 'in').length === 3 && a.messages.every((m) => m.status !== 'sending'));
+    expect(texts(b, 'in')).toEqual(['one', 'two', 'three']);
+  });
+
   it('a file of 150 kB: encrypted parts on the server, byte-exact after download; the store holds no plaintext', async () => {
     const store = new RecordingStore();
     const { a, b } = await pair({ store });
