@@ -9,6 +9,7 @@ import './style.css';
 import { EMOJI_FONT_FAMILY, MtcallClient, type ReconnectOptions, type CallEnd, type CallEndReason, type CallSession, type PeerMedia, type PeerStats, type PresenceEntry, type SecurityState, type TransformMode, type TransportStats } from '@mtcall/client';
 import { detectTransformMode } from '@mtcall/transport';
 import { RoomView } from './room-view.js';
+import { ChatView } from './chat-view.js';
 
 /** How the app runs. Production sets only `relayOnly` (from ?relay=1); the rest is for the test entry. */
 export interface AppOptions {
@@ -111,6 +112,8 @@ const state: State = { people: [], status: 'Not in a call', reconnecting: false,
 let app: HTMLDivElement;
 /** Rooms (group calls through the server's SFU): their view lives beside #app, outside the re-rendered tree. */
 const roomView = new RoomView();
+/** Secret chats (messages and files, in and outside a call): their panel lives beside #app too. */
+const chatView = new ChatView();
 let roomsAvailable = false;
 /** The last media errors, shown in reports (tests) and the console. */
 const mediaErrors: string[] = [];
@@ -156,6 +159,7 @@ async function signIn(name: string): Promise<void> {
     render();
   });
   client.on('incoming', (session) => onIncoming(session));
+  chatView.attach(client);
   client.on('error', (e) => (e.message.startsWith('bad-dh-config') ? showError(REASONS['bad-dh-config']) : console.warn('signaling:', e.code, e.message)));
   client.on('disconnected', () => showError('Disconnected from the signaling server.'));
   state.me = name;
@@ -310,8 +314,11 @@ function peopleView(): HTMLElement {
         const button = el('button', { class: 'primary', disabled: !!state.session || p.inCall, textContent: 'Call' });
         button.dataset['call'] = p.userId;
         button.addEventListener('click', () => void placeCall(p.userId));
+        const chat = el('button', { textContent: 'Chat', title: 'A secret chat: end-to-end encrypted messages and files, also when they are offline' });
+        chat.dataset['chat'] = p.userId;
+        chat.addEventListener('click', () => chatView.open(p.userId));
         return el('div', { class: 'person' }, el('div', { class: 'avatar' }, p.userId[0]!.toUpperCase()),
-          el('div', { class: 'name' }, p.userId, el('div', { class: 'sub' }, el('span', { class: p.inCall ? 'dot busy' : 'dot' }), p.inCall ? 'in a call' : 'online')), button);
+          el('div', { class: 'name' }, p.userId, el('div', { class: 'sub' }, el('span', { class: p.inCall ? 'dot busy' : 'dot' }), p.inCall ? 'in a call' : 'online')), chat, button);
       }));
   const relay = el('input', { type: 'checkbox', id: 'relay-only', checked: state.relayOnly, disabled: !!state.session });
   relay.addEventListener('change', () => {
@@ -496,6 +503,7 @@ function snapshot() {
     transport: state.transport,
     inbound: p ? { ...p, candidateType: p.localCandidateType } : undefined,
     userAgent: navigator.userAgent, mode: detectTransformMode(auto.transform), room: roomView.snapshot(),
+    chats: chatView.snapshot(),
   };
 }
 
@@ -511,6 +519,7 @@ export function startApp(options: AppOptions = {}): App {
   state.relayOnly = options.relayOnly ?? false;
   app = document.querySelector<HTMLDivElement>('#app')!;
   app.after(roomView.element);
+  roomView.element.after(chatView.element);
   roomView.onChange(() => render());
   setInterval(() => void tick(), 1000);
   navigator.mediaDevices?.addEventListener?.('devicechange', () => void refreshDevices());

@@ -3,6 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignalingServer, type RunningSignalingServer } from '@mtcall/signaling/server';
 import { startPeer, type RunningPeer } from './run.js';
+import WebSocket from 'ws';
+import { SignalingClient } from '@mtcall/signaling';
+import { SecretChats, type ChatMessage } from '@mtcall/client';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 let server: RunningSignalingServer | undefined;
@@ -29,6 +32,7 @@ describe('mtcall-peer CLI', () => {
     expect(stdout).toMatch(/mtcall-peer <mode>/);
     expect(stdout).toMatch(/--record FILE/);
     expect(stdout).toMatch(/join <room>/);
+    expect(stdout).toMatch(/chat <user>/);
   });
 
   it('join: needs a room, and says why a server without rooms refuses it', async () => {
@@ -37,6 +41,35 @@ describe('mtcall-peer CLI', () => {
     const { code, stderr } = await run(['join', 'standup', '--server', server.url, '--user', 'bot', '--duration', '1']).done;
     expect(code).toBe(2);
     expect(stderr).toMatch(/rooms-disabled/);
+  });
+
+  it('`mtcall-peer chat alice --wait --echo --count 2` accepts alice\'s secret chat, shows the same key picture, echoes her messages', async () => {
+    server = await startSignalingServer({ port: 0, log: () => undefined });
+    const child = run(['chat', 'alice', '--server', server.url, '--user', 'bot', '--wait', '--echo', '--count', '2', '--json']);
+    while (server.core.stats.users < 1) await new Promise((r) => setTimeout(r, 50));
+    const alice = new SignalingClient({ url: server.url, userId: 'alice', WebSocket: WebSocket as never });
+    await alice.connect();
+    const chat = new SecretChats(alice).chat('bot');
+    const echoes: ChatMessage[] = [];
+    chat.on('message', (m) => echoes.push(m));
+    chat.on('key', () => {
+      chat.send('ping 1');
+      chat.send('ping 2');
+    });
+    const { code, stdout, stderr } = await child.done;
+    while (echoes.length < 2) await new Promise((r) => setTimeout(r, 20));
+    alice.close();
+    expect(code, stderr).toBe(0);
+    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; text?: string; from?: string; visualization?: string });
+    expect(events.find((e) => e.event === 'key')!.visualization).toBe(Buffer.from(chat.key!.visualization).toString('hex'));
+    expect(events.filter((e) => e.event === 'message').map((e) => `${e.from}: ${e.text}`)).toEqual(['alice: ping 1', 'alice: ping 2']);
+    expect(echoes.map((m) => m.text)).toEqual(['ping 1', 'ping 2']);
+  });
+
+  it('chat: needs a user', async () => {
+    const { code, stderr } = await run(['chat']).done;
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/chat needs a user/);
   });
 
   it('an unknown mode is refused', async () => {

@@ -12,6 +12,7 @@ import { encodeWav } from './audio.js';
 import { SAMPLE_RATE } from './media.js';
 import { startPeer, type RunningPeer } from './run.js';
 import { RoomBot } from './room-bot.js';
+import { runChat } from './chat.js';
 import type { SendMode } from './peer.js';
 
 export const USAGE = `Usage: mtcall-peer <mode> [options]
@@ -23,6 +24,9 @@ Modes:
   join <room>        join a room (group call through the server's SFU; the server runs with --rooms) as a
                      receive-only bot: take part in the group key scheme, print the room code, open and decode
                      every member's frames; --duration then leave (default: until Ctrl-C)
+  chat <user>        a secret chat with <user> (end-to-end encrypted, delivered when they come online): open it,
+                     send each --send message once the key is agreed, print every event as a JSON line
+                     (key picture, messages, delivered, read); until --duration, --count or Ctrl-C
 
 Options:
   --server URL       signaling endpoint (default ws://127.0.0.1:8080/signal, the demo's)
@@ -33,6 +37,10 @@ Options:
   --record FILE      write the decoded audio we heard to FILE as 16-bit mono WAV
   --interval SEC     print a progress line this often (default 2)
   --json             only the final JSON report on stdout (no progress)
+  --send TEXT        chat: a message to send (repeatable)
+  --wait             chat: wait for <user> to open the chat instead of opening it
+  --echo             chat: answer every message with the same text
+  --count N          chat: exit after receiving N messages
   -h, --help         this text
 
 Example: answering a call from the demo (open http://127.0.0.1:8080/?name=alice&call=bot):
@@ -53,6 +61,10 @@ async function main(argv: string[]): Promise<number> {
       interval: { type: 'string', default: '2' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      send: { type: 'string', multiple: true, default: [] },
+      wait: { type: 'boolean', default: false },
+      echo: { type: 'boolean', default: false },
+      count: { type: 'string' },
     },
   });
   if (values.help) {
@@ -61,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const [mode, target] = positionals;
   if (mode === 'join') return join(target, values);
+  if (mode === 'chat') return chat(target, values);
   if (mode !== 'answer' && mode !== 'echo' && mode !== 'call') throw new Error(`unknown mode ${mode ?? '(none)'}\n\n${USAGE}`);
   if (mode === 'call' && !target) throw new Error('call needs a user to call');
   const tone = Number(values.tone);
@@ -149,6 +162,42 @@ async function join(room: string | undefined, values: { server: string; user: st
   await bot.leave();
   process.stdout.write(JSON.stringify(report) + '\n');
   return Object.values(report.senders).some((s) => s.audioDecoded > 0 || s.videoFrames > 0) ? 0 : 1;
+}
+
+/** `mtcall-peer chat <user>`: every event as one JSON line on stdout; exit 0 when a message arrived (or none was awaited). */
+async function chat(peer: string | undefined, values: { server: string; user: string; token?: string | undefined; duration?: string | undefined; send: string[]; wait: boolean; echo: boolean; count?: string | undefined; json: boolean }): Promise<number> {
+  if (!peer) throw new Error('chat needs a user to chat with');
+  const duration = values.duration === undefined ? undefined : Number(values.duration);
+  if (duration !== undefined && !(duration > 0)) throw new Error('--duration must be > 0 seconds');
+  const count = values.count === undefined ? undefined : Number(values.count);
+  if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new Error('--count must be a positive integer');
+  const log = (line: string) => values.json || process.stderr.write(`[mtcall-peer] ${line}\n`);
+  const token = values.token ?? process.env['MTCALL_TOKEN'];
+  let finish: () => void = () => undefined;
+  let failed = false;
+  const running = await runChat({
+    server: values.server, user: values.user, peer, send: values.send, wait: values.wait, echo: values.echo, ...(token !== undefined ? { token } : {}),
+    onEvent: (event) => {
+      process.stdout.write(JSON.stringify(event) + '\n');
+      if (event.event === 'key') log(`key agreed with ${peer}: compare the picture ${event.visualization.slice(0, 16)}… (re-keys: ${event.rekeys})`);
+      if (event.event === 'message') log(`${event.from}: ${event.text}`);
+      if (event.event === 'closed') {
+        failed = event.reason !== 'local';
+        finish();
+      }
+      if (event.event === 'message' && count !== undefined && running.received.length >= count) finish();
+    },
+  });
+  log(`signed in as ${values.user}; ${values.wait ? `waiting for ${peer} to open a chat` : `opening a secret chat with ${peer}`}`);
+  await new Promise<void>((resolve) => {
+    finish = resolve;
+    if (count !== undefined && running.received.length >= count) resolve();
+    if (duration !== undefined) setTimeout(resolve, duration * 1000);
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  running.close();
+  return failed ? 1 : count === undefined || running.received.length >= count ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -18,6 +18,7 @@ import { MtcallClientError } from './errors.js';
 import { CallSession, type MediaRequest, type SessionContext } from './session.js';
 import type { ReconnectOptions } from './reconnect.js';
 import { RoomSession, type RoomJoinOptions } from './room.js';
+import { SecretChats, type ChatSession } from './chat.js';
 
 /** Options of `MtcallClient.connect`. */
 export interface MtcallClientOptions {
@@ -69,6 +70,8 @@ export interface MtcallClientEvents extends Record<string, unknown> {
   error: MtcallClientError;
   /** The signaling connection closed for good (refused, replaced, or `close()`): calls end. */
   disconnected: { code: number; reason: string };
+  /** Another user opened a secret chat with this device (accepted automatically): listen to its `message`. */
+  chat: ChatSession;
   /** The signaling connection dropped; established calls carry on (their media does not pass through the server). */
   'signaling-reconnecting': { attempt: number; delayMs: number };
   /** Connected to the server again: `resumed` calls have their in-call signaling back, `lost` ones do not. */
@@ -82,6 +85,7 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
   readonly #options: MtcallClientOptions;
   readonly #sessions = new Set<CallSession>();
   readonly #context: SessionContext;
+  readonly #chats: SecretChats;
   /** Media only through a TURN relay, for calls whose key is agreed from now on (starts as `options.relayOnly`). */
   relayOnly: boolean;
 
@@ -129,6 +133,8 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
       this.#sessions.add(session);
       this.emit('incoming', session);
     });
+    this.#chats = new SecretChats(this.#signaling);
+    this.#chats.on('chat', (session) => this.emit('chat', session));
     this.#signaling.on('presence', (list) => this.emit('presence', list));
     this.#signaling.on('presenceChange', (entry) => this.emit('presence-change', entry));
     this.#signaling.on('error', (e) => this.emit('error', new MtcallClientError('signaling', `${e.code}: ${e.message}`)));
@@ -187,6 +193,20 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
       throw error;
     }
     return room;
+  }
+
+  /**
+   * The secret chat with `userId` (end-to-end encrypted messages and files, also while they are offline): the open
+   * one, or a new one whose request goes out now. `send()` once its state is `established`.
+   * @throws MtcallClientError `not-connected`
+   */
+  chat(userId: string): ChatSession {
+    return this.#chats.chat(userId);
+  }
+
+  /** Open secret chats (requesting or established). */
+  get chats(): ChatSession[] {
+    return this.#chats.sessions;
   }
 
   /** Hangs up every call and closes the connection. */

@@ -16,6 +16,13 @@ export const CLIENT_ERROR_CODES = [
   'invalid-state', // the method does not fit the call's state (e.g. accept() on an outgoing call)
   'room-refused', // the server or its SFU refused a room request (room-full, rooms-disabled, …: the message names it)
   'room-left', // the room session ended (left, or the connection closed) before the request was answered
+  // Secret chats
+  'chat-not-ready', // the other side has not accepted the chat yet
+  'chat-closed', // the chat is closed (discarded, accepted elsewhere, a protocol violation, or refused by the server)
+  'chat-refused', // the server refused a chat request (unknown-user, queue-full, file-quota, …: the message names it)
+  'chat-update-required', // the other side's app speaks a newer secret-chat layer: update this one
+  'unknown-message', // no such message (or it carries no file)
+  'file-corrupt', // a downloaded file does not decrypt to its announced size
 ] as const;
 
 /** An SDK error code. */

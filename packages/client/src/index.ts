@@ -1,6 +1,7 @@
 /**
  * @mtcall/client — end-to-end encrypted calls in a web app: `MtcallClient` (one device's connection: calls,
- * presence) and `CallSession` (one call: media, the four emoji, an honest security state). Browser, ESM.
+ * presence, secret chats) and `CallSession` (one call: media, the four emoji, an honest security state), and
+ * `ChatSession` (one secret chat: messages and files, also while the other side is offline). Browser, ESM.
  */
 
 export { MtcallClient, type MtcallClientOptions, type MtcallClientEvents } from './client.js';
@@ -20,6 +21,19 @@ export { ReconnectPolicy, DEFAULT_RECONNECT_OPTIONS, type ReconnectOptions, type
 export { MtcallClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
 export { RoomSession, type RoomJoinOptions, type RoomSecurityState, type RoomTrack, type RoomSessionEvents } from './room.js';
 export { RoomKeyAgent, ROOM_KEY_WARNINGS, DEFAULT_ROOM_KEY_TIMINGS, type RoomMember, type RoomKeyWarning, type RoomKeyOutput, type RoomKeyTimings } from './room-keys.js';
+export {
+  SecretChats,
+  ChatSession,
+  CHAT_STATES,
+  type ChatState,
+  type ChatMessage,
+  type ChatMessageStatus,
+  type ChatFile,
+  type ChatKeyInfo,
+  type ChatSessionEvents,
+  type SecretChatsEvents,
+  type SecretChatsOptions,
+} from './chat.js';
 export { readPeerStats, type PeerStats } from './peer-stats.js';
 export { EMOJI_FONT_FAMILY, emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji.js';
 export { MtcallError, isMtcallError } from '@mtcall/common';

@@ -24,6 +24,7 @@ import {
   type IceServerInfo,
   type PresenceEntry,
   type RoomServerMessage,
+  type ChatServerMessage,
   type ServerMessage,
 } from './protocol.js';
 import { SecureSignalingChannel, type InCallMessage, type SignalingDropReason } from './secure-channel.js';
@@ -83,6 +84,9 @@ export interface SignalingClientOptions {
   tickMs?: number;
 }
 
+/** Request ids of secret-chat messages start with this (their error replies go to `chatError`). */
+export const CHAT_REQUEST_PREFIX = 'chat-';
+
 /** Events of a client. */
 export interface SignalingClientEvents extends Record<string, unknown> {
   /** A call is ringing on this device. */
@@ -104,6 +108,10 @@ export interface SignalingClientEvents extends Record<string, unknown> {
    * `incoming` call — the room session accepts or declines it.
    */
   roomExchange: Call;
+  /** A secret-chat message from the server (the chats of @mtcall/client consume these; ack updates with `chatAck`). */
+  chat: ChatServerMessage;
+  /** A refused secret-chat message (it names the chat, or the `chat-` request it answers): for the chats, not the app. */
+  chatError: { code: string; message: string; chatId?: string; requestId?: string };
   /** The connection dropped; the next attempt starts in `delayMs`. */
   reconnecting: { attempt: number; delayMs: number; code: number };
   /** Connected again; `resumed`: established calls the server carried over, `lost`: those it no longer knew. */
@@ -456,6 +464,11 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     this.#socket?.close(1000, 'bye');
   }
 
+  /** Whether the connection is open and the server welcomed this device (chat messages sent now reach it). */
+  get online(): boolean {
+    return !this.#reconnecting && this.#socket !== undefined && this.#socket.readyState === 1 && this.#dhConfig !== undefined;
+  }
+
   /** Whether the connection dropped and the client is reconnecting. */
   get reconnecting(): boolean {
     return this.#reconnecting;
@@ -546,6 +559,12 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       }
       case 'error': {
         if (message.requestId !== undefined && this.#pending.has(message.requestId)) return this.#pending.get(message.requestId)!.receive(message);
+        if (message.chatId !== undefined || message.requestId?.startsWith(CHAT_REQUEST_PREFIX)) {
+          return this.emit('chatError', {
+            code: message.code, message: message.message,
+            ...(message.chatId !== undefined ? { chatId: message.chatId } : {}), ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
+          });
+        }
         if (message.roomId !== undefined) {
           return this.emit('roomError', { code: message.code, message: message.message, roomId: message.roomId, ...(message.requestId !== undefined ? { requestId: message.requestId } : {}) });
         }
@@ -582,6 +601,13 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'producerRemoved':
       case 'roomCode':
         this.emit('room', message);
+        return;
+      case 'chatUpdate':
+      case 'chatCreated':
+      case 'chatSent':
+      case 'chatPartSaved':
+      case 'chatFilePart':
+        this.emit('chat', message);
         return;
       default: {
         const unhandled: never = message;

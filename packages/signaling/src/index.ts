@@ -36,12 +36,18 @@ export {
   type RoomServerMessage,
   type RoomMemberInfo,
   type RoomProducerInfo,
+  CHAT_SERVER_MESSAGE_TYPES,
+  MAX_CHAT_MESSAGE_BYTES,
+  MAX_CHAT_FILE_PART_BYTES,
+  type ChatServerMessage,
+  type ChatUpdate,
 } from './protocol.js';
 export { SecureSignalingChannel, inCallMessageSchema, type InCallMessage, type SignalingDropReason, type SignalingOpenResult } from './secure-channel.js';
 export {
   SignalingClient,
   Call,
   memoryDhConfigCache,
+  CHAT_REQUEST_PREFIX,
   type SignalingClientOptions,
   type SignalingClientEvents,
   type CallEvents,

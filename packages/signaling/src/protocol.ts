@@ -73,6 +73,18 @@ export const SERVER_ERROR_CODES = [
   'too-many-producers', // more producers than the SFU allows one member
   'too-many-consumers', // more consumers than the SFU allows one member
   'sfu-error', // the SFU failed (worker gone, closed, …)
+  // Secret chats (issue 16)
+  'unknown-chat', // no such secret chat (never created, discarded, or expired)
+  'not-in-chat', // this device is not one of the chat's two ends
+  'chat-wrong-state', // the chat is not in a state that allows this message (e.g. a second accept)
+  'self-chat', // a user cannot open a secret chat with themselves
+  'unknown-user', // the server has never seen a device of that user: nobody could receive the request
+  'too-many-chats', // this user has as many open secret chats as the server allows
+  'queue-full', // the recipient device's offline queue is full
+  'unknown-file', // no such file in this chat, a part missing, or not the sender's own upload
+  'file-too-large', // a part past the server's per-file cap
+  'file-quota', // this user stores as many file bytes (or files) as the server allows
+  'bad-qts', // a chatAck for an update the server never sent this device
 ] as const;
 
 /** An error code of the server's `error` replies. */
@@ -196,6 +208,47 @@ const dtlsParametersSchema = v.object({
 const roomPairSchema = v.strictObject({ roomId: roomIdSchema, memberId: memberIdSchema });
 const roomCodeStepSchema = v.picklist(['commit', 'reveal']);
 
+// ---- secret chats (issue 16) -----------------------------------------------------------------------------------
+
+/** Largest encrypted secret-chat packet the server relays (`key_fingerprint ‖ msg_key ‖ data`). */
+export const MAX_CHAT_MESSAGE_BYTES = 16 * 1024;
+/** Largest part of an encrypted file (a multiple of 16: AES-IGE blocks; 32 KB keeps a frame under 64 KB). */
+export const MAX_CHAT_FILE_PART_BYTES = 32 * 1024;
+/** Parts one file may have in the protocol (the server's cap is usually lower). */
+export const MAX_CHAT_FILE_PARTS = 100_000;
+/** Base64 of at most `maxBytes` bytes, exactly (base64Any's length bound rounds up to whole 3-byte groups). */
+const base64Upto = (maxBytes: number) => v.pipe(base64Any(maxBytes), v.check((s) => (base64ToBytes(s)?.length ?? Infinity) <= maxBytes, `must be at most ${maxBytes} bytes`));
+const chatIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits'));
+const fileIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/, 'must be 16 lower-case hex digits'));
+const filePartSchema = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_CHAT_FILE_PARTS - 1));
+const qtsSchema = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER));
+/** Why a side discarded a chat (the secret-chat state machine's close reason, or `accepted-elsewhere`). */
+const chatDiscardReasonSchema = v.pipe(v.string(), v.regex(/^[a-z-]{1,32}$/, 'must be 1..32 of a-z -'));
+/** An encrypted file a message points to: uploaded by the sender in `parts` parts of this chat. */
+const chatFileRefSchema = v.strictObject({
+  fileId: fileIdSchema,
+  parts: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_CHAT_FILE_PARTS)),
+  /** The file key's fingerprint (md5(key ‖ iv), folded to 32 bits: inputEncryptedFileUploaded.key_fingerprint). */
+  keyFingerprint: v.pipe(v.number(), v.integer(), v.minValue(-0x8000_0000), v.maxValue(0x7fff_ffff)),
+});
+
+/** What a device's queue holds: the server relays each to one device, numbered by that device's qts. */
+export type ChatUpdate =
+  | { kind: 'requested'; chatId: string; fromUserId: string; gA: string }
+  | { kind: 'accepted'; chatId: string; gB: string; keyFingerprint: string }
+  | { kind: 'discarded'; chatId: string; reason: string }
+  | { kind: 'message'; chatId: string; data: string; file?: { fileId: string; parts: number; size: number; keyFingerprint: number } };
+
+const chatUpdateSchema = v.variant('kind', [
+  v.object({ kind: v.literal('requested'), chatId: chatIdSchema, fromUserId: idSchema, gA: base64Bytes(256) }),
+  v.object({ kind: v.literal('accepted'), chatId: chatIdSchema, gB: base64Bytes(256), keyFingerprint: fingerprintSchema }),
+  v.object({ kind: v.literal('discarded'), chatId: chatIdSchema, reason: chatDiscardReasonSchema }),
+  v.object({
+    kind: v.literal('message'), chatId: chatIdSchema, data: base64Upto(MAX_CHAT_MESSAGE_BYTES),
+    file: v.optional(v.object({ fileId: fileIdSchema, parts: chatFileRefSchema.entries.parts, size: count, keyFingerprint: chatFileRefSchema.entries.keyFingerprint })),
+  }),
+]);
+
 /** A member of a room as the server lists it. */
 export interface RoomMemberInfo {
   memberId: number;
@@ -261,6 +314,17 @@ export const clientMessageSchema = v.variant('type', [
   v.strictObject({ type: v.literal('requestKeyFrame'), roomId: roomIdSchema, consumerId: sfuIdSchema }),
   /** The room code's commit-before-reveal: SHA256 commitments to a fresh nonce, then the nonces (docs/GROUP-CALLS.md). */
   v.strictObject({ type: v.literal('roomCode'), roomId: roomIdSchema, epoch: smallInt, step: roomCodeStepSchema, value: base64Bytes(32) }),
+  // Secret chats: the two-message DH (requestEncryption / acceptEncryption), discard, encrypted messages and files,
+  // and the ack of the device's queue (messages.receivedQueue). The server sees g_a, g_b, the fingerprint and
+  // ciphertext, never a key.
+  v.strictObject({ type: v.literal('chatRequest'), requestId: requestIdSchema, userId: idSchema, gA: base64Bytes(256) }),
+  v.strictObject({ type: v.literal('chatAccept'), chatId: chatIdSchema, gB: base64Bytes(256), keyFingerprint: fingerprintSchema }),
+  v.strictObject({ type: v.literal('chatDiscard'), chatId: chatIdSchema, reason: chatDiscardReasonSchema }),
+  v.strictObject({ type: v.literal('chatSend'), requestId: requestIdSchema, chatId: chatIdSchema, data: base64Upto(MAX_CHAT_MESSAGE_BYTES), file: v.optional(chatFileRefSchema) }),
+  v.strictObject({ type: v.literal('chatUploadPart'), chatId: chatIdSchema, fileId: fileIdSchema, part: filePartSchema, data: base64Upto(MAX_CHAT_FILE_PART_BYTES) }),
+  v.strictObject({ type: v.literal('chatGetFilePart'), chatId: chatIdSchema, fileId: fileIdSchema, part: filePartSchema }),
+  /** Deletes this device's queued updates up to and including `qts`. */
+  v.strictObject({ type: v.literal('chatAck'), qts: qtsSchema }),
 ]);
 
 /** A message a client sends. */
@@ -301,7 +365,7 @@ export type ServerMessage =
   /** Both sides re-joined an established call after a server restart: its in-call signaling flows again. */
   | { type: 'callRejoined'; callId: string }
   | { type: 'signalingData'; callId: string; data: string }
-  | { type: 'error'; code: ServerErrorCode; message: string; requestId?: string; callId?: string; roomId?: string }
+  | { type: 'error'; code: ServerErrorCode; message: string; requestId?: string; callId?: string; roomId?: string; chatId?: string }
   // Rooms
   | {
       type: 'roomJoined'; requestId: string; roomId: string; memberId: number; members: RoomMemberInfo[]; distributor: number;
@@ -316,7 +380,15 @@ export type ServerMessage =
   | { type: 'consumerResumed'; requestId: string; roomId: string; consumerId: string }
   | ({ type: 'producerAdded'; roomId: string } & RoomProducerInfo)
   | { type: 'producerRemoved'; roomId: string; producerId: string }
-  | { type: 'roomCode'; roomId: string; from: number; epoch: number; step: 'commit' | 'reveal'; value: string };
+  | { type: 'roomCode'; roomId: string; from: number; epoch: number; step: 'commit' | 'reveal'; value: string }
+  // Secret chats
+  /** One update of this device's queue; ack it (with every earlier one) with `chatAck`. */
+  | { type: 'chatUpdate'; qts: number; update: ChatUpdate }
+  | { type: 'chatCreated'; requestId: string; chatId: string }
+  /** The server stored the message for the other device (`date`: its clock, ms). */
+  | { type: 'chatSent'; requestId: string; chatId: string; date: number }
+  | { type: 'chatPartSaved'; chatId: string; fileId: string; part: number }
+  | { type: 'chatFilePart'; chatId: string; fileId: string; part: number; data: string };
 
 const iceServerSchema = v.object({
   urls: v.pipe(v.array(v.pipe(v.string(), v.maxLength(512), v.regex(/^(stun|stuns|turn|turns):/))), v.minLength(1), v.maxLength(8)),
@@ -346,7 +418,7 @@ export const serverMessageSchema = v.variant('type', [
   v.object({ type: v.literal('phoneCallDiscarded'), callId: callIdSchema, reason: reasonSchema }),
   v.object({ type: v.literal('callRejoined'), callId: callIdSchema }),
   v.object({ type: v.literal('signalingData'), callId: callIdSchema, data: base64Any(MAX_SIGNALING_DATA_BYTES) }),
-  v.object({ type: v.literal('error'), code: v.string(), message: v.string(), requestId: v.optional(v.string()), callId: v.optional(v.string()), roomId: v.optional(v.string()) }),
+  v.object({ type: v.literal('error'), code: v.string(), message: v.string(), requestId: v.optional(v.string()), callId: v.optional(v.string()), roomId: v.optional(v.string()), chatId: v.optional(v.string()) }),
   v.object({
     type: v.literal('roomJoined'), requestId: requestIdSchema, roomId: roomIdSchema, memberId: memberIdSchema, members: roomMembersSchema,
     distributor: memberIdSchema, rtpCapabilities: v.unknown(), producers: v.pipe(v.array(roomProducerSchema), v.maxLength(256)),
@@ -369,6 +441,11 @@ export const serverMessageSchema = v.variant('type', [
   v.object({ type: v.literal('producerAdded'), roomId: roomIdSchema, ...roomProducerSchema.entries }),
   v.object({ type: v.literal('producerRemoved'), roomId: roomIdSchema, producerId: sfuIdSchema }),
   v.object({ type: v.literal('roomCode'), roomId: roomIdSchema, from: memberIdSchema, epoch: smallInt, step: roomCodeStepSchema, value: base64Bytes(32) }),
+  v.object({ type: v.literal('chatUpdate'), qts: qtsSchema, update: chatUpdateSchema }),
+  v.object({ type: v.literal('chatCreated'), requestId: requestIdSchema, chatId: chatIdSchema }),
+  v.object({ type: v.literal('chatSent'), requestId: requestIdSchema, chatId: chatIdSchema, date: count }),
+  v.object({ type: v.literal('chatPartSaved'), chatId: chatIdSchema, fileId: fileIdSchema, part: filePartSchema }),
+  v.object({ type: v.literal('chatFilePart'), chatId: chatIdSchema, fileId: fileIdSchema, part: filePartSchema, data: base64Upto(MAX_CHAT_FILE_PART_BYTES) }),
 ]);
 
 /** Result of parsing one frame. */
@@ -407,6 +484,12 @@ function parseWith<T>(schema: v.GenericSchema<unknown, T>, known: ReadonlySet<st
 export const ROOM_SERVER_MESSAGE_TYPES = [
   'roomJoined', 'roomMembers', 'transportCreated', 'transportConnected', 'produced', 'consumed', 'consumerResumed', 'producerAdded', 'producerRemoved', 'roomCode',
 ] as const;
+
+/** Types of the secret-chat messages a server sends (a client hands them to its chats). */
+export const CHAT_SERVER_MESSAGE_TYPES = ['chatUpdate', 'chatCreated', 'chatSent', 'chatPartSaved', 'chatFilePart'] as const;
+
+/** A secret-chat message a server sends. */
+export type ChatServerMessage = Extract<ServerMessage, { type: (typeof CHAT_SERVER_MESSAGE_TYPES)[number] }>;
 
 /** A room message a server sends. */
 export type RoomServerMessage = Extract<ServerMessage, { type: (typeof ROOM_SERVER_MESSAGE_TYPES)[number] }>;

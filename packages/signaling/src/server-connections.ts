@@ -79,7 +79,7 @@ export interface AdmissionHooks {
   /** After the welcome: deliver what the resumed calls queued, the calls that ended meanwhile, the re-join claims. */
   resumed(connection: Connection, callIds: string[], endedWhileAway: { callId: string; reason: CallEndReason }[], hello: HelloMessage, now: number, out: Outbox): void;
   /** A device was admitted (after its welcome went out). */
-  admitted(connection: Connection, hello: HelloMessage, out: Outbox): void;
+  admitted(connection: Connection, hello: HelloMessage, out: Outbox, now: number): void;
 }
 
 /** Open connections, the devices they registered, and authentication. */
@@ -237,7 +237,7 @@ export class ConnectionTable {
     });
     hooks.resumed(connection, resumed, endedWhileAway, message, now, out);
     out.log({ event: 'connected', connection: connection.id, ...who(connection) });
-    hooks.admitted(connection, message, out);
+    hooks.admitted(connection, message, out, now);
   }
 }
 

@@ -16,6 +16,7 @@ import { HONEST_RELAY, type RelayStrategy } from './relay.js';
 import { CallRouter, DEFAULT_RESUME_GRACE_MS, type AbuseLimits } from './server-calls.js';
 import { ConnectionTable, type AuthMode, type Connection, type HelloMessage, type TokenVerdict } from './server-connections.js';
 import { Outbox, type ConnectionId, type ServerLogEntry, type ServerOutput } from './server-output.js';
+import { CHAT_CLIENT_MESSAGE_TYPES, ChatRouter, type ChatLimits, type ChatStore } from './server-chats.js';
 import { RoomRegistry, type RoomMediaOutcome, type RoomOptions, type RoomRequest } from './server-rooms.js';
 
 export type { RateLimit } from './rate-limit.js';
@@ -26,6 +27,8 @@ export type { RoomOptions, RoomRequest, RoomMediaOutcome, RoomMedia } from './se
 export { CLOSE_CODES } from './server-connections.js';
 export { DEFAULT_RESUME_GRACE_MS } from './server-calls.js';
 export { DEFAULT_ROOM_OPTIONS, runRoomRequest } from './server-rooms.js';
+export type { ChatLimits, ChatStore, ChatRecord, QueuedUpdate, StoredFile, DeviceAddress, ChatStats } from './server-chats.js';
+export { MemoryChatStore, DEFAULT_CHAT_LIMITS, CHAT_RETENTION_MS } from './server-chats.js';
 
 /** Server configuration. */
 export interface SignalingServerOptions {
@@ -67,6 +70,10 @@ export interface SignalingServerOptions {
    * `hello`; absent or returning [] means no `iceServers` field: calls are then direct only.
    */
   iceServers?: (userId: string, now: number) => IceServerInfo[];
+  /** Where secret chats' queues and encrypted files are kept (default: a `MemoryChatStore`). */
+  chatStore?: ChatStore;
+  /** Caps of secret chats (default `DEFAULT_CHAT_LIMITS`: 7-day retention, 10 000 queued per device, …). */
+  chatLimits?: Partial<ChatLimits>;
 }
 
 export const DEFAULT_SERVER_LIMITS = {
@@ -97,6 +104,10 @@ export interface ServerStats {
   roomJoins: number;
   roomMediaRequests: number;
   roomKeyExchanges: number;
+  /** Secret chats created, encrypted messages queued, updates waiting in every device's queue. */
+  chatsCreated: number;
+  chatMessages: number;
+  chatUpdatesAcked: number;
 }
 
 export class SignalingServerCore {
@@ -105,6 +116,7 @@ export class SignalingServerCore {
   readonly #presence: PresenceRegistry<ConnectionId>;
   readonly #calls: CallRouter;
   readonly #rooms: RoomRegistry;
+  readonly #chats: ChatRouter;
   readonly #counters = { errorsSent: 0, presenceMessages: 0 };
   readonly #dhConfigMessage: ServerMessage;
 
@@ -129,6 +141,7 @@ export class SignalingServerCore {
       busyChanged: (userId, out) => this.#presenceChanged(userId, out),
       roomPair: (connection, room) => this.#rooms.pairTarget(connection, room),
     });
+    this.#chats = new ChatRouter(this.#connections, options.chatStore, options.chatLimits);
     this.#dhConfigMessage = { type: 'dhConfig', version: options.dhConfig.version, p: bytesToBase64(options.dhConfig.p), g: options.dhConfig.g };
   }
 
@@ -147,12 +160,22 @@ export class SignalingServerCore {
       roomJoins: this.#rooms.stats.joins,
       roomMediaRequests: this.#rooms.stats.mediaRequests,
       roomKeyExchanges: this.#calls.stats.roomExchanges,
+      chatsCreated: this.#chats.stats.chatsCreated,
+      chatMessages: this.#chats.stats.messagesQueued,
+      chatUpdatesAcked: this.#chats.stats.updatesAcked,
     };
   }
 
   /** When the core next needs `tick` (the earliest call deadline or resume grace); undefined: never. */
   nextWakeAt(): number | undefined {
-    return this.#calls.nextDeadline();
+    const calls = this.#calls.nextDeadline();
+    const chats = this.#chats.nextExpiry();
+    return calls === undefined ? chats : chats === undefined ? calls : Math.min(calls, chats);
+  }
+
+  /** The secret chats' store (what the server holds: ciphertext and public DH values only). */
+  get chatStore(): ChatStore {
+    return this.#chats.store;
   }
 
   /**
@@ -195,6 +218,7 @@ export class SignalingServerCore {
   tick(now: number): ServerOutput[] {
     const out = this.#outbox();
     this.#calls.expire(now, out);
+    this.#chats.expire(now);
     return out.outputs;
   }
 
@@ -236,6 +260,7 @@ export class SignalingServerCore {
       case 'signalingData':
         return this.#calls.handle(connection, message, now, out);
       default:
+        if (isChatMessage(message)) return this.#chats.handle(connection, message, now, out);
         return this.#rooms.handle(connection, message, out);
     }
   }
@@ -248,9 +273,10 @@ export class SignalingServerCore {
       for (const ended of endedWhileAway) out.send(connection.id, { type: 'phoneCallDiscarded', callId: ended.callId, reason: ended.reason });
       this.#calls.resumed(connection, [], hello.rejoin ?? [], now, out);
     },
-    admitted: (connection: Connection, hello: HelloMessage, out: Outbox) => {
+    admitted: (connection: Connection, hello: HelloMessage, out: Outbox, now: number) => {
       if (hello.presence === true) this.#subscribed(connection, this.#presence.subscribeDirectory(connection.id), out);
       this.#presenceChanged(hello.userId, out);
+      this.#chats.deviceOnline(connection, now, out);
     },
   };
 
@@ -283,4 +309,9 @@ export class SignalingServerCore {
   #outbox(): Outbox {
     return new Outbox(this.#counters, this.#options.log);
   }
+}
+
+const CHAT_TYPES: ReadonlySet<string> = new Set(CHAT_CLIENT_MESSAGE_TYPES);
+function isChatMessage(message: ClientMessage): message is Extract<ClientMessage, { type: (typeof CHAT_CLIENT_MESSAGE_TYPES)[number] }> {
+  return CHAT_TYPES.has(message.type);
 }

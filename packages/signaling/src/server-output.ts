@@ -49,12 +49,13 @@ export class Outbox {
   }
 
   /** A named error reply; `ids` correlate it with the request, call or room it answers. */
-  error(to: ConnectionId, code: ServerErrorCode, message: string, ids: { callId?: string; requestId?: string; roomId?: string } = {}): void {
+  error(to: ConnectionId, code: ServerErrorCode, message: string, ids: { callId?: string; requestId?: string; roomId?: string; chatId?: string } = {}): void {
     this.#counters.errorsSent++;
     const error: ServerMessage = { type: 'error', code, message };
     if (ids.callId !== undefined) error.callId = ids.callId;
     if (ids.requestId !== undefined) error.requestId = ids.requestId;
     if (ids.roomId !== undefined) error.roomId = ids.roomId;
+    if (ids.chatId !== undefined) error.chatId = ids.chatId;
     this.outputs.push({ kind: 'send', to, message: error });
   }
 

@@ -26,6 +26,8 @@ import {
 } from './server-core.js';
 
 export { SignalingServerCore, DEFAULT_SERVER_LIMITS, DEFAULT_ABUSE_LIMITS, DEFAULT_ROOM_OPTIONS, CLOSE_CODES, runRoomRequest } from './server-core.js';
+export { MemoryChatStore, DEFAULT_CHAT_LIMITS, CHAT_RETENTION_MS } from './server-core.js';
+export type { ChatLimits, ChatStore, ChatRecord, QueuedUpdate, StoredFile, DeviceAddress, ChatStats } from './server-core.js';
 export { HONEST_RELAY, type RelayStrategy, type KeyExchangeRelay, type KeyExchangeInfo } from './relay.js';
 export { MitmRelay, type MitmRelayOptions } from './mitm.js';
 export { turnCredentials, turnPassword, parseTurnOptions, type TurnOptions, type TurnIceServer } from './turn.js';
@@ -120,6 +122,8 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     coreOptions.rooms = { maxMembers: options.rooms.maxMembers ?? DEFAULT_ROOM_OPTIONS.maxMembers, maxRooms: options.rooms.maxRooms ?? DEFAULT_ROOM_OPTIONS.maxRooms };
   }
   if (options.iceServers) coreOptions.iceServers = options.iceServers;
+  if (options.chatStore) coreOptions.chatStore = options.chatStore;
+  if (options.chatLimits) coreOptions.chatLimits = options.chatLimits;
   const turn = options.turn;
   if (turn) {
     if (turn.urls.length === 0 || !turn.secret) throw new Error('turn: needs at least one URL and a secret');
