@@ -169,6 +169,11 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     return [...this.#ownTracks];
   }
 
+  /** How this browser transforms frames: `encoded-streams` (Chromium) or `script-transform` (Firefox, Safari). */
+  get transformMode(): TransformMode | undefined {
+    return this.#media?.mode;
+  }
+
   /** The room worker's counters: frames sealed and opened (per sender, per epoch), drops by reason. */
   async stats(): Promise<RoomTransportStats | undefined> {
     return this.#media?.stats();
