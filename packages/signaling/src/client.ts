@@ -580,6 +580,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'consumerResumed':
       case 'producerAdded':
       case 'producerRemoved':
+      case 'producerPaused':
       case 'roomCode':
         this.emit('room', message);
         return;

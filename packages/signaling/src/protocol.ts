@@ -209,6 +209,8 @@ export interface RoomProducerInfo {
   memberId: number;
   kind: 'audio' | 'video';
   source: string;
+  /** Its sender paused it (microphone or camera off): nothing of it is forwarded until it resumes. */
+  paused?: boolean;
 }
 
 /** Messages a client sends. */
@@ -253,6 +255,8 @@ export const clientMessageSchema = v.variant('type', [
     rtpParameters: rtpParametersSchema, source: sourceSchema,
   }),
   v.strictObject({ type: v.literal('closeProducer'), roomId: roomIdSchema, producerId: sfuIdSchema }),
+  /** Microphone or camera off (`paused: true`) or back on: the SFU stops or resumes forwarding the member's own producer. */
+  v.strictObject({ type: v.literal('pauseProducer'), roomId: roomIdSchema, producerId: sfuIdSchema, paused: v.boolean() }),
   v.strictObject({
     type: v.literal('consume'), requestId: requestIdSchema, roomId: roomIdSchema, transportId: sfuIdSchema, producerId: sfuIdSchema,
     rtpCapabilities: rtpCapabilitiesSchema,
@@ -316,6 +320,8 @@ export type ServerMessage =
   | { type: 'consumerResumed'; requestId: string; roomId: string; consumerId: string }
   | ({ type: 'producerAdded'; roomId: string } & RoomProducerInfo)
   | { type: 'producerRemoved'; roomId: string; producerId: string }
+  /** A member paused or resumed one of its producers (its microphone or camera went off or on). */
+  | { type: 'producerPaused'; roomId: string; producerId: string; memberId: number; paused: boolean }
   | { type: 'roomCode'; roomId: string; from: number; epoch: number; step: 'commit' | 'reveal'; value: string };
 
 const iceServerSchema = v.object({
@@ -325,7 +331,9 @@ const iceServerSchema = v.object({
 });
 
 const roomMembersSchema = v.pipe(v.array(v.object({ memberId: memberIdSchema, userId: idSchema, deviceId: idSchema })), v.maxLength(1024));
-const roomProducerSchema = v.object({ producerId: sfuIdSchema, memberId: memberIdSchema, kind: v.picklist(['audio', 'video']), source: sourceSchema });
+const roomProducerSchema = v.object({
+  producerId: sfuIdSchema, memberId: memberIdSchema, kind: v.picklist(['audio', 'video']), source: sourceSchema, paused: v.optional(v.boolean()),
+});
 
 /** Schema of server messages, for clients (a client validates what it receives too). */
 export const serverMessageSchema = v.variant('type', [
@@ -368,6 +376,7 @@ export const serverMessageSchema = v.variant('type', [
   v.object({ type: v.literal('consumerResumed'), requestId: requestIdSchema, roomId: roomIdSchema, consumerId: sfuIdSchema }),
   v.object({ type: v.literal('producerAdded'), roomId: roomIdSchema, ...roomProducerSchema.entries }),
   v.object({ type: v.literal('producerRemoved'), roomId: roomIdSchema, producerId: sfuIdSchema }),
+  v.object({ type: v.literal('producerPaused'), roomId: roomIdSchema, producerId: sfuIdSchema, memberId: memberIdSchema, paused: v.boolean() }),
   v.object({ type: v.literal('roomCode'), roomId: roomIdSchema, from: memberIdSchema, epoch: smallInt, step: roomCodeStepSchema, value: base64Bytes(32) }),
 ]);
 
@@ -405,7 +414,7 @@ function parseWith<T>(schema: v.GenericSchema<unknown, T>, known: ReadonlySet<st
 
 /** Types of the room messages a server sends (a client hands them to its room session). */
 export const ROOM_SERVER_MESSAGE_TYPES = [
-  'roomJoined', 'roomMembers', 'transportCreated', 'transportConnected', 'produced', 'consumed', 'consumerResumed', 'producerAdded', 'producerRemoved', 'roomCode',
+  'roomJoined', 'roomMembers', 'transportCreated', 'transportConnected', 'produced', 'consumed', 'consumerResumed', 'producerAdded', 'producerRemoved', 'producerPaused', 'roomCode',
 ] as const;
 
 /** A room message a server sends. */

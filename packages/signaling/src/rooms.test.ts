@@ -113,9 +113,19 @@ describe('rooms', () => {
     b!.send({ type: 'resumeConsumer', requestId: 'k2', roomId: 'room-4', consumerId: consumed.consumerId });
     expect(await b!.next('consumerResumed')).toMatchObject({ consumerId: consumed.consumerId });
     expect(await errorOf(a!, { type: 'consume', requestId: 'k3', roomId: 'room-4', transportId: send.transportId, producerId: produced.producerId, rtpCapabilities: ja.rtpCapabilities })).toBe('wrong-direction');
-    // A newcomer is told the producers already there.
+    // Microphone off: the SFU pauses the producer, the others learn it; only its member may pause it; bad input is named.
+    a!.send({ type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: true });
+    expect(await b!.next('producerPaused')).toEqual({ type: 'producerPaused', roomId: 'room-4', producerId: produced.producerId, memberId: ja.memberId, paused: true });
+    expect(await errorOf(b!, { type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: false })).toBe('unknown-producer');
+    expect(await errorOf(a!, { type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: 'yes' })).toBe('invalid-message');
+    expect(await errorOf(a!, { type: 'pauseProducer', roomId: 'room-4', producerId: '0123abcd-0000', paused: true })).toBe('unknown-producer');
+    expect(a!.received.some((m) => m.type === 'producerPaused')).toBe(false);
+    // A newcomer is told the producers already there, and which are paused.
     const c = await raw('carol');
-    expect((await join(c, 'room-4')).producers).toEqual([added && { producerId: produced.producerId, memberId: 1, kind: 'audio', source: 'audio' }]);
+    expect((await join(c, 'room-4')).producers).toEqual([added && { producerId: produced.producerId, memberId: 1, kind: 'audio', source: 'audio', paused: true }]);
+    a!.send({ type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: false });
+    expect(await c.next('producerPaused')).toMatchObject({ producerId: produced.producerId, paused: false });
+    expect(sfu.producers('room-4')[0]!.paused).toBe(false);
     a!.send({ type: 'leaveRoom', roomId: 'room-4' });
     expect(await b!.next('roomMembers')).toMatchObject({ joined: 3 });
     expect(await b!.next('roomMembers')).toMatchObject({ left: 1, distributor: 2 });

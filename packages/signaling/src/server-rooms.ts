@@ -32,6 +32,7 @@ export type RoomRequest = { roomId: string; memberId: number } & (
   | { op: 'connectTransport'; requestId: string; transportId: string; dtlsParameters: unknown }
   | { op: 'produce'; requestId: string; transportId: string; kind: 'audio' | 'video'; rtpParameters: unknown; source: string }
   | { op: 'closeProducer'; producerId: string }
+  | { op: 'pauseProducer'; producerId: string; paused: boolean }
   | { op: 'consume'; requestId: string; transportId: string; producerId: string; rtpCapabilities: unknown }
   | { op: 'resumeConsumer'; requestId: string; consumerId: string }
   | { op: 'requestKeyFrame'; consumerId: string }
@@ -54,6 +55,8 @@ export interface RoomMedia {
   connectTransport(roomId: string, memberId: number, transportId: string, dtlsParameters: never): Promise<void>;
   produce(roomId: string, memberId: number, transportId: string, kind: 'audio' | 'video', rtpParameters: never, source: string): Promise<RoomProducerInfo>;
   closeProducer(roomId: string, memberId: number, producerId: string): void;
+  /** Pauses or resumes a member's own producer; resolves with it as the others learn of it. */
+  pauseProducer(roomId: string, memberId: number, producerId: string, paused: boolean): Promise<RoomProducerInfo>;
   consume(roomId: string, memberId: number, transportId: string, producerId: string, rtpCapabilities: never): Promise<{ consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }>;
   resumeConsumer(roomId: string, memberId: number, consumerId: string): Promise<void>;
   requestKeyFrame(roomId: string, memberId: number, consumerId: string): Promise<void>;
@@ -86,6 +89,8 @@ export async function runRoomRequest(media: RoomMedia, request: RoomRequest): Pr
       case 'closeProducer':
         media.closeProducer(roomId, memberId, request.producerId);
         return { ok: true };
+      case 'pauseProducer':
+        return { ok: true, value: await media.pauseProducer(roomId, memberId, request.producerId, request.paused) };
       case 'consume':
         return { ok: true, value: await media.consume(roomId, memberId, request.transportId, request.producerId, request.rtpCapabilities as never) };
       case 'resumeConsumer':
@@ -118,7 +123,7 @@ interface Room {
 
 type RoomClientMessage = Extract<
   ClientMessage,
-  { type: 'joinRoom' | 'leaveRoom' | 'createTransport' | 'connectTransport' | 'produce' | 'closeProducer' | 'consume' | 'resumeConsumer' | 'requestKeyFrame' | 'roomCode' }
+  { type: 'joinRoom' | 'leaveRoom' | 'createTransport' | 'connectTransport' | 'produce' | 'closeProducer' | 'pauseProducer' | 'consume' | 'resumeConsumer' | 'requestKeyFrame' | 'roomCode' }
 >;
 
 /** The SFU codes passed on to clients as they are; anything else becomes `sfu-error`. */
@@ -177,6 +182,8 @@ export class RoomRegistry {
         return this.#media(member, out, { roomId, memberId, op: 'requestKeyFrame', consumerId: message.consumerId }, false);
       case 'closeProducer':
         return this.#media(member, out, { roomId, memberId, op: 'closeProducer', producerId: message.producerId }, false);
+      case 'pauseProducer':
+        return this.#media(member, out, { roomId, memberId, op: 'pauseProducer', producerId: message.producerId, paused: message.paused }, false);
       case 'createTransport':
         return this.#media(member, out, { roomId, memberId, op: 'createTransport', requestId: message.requestId, direction: message.direction });
       case 'connectTransport':
@@ -275,6 +282,12 @@ export class RoomRegistry {
       case 'closeProducer':
         this.#toJoined(room, out, { type: 'producerRemoved', roomId: room.id, producerId: request.producerId });
         return;
+      case 'pauseProducer': {
+        // What the SFU now holds (the last of two quick toggles wins): the others show the member's state from it.
+        const producer = value as unknown as RoomProducerInfo;
+        this.#toJoined(room, out, { type: 'producerPaused', roomId: room.id, producerId: producer.producerId, memberId: member.memberId, paused: producer.paused === true }, member.memberId);
+        return;
+      }
       case 'consume':
         out.send(to, { type: 'consumed', requestId: request.requestId, roomId: room.id, ...(value as { consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }) });
         return;
