@@ -36,7 +36,7 @@ const ROOM_PAGE = `<!doctype html><meta charset="utf-8"><title>room test</title>
     window.room = room;
     log.joined = true;
     log.memberId = room.memberId;
-    for (const e of ['members', 'epoch', 'switched', 'security', 'left', 'track-ended', 'track-paused', 'local-media'])
+    for (const e of ['members', 'epoch', 'switched', 'security', 'left', 'track-ended', 'track-paused', 'local-media', 'resumed'])
       room.on(e, (v) => log.events.push({ t: now(), event: e, value: e === 'members' ? { n: v.members.length, joined: v.joined?.memberId, left: v.left?.memberId } : e === 'epoch' ? { epoch: v.epoch, members: v.members.map((m) => m.memberId) } : v }));
     room.on('code', (c) => log.codes.push({ t: now(), epoch: c.epoch, emoji: c.emoji.join('') }));
     log.warnings.push(...room.warnings);
@@ -85,6 +85,10 @@ export interface RoomServer {
   url: string;
   /** The last snapshot each self-running page (`?report=1`) posted, by user. */
   reports: Map<string, RoomSnapshot>;
+  /** Cuts a member's signaling connection (its TCP socket) as a network drop would; its media is untouched. */
+  dropSignaling(user: string): void;
+  /** While held, a member's attempts to reconnect its signaling are refused (503). */
+  holdSignaling(user: string, held: boolean): void;
   signaling: RunningSignalingServer;
   sfu: Sfu;
   close(): Promise<void>;
@@ -141,12 +145,23 @@ export async function startRoomServer(options: Partial<StartSignalingServerOptio
       res.writeHead(404).end('not found');
     })();
   });
+  // Each page's signaling URL names its user (`?member=`, ignored by the server): its socket can be cut.
+  const sockets = new Map<string, import('node:stream').Duplex>();
+  const held = new Set<string>();
+  // Registered before the signaling server's own listener: a refused socket is no longer writable and ws drops it.
+  http.on('upgrade', (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex) => {
+    const user = new URL(req.url ?? '/', 'http://x').searchParams.get('member');
+    if (user && held.has(user)) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+    if (user) sockets.set(user, socket);
+  });
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   const signaling = await startSignalingServer({ server: http, path: '/signal', rooms: { media }, ...options });
   const port = (http.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}/`,
     reports,
+    dropSignaling: (user) => sockets.get(user)?.destroy(),
+    holdSignaling: (user, hold) => void (hold ? held.add(user) : held.delete(user)),
     signaling,
     sfu: media,
     close: async () => {
@@ -191,7 +206,7 @@ export interface RoomSnapshot {
 
 /** The page's address for `user` in `room` (`report`: the page posts its snapshots to the server). */
 export function memberUrl(server: RoomServer, user: string, room: string, report = false): string {
-  const signal = server.url.replace(/^http/, 'ws') + 'signal';
+  const signal = server.url.replace(/^http/, 'ws') + 'signal?' + new URLSearchParams({ member: user });
   return `${server.url}room-test.html?${new URLSearchParams({ user, room, signal, ...(report ? { report: '1' } : {}) })}`;
 }
 

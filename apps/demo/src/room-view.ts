@@ -101,6 +101,10 @@ export class RoomView {
       this.#renderBadges(tile);
     });
     room.on('local-media', () => this.#showLocal());
+    room.on('resumed', () => {
+      this.#notice('connection to the server restored: still in the room');
+      this.#render();
+    });
     room.on('left', () => this.#reset());
     for (const track of room.tracks) this.#addTrack(track);
     for (const w of room.warnings) this.#notice(`⚠ ${w.detail}`);

@@ -100,6 +100,8 @@ export interface RoomSessionEvents extends Record<string, unknown> {
   /** Something the person must be told (e.g. `own-entry-mismatch`: someone is in the middle of this device's key exchange). */
   warning: { code: RoomKeyWarning; detail: string; epoch?: number };
   error: MtcallClientError;
+  /** The signaling connection dropped and came back in time: the same member, media and keys carry on. */
+  resumed: { memberId: number };
   /** This device left (or was disconnected); the keys are wiped. */
   left: { reason: 'left' | 'disconnected' };
 }
@@ -139,6 +141,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   /** The screen track this session opened (stopped when the share stops). */
   #ownedScreen: MediaStreamTrack | undefined;
   #left = false;
+  /** The signaling connection is down (the membership is parked on the server). */
+  #away = false;
   readonly #off: (() => void)[] = [];
   readonly #warnings: RoomSessionEvents['warning'][] = [];
   /** Producers announced before the receive transport existed. */
@@ -186,6 +190,11 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   /** This device's own tracks (what it sends). */
   get localTracks(): MediaStreamTrack[] {
     return [...this.#ownTracks];
+  }
+
+  /** The signaling connection dropped and the client is reconnecting (media goes on; the membership is parked). */
+  get reconnecting(): boolean {
+    return this.#away;
   }
 
   /** The microphone is being sent (not paused). */
@@ -282,8 +291,12 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       signaling.on('roomError', (e) => this.#onRoomError(e)),
       signaling.on('roomExchange', (call) => this.#onExchange(call)),
       signaling.on('close', () => void this.#leave('disconnected')),
-      // A dropped connection leaves the room on the server (membership is not resumed): end here too.
-      signaling.on('reconnecting', () => void this.#leave('disconnected')),
+      // A dropped connection: the media goes on through the SFU; the server parks the membership for its resume grace.
+      signaling.on('reconnecting', () => this.#suspend()),
+      // Back: carry on if the server carried the membership over (`roomResumed` follows), else the room is lost.
+      signaling.on('reconnected', ({ room }) => {
+        if (room !== this.roomId) void this.#leave('disconnected');
+      }),
     );
     const joined = (await this.#request({ type: 'joinRoom', requestId: '', roomId: this.roomId })) as Extract<RoomServerMessage, { type: 'roomJoined' }>;
     this.#memberId = joined.memberId;
@@ -349,6 +362,9 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         if (this.#recv) void this.#consume(message.producerId, message.memberId, message.kind, message.source);
         else this.#early.push(message);
         return;
+      case 'roomResumed':
+        this.#resumed(message);
+        return;
       case 'producerPaused':
         if (message.paused) this.#pausedProducers.add(message.producerId);
         else this.#pausedProducers.delete(message.producerId);
@@ -376,6 +392,43 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         return;
       }
     }
+  }
+
+  /** The signaling connection dropped: requests in flight get no answer (the server forgets them); fail them now. */
+  #suspend(): void {
+    if (this.#left) return;
+    this.#away = true;
+    this.#queue = Promise.resolve();
+    for (const { reject } of this.#pending.values()) reject(new MtcallClientError('not-connected', 'the signaling connection dropped'));
+    this.#pending.clear();
+  }
+
+  /** The membership survived the dropped connection: catch up with what changed meanwhile. */
+  #resumed(message: Extract<RoomServerMessage, { type: 'roomResumed' }>): void {
+    if (message.memberId !== this.#memberId) return void this.#leave('disconnected');
+    this.#away = false;
+    const before = new Map(this.#members);
+    this.#setMembers(message.members, message.distributor);
+    for (const m of this.members) if (!before.has(m.memberId)) this.emit('members', { members: this.members, joined: m });
+    for (const [id, m] of before) if (!this.#members.has(id)) this.emit('members', { members: this.members, left: m });
+    const now = new Map(message.producers.map((p) => [p.producerId, p]));
+    for (const [id, entry] of [...this.#consumers]) {
+      const producer = now.get(entry.consumer.producerId);
+      if (!producer) {
+        entry.consumer.close();
+        this.#consumers.delete(id);
+        this.emit('track-ended', { memberId: entry.memberId, producerId: entry.consumer.producerId });
+      } else if ((producer.paused === true) !== entry.track.paused) {
+        this.#onRoom({ type: 'producerPaused', roomId: this.roomId, producerId: producer.producerId, memberId: producer.memberId, paused: producer.paused === true });
+      }
+    }
+    const consuming = new Set([...this.#consumers.values()].map((c) => c.consumer.producerId));
+    for (const p of now.values()) {
+      if (p.memberId === this.#memberId || consuming.has(p.producerId)) continue;
+      if (p.paused) this.#pausedProducers.add(p.producerId);
+      void this.#consume(p.producerId, p.memberId, p.kind, p.source);
+    }
+    this.emit('resumed', { memberId: this.#memberId });
   }
 
   #onRoomError(e: { code: string; message: string; roomId: string; requestId?: string }): void {
@@ -640,7 +693,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       entry.announced = true;
       this.emit('track', track);
     } catch (error) {
-      if (!this.#left) this.emit('error', error instanceof MtcallClientError ? error : new MtcallClientError('room-refused', `consume: ${(error as Error).message}`));
+      if (!this.#left && !this.#away) this.emit('error', error instanceof MtcallClientError ? error : new MtcallClientError('room-refused', `consume: ${(error as Error).message}`));
     }
   }
 

@@ -106,8 +106,11 @@ export interface SignalingClientEvents extends Record<string, unknown> {
   roomExchange: Call;
   /** The connection dropped; the next attempt starts in `delayMs`. */
   reconnecting: { attempt: number; delayMs: number; code: number };
-  /** Connected again; `resumed`: established calls the server carried over, `lost`: those it no longer knew. */
-  reconnected: { resumed: string[]; lost: string[] };
+  /**
+   * Connected again; `resumed`: established calls the server carried over, `lost`: those it no longer knew; `room`:
+   * the room whose membership it carried over (a `RoomSession` then carries on; `roomResumed` follows).
+   */
+  reconnected: { resumed: string[]; lost: string[]; room?: string };
 }
 
 /** Events of a call. */
@@ -496,7 +499,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'welcome': {
         this.#iceServers = message.iceServers ?? [];
         this.#resumeToken = message.resumeToken;
-        if (this.#reconnecting) this.#onReconnected(message.resumed ?? []);
+        if (this.#reconnecting) this.#onReconnected(message.resumed ?? [], message.resumedRoom);
         this.send({ type: 'getDhConfig', version: this.#cache.get()?.version ?? 0 });
         if (this.#watched) this.send({ type: 'watch', users: this.#watched });
         return;
@@ -581,6 +584,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'producerAdded':
       case 'producerRemoved':
       case 'producerPaused':
+      case 'roomResumed':
       case 'roomCode':
         this.emit('room', message);
         return;
@@ -591,7 +595,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     }
   }
 
-  #onReconnected(resumedIds: string[]): void {
+  #onReconnected(resumedIds: string[], room: string | undefined): void {
     this.#reconnecting = false;
     this.#attempt = 0;
     const resumed = new Set(resumedIds);
@@ -605,7 +609,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     }
     if (waiting.length === 0) {
       this.#offlineQueue = [];
-      this.emit('reconnected', { resumed: [...resumed], lost: [] });
+      this.emit('reconnected', { resumed: [...resumed], lost: [], ...(room !== undefined ? { room } : {}) });
       return;
     }
     // The server did not know them: it restarted. They come back once the other side re-joins too (callRejoined);
@@ -619,7 +623,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         call.signalingChanged('lost');
         this.#offlineQueue = this.#offlineQueue.filter((q) => q.callId !== call.callId);
       }
-      this.emit('reconnected', { resumed: [...resumed, ...waiting.map((c) => c.callId!).filter((id) => !lost.includes(id))], lost });
+      this.emit('reconnected', { resumed: [...resumed, ...waiting.map((c) => c.callId!).filter((id) => !lost.includes(id))], lost, ...(room !== undefined ? { room } : {}) });
     }, REJOIN_WAIT_MS);
     (rejoinTimer as { unref?: () => void }).unref?.();
   }

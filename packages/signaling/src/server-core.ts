@@ -152,7 +152,9 @@ export class SignalingServerCore {
 
   /** When the core next needs `tick` (the earliest call deadline or resume grace); undefined: never. */
   nextWakeAt(): number | undefined {
-    return this.#calls.nextDeadline();
+    const calls = this.#calls.nextDeadline();
+    const rooms = this.#rooms.nextDeadline();
+    return calls === undefined ? rooms : rooms === undefined ? calls : Math.min(calls, rooms);
   }
 
   /**
@@ -195,6 +197,7 @@ export class SignalingServerCore {
   tick(now: number): ServerOutput[] {
     const out = this.#outbox();
     this.#calls.expire(now, out);
+    this.#rooms.expire(now, out);
     return out.outputs;
   }
 
@@ -242,8 +245,12 @@ export class SignalingServerCore {
 
   readonly #admission = {
     replace: (previous: ConnectionId, now: number, out: Outbox) => this.#close(previous, now, out),
-    resume: (connection: Connection, device: string) => this.#calls.resume(connection, device),
+    resume: (connection: Connection, device: string) => {
+      this.#rooms.resume(connection, device);
+      return this.#calls.resume(connection, device);
+    },
     resumed: (connection: Connection, callIds: string[], endedWhileAway: { callId: string; reason: CallEndReason }[], hello: HelloMessage, now: number, out: Outbox) => {
+      this.#rooms.resumed(connection, out);
       this.#calls.resumed(connection, callIds, [], now, out);
       for (const ended of endedWhileAway) out.send(connection.id, { type: 'phoneCallDiscarded', callId: ended.callId, reason: ended.reason });
       this.#calls.resumed(connection, [], hello.rejoin ?? [], now, out);
@@ -258,8 +265,8 @@ export class SignalingServerCore {
     const connection = this.#connections.remove(id);
     if (!connection) return;
     this.#presence.remove(id);
-    this.#rooms.leave(connection, out);
-    this.#calls.connectionClosed(connection, now, out);
+    const parkedRoom = this.#rooms.connectionClosed(connection, now, this.#options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS, out);
+    this.#calls.connectionClosed(connection, now, out, parkedRoom);
     this.#connections.unregister(connection);
     if (connection.userId !== undefined && connection.deviceId !== undefined) {
       out.log({ event: 'disconnected', connection: id, userId: connection.userId, deviceId: connection.deviceId });
