@@ -130,6 +130,8 @@ const FIREFOX_PREFS: Record<string, string | number | boolean> = {
   'media.peerconnection.ice.obfuscate_host_addresses': false,
   'media.peerconnection.ice.loopback': true,
   'media.autoplay.default': 0,
+  // No sound server here: a mock audio device lets Web Audio run (analysers read remote audio).
+  'media.cubeb.force_mock_context': true,
   'app.update.enabled': false,
   'app.update.auto': false,
   'browser.shell.checkDefaultBrowser': false,
@@ -147,14 +149,33 @@ const FIREFOX_PREFS: Record<string, string | number | boolean> = {
   'dom.min_background_timeout_value': 4,
 };
 
-export async function launchFirefox(url: string): Promise<FirefoxPage> {
+/** Options of `launchFirefox`. */
+export interface FirefoxOptions {
+  /**
+   * Grant camera and microphone to the page's origin in the profile (a permissions defaults file). Without it a page
+   * that has not captured yet gathers only its default-route address and cannot reach an SFU on 127.0.0.1
+   * (../shared/SFU-FACTS.md): a room member's receive transport connects before its camera starts.
+   */
+  grant?: boolean;
+}
+
+export async function launchFirefox(url: string, options: FirefoxOptions = {}): Promise<FirefoxPage> {
   const { spawn } = await import('node:child_process');
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
+  const { pathToFileURL } = await import('node:url');
   if (!haveBrowser(FIREFOX)) throw new Error(`${FIREFOX} is missing: run scripts/setup.sh --browsers`);
   const profile = mkdtempSync(join(tmpdir(), 'mtcall-firefox-'));
-  writeFileSync(join(profile, 'user.js'), Object.entries(FIREFOX_PREFS).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});`).join('\n') + '\n');
+  const prefs = { ...FIREFOX_PREFS };
+  if (options.grant) {
+    // PermissionManager's defaults format: matchtype \t type \t permission (1 = allow) \t origin.
+    const origin = new URL(url).origin;
+    const file = join(profile, 'permissions-granted');
+    writeFileSync(file, ['camera', 'microphone'].map((type) => `origin\t${type}\t1\t${origin}\n`).join(''));
+    prefs['permissions.manager.defaultsUrl'] = pathToFileURL(file).href;
+  }
+  writeFileSync(join(profile, 'user.js'), Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});`).join('\n') + '\n');
   const child = spawn(FIREFOX, ['--headless', '--no-remote', '--profile', profile, url], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOZ_HEADLESS: '1', MOZ_DISABLE_CONTENT_SANDBOX: '1' },

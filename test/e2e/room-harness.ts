@@ -36,7 +36,7 @@ const ROOM_PAGE = `<!doctype html><meta charset="utf-8"><title>room test</title>
     window.room = room;
     log.joined = true;
     log.memberId = room.memberId;
-    for (const e of ['members', 'epoch', 'switched', 'security', 'left', 'track-ended'])
+    for (const e of ['members', 'epoch', 'switched', 'security', 'left', 'track-ended', 'track-paused', 'local-media', 'resumed'])
       room.on(e, (v) => log.events.push({ t: now(), event: e, value: e === 'members' ? { n: v.members.length, joined: v.joined?.memberId, left: v.left?.memberId } : e === 'epoch' ? { epoch: v.epoch, members: v.members.map((m) => m.memberId) } : v }));
     room.on('code', (c) => log.codes.push({ t: now(), epoch: c.epoch, emoji: c.emoji.join('') }));
     log.warnings.push(...room.warnings);
@@ -57,7 +57,9 @@ const ROOM_PAGE = `<!doctype html><meta charset="utf-8"><title>room test</title>
         const ctx = new AudioContext();
         const analyser = ctx.createAnalyser();
         ctx.createMediaStreamSource(t.stream).connect(analyser);
-        const audio = new Audio(); audio.srcObject = t.stream; audio.muted = true; void audio.play();
+        const audio = new Audio(); audio.srcObject = t.stream; audio.muted = true; audio.play().catch((e) => log.warnings.push({ code: 'audio-play', detail: String(e) }));
+        log.audioState = log.audioState || {};
+        setInterval(() => { log.audioState[key] = ctx.state; }, 500);
         const data = new Float32Array(analyser.fftSize);
         log.energy[key] = 0;
         setInterval(() => { analyser.getFloatTimeDomainData(data); let s = 0; for (const x of data) s += x * x; log.energy[key] = Math.max(log.energy[key], Math.sqrt(s / data.length)); }, 100);
@@ -67,12 +69,26 @@ const ROOM_PAGE = `<!doctype html><meta charset="utf-8"><title>room test</title>
     for (const t of room.tracks) onTrack(t);
   } catch (e) { log.error = String(e && e.message || e); }
   window.snapshot = async () => ({ ...log, stats: window.room ? await window.room.stats() : null, security: window.room?.security,
-    epoch: window.room?.epoch, distributor: window.room?.distributor });
+    epoch: window.room?.epoch, distributor: window.room?.distributor, userAgent: navigator.userAgent, mode: window.room?.transformMode });
   window.ready = true;
+  // A page no test can drive (Firefox ESR) posts its snapshot to the test server instead.
+  if (q.get('report')) {
+    const post = async () => {
+      try { await fetch('/report?' + new URLSearchParams({ user: q.get('user') }), { method: 'POST', body: JSON.stringify(await window.snapshot()) }); } catch {}
+      setTimeout(post, 500);
+    };
+    void post();
+  }
 </script>`;
 
 export interface RoomServer {
   url: string;
+  /** The last snapshot each self-running page (`?report=1`) posted, by user. */
+  reports: Map<string, RoomSnapshot>;
+  /** Cuts a member's signaling connection (its TCP socket) as a network drop would; its media is untouched. */
+  dropSignaling(user: string): void;
+  /** While held, a member's attempts to reconnect its signaling are refused (503). */
+  holdSignaling(user: string, held: boolean): void;
   signaling: RunningSignalingServer;
   sfu: Sfu;
   close(): Promise<void>;
@@ -99,9 +115,21 @@ export async function startRoomServer(options: Partial<StartSignalingServerOptio
   const ownSfu = !sfu;
   const media = sfu ?? (await Sfu.start({ workers: 2 }));
   const worker = await bundleTestRoomWorker();
+  const reports = new Map<string, RoomSnapshot>();
   const http = createServer((req, res) => {
     void (async () => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      const url = new URL(req.url ?? '/', 'http://x');
+      const path = decodeURIComponent(url.pathname);
+      if (path === '/report' && req.method === 'POST') {
+        let body = '';
+        for await (const chunk of req) body += String(chunk);
+        try {
+          reports.set(url.searchParams.get('user') ?? '?', JSON.parse(body) as RoomSnapshot);
+          return void res.writeHead(204).end();
+        } catch {
+          return void res.writeHead(400).end();
+        }
+      }
       if (path === '/room-test.html') return void res.writeHead(200, { 'content-type': TYPES['.html']! }).end(ROOM_PAGE);
       if (path === '/room-worker-test.js') return void res.writeHead(200, { 'content-type': TYPES['.js']! }).end(worker);
       if (path.startsWith('/sdk/')) {
@@ -117,11 +145,23 @@ export async function startRoomServer(options: Partial<StartSignalingServerOptio
       res.writeHead(404).end('not found');
     })();
   });
+  // Each page's signaling URL names its user (`?member=`, ignored by the server): its socket can be cut.
+  const sockets = new Map<string, import('node:stream').Duplex>();
+  const held = new Set<string>();
+  // Registered before the signaling server's own listener: a refused socket is no longer writable and ws drops it.
+  http.on('upgrade', (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex) => {
+    const user = new URL(req.url ?? '/', 'http://x').searchParams.get('member');
+    if (user && held.has(user)) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+    if (user) sockets.set(user, socket);
+  });
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   const signaling = await startSignalingServer({ server: http, path: '/signal', rooms: { media }, ...options });
   const port = (http.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}/`,
+    reports,
+    dropSignaling: (user) => sockets.get(user)?.destroy(),
+    holdSignaling: (user, hold) => void (hold ? held.add(user) : held.delete(user)),
     signaling,
     sfu: media,
     close: async () => {
@@ -148,6 +188,8 @@ export interface RoomSnapshot {
   tracks: { key: string; memberId: number; userId: string; kind: string; source: string }[];
   frames: Record<string, number[]>;
   energy: Record<string, number>;
+  /** Each audio track's AudioContext state (a suspended one reads no energy). */
+  audioState?: Record<string, string>;
   codes: { t: number; epoch: number; emoji: string }[];
   warnings: { code: string; detail: string; epoch?: number }[];
   stats: {
@@ -157,14 +199,22 @@ export interface RoomSnapshot {
   security?: string;
   epoch?: { held: number; sending: number };
   distributor?: number;
+  userAgent?: string;
+  /** How the page's browser transforms frames (`encoded-streams` or `script-transform`). */
+  mode?: string;
+}
+
+/** The page's address for `user` in `room` (`report`: the page posts its snapshots to the server). */
+export function memberUrl(server: RoomServer, user: string, room: string, report = false): string {
+  const signal = server.url.replace(/^http/, 'ws') + 'signal?' + new URLSearchParams({ member: user });
+  return `${server.url}room-test.html?${new URLSearchParams({ user, room, signal, ...(report ? { report: '1' } : {}) })}`;
 }
 
 export async function openMember(browser: Browser, server: RoomServer, user: string, room: string): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${user}] page error:`, error.message));
-  const signal = server.url.replace(/^http/, 'ws') + 'signal';
-  await page.goto(`${server.url}room-test.html?${new URLSearchParams({ user, room, signal })}`);
+  await page.goto(memberUrl(server, user, room));
   return page;
 }
 

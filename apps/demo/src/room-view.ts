@@ -1,7 +1,9 @@
 /**
  * The demo's room view (issue 13): a group call through the server's SFU, on `MtcallClient.join`. A grid of tiles
  * (a name, the video, a ring while someone speaks), the room's four emoji — the same for everyone unless someone is
- * in the middle — the epoch, who joined or left, and warnings in words. Its DOM lives outside the app's re-rendered
+ * in the middle — the epoch, who joined or left, and warnings in words. Buttons turn this device's microphone and
+ * camera off and on and share the screen; a tile shows a badge while its member's microphone or camera is off, and a
+ * shared screen gets a tile of its own. Its DOM lives outside the app's re-rendered
  * tree (videos keep playing when the app re-renders); `app.ts` shows the join form.
  */
 
@@ -18,7 +20,12 @@ interface Tile {
   element: HTMLElement;
   video?: HTMLVideoElement;
   level: number;
+  /** What its member paused: `audio` (microphone off), `video` (camera off). */
+  paused: Set<string>;
+  badges: HTMLElement;
 }
+
+const BADGES: Record<string, string> = { audio: '🔇 muted', video: '📷 camera off' };
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text = ''): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -31,6 +38,8 @@ export class RoomView {
   readonly element = el('section', 'room');
   #room: RoomSession | undefined;
   readonly #tiles = new Map<number, Tile>();
+  /** Shared screens, by member. */
+  readonly #screens = new Map<number, Tile>();
   readonly #notices: string[] = [];
   #audio: AudioContext | undefined;
   #meter: ReturnType<typeof setInterval> | undefined;
@@ -74,13 +83,33 @@ export class RoomView {
       this.#render();
     });
     room.on('track', (track) => this.#addTrack(track));
-    room.on('track-ended', ({ memberId }) => this.#tiles.get(memberId)?.video?.remove());
+    room.on('track-ended', ({ memberId, producerId }) => {
+      const screen = this.#screens.get(memberId);
+      if (screen?.video?.dataset['producer'] === producerId) {
+        screen.element.remove();
+        this.#screens.delete(memberId);
+      }
+      const tile = this.#tiles.get(memberId);
+      if (tile?.video?.dataset['producer'] === producerId) tile.video.remove();
+      this.#render();
+    });
+    room.on('track-paused', ({ memberId, source, paused }) => {
+      const tile = this.#tiles.get(memberId);
+      if (!tile || source === 'screen') return;
+      if (paused) tile.paused.add(source);
+      else tile.paused.delete(source);
+      this.#renderBadges(tile);
+    });
+    room.on('local-media', () => this.#showLocal());
+    room.on('resumed', () => {
+      this.#notice('connection to the server restored: still in the room');
+      this.#render();
+    });
     room.on('left', () => this.#reset());
     for (const track of room.tracks) this.#addTrack(track);
     for (const w of room.warnings) this.#notice(`⚠ ${w.detail}`);
     const own = this.#tile(room.memberId, `${client.userId} (you)`);
-    const local = room.localTracks.find((t) => t.kind === 'video');
-    if (local) this.#setVideo(own, new MediaStream([local]), true);
+    this.#showLocal();
     const mic = room.localTracks.find((t) => t.kind === 'audio');
     if (mic) this.#listen(own, new MediaStream([mic]));
     this.#meter = setInterval(() => this.#renderLevels(), 200);
@@ -103,9 +132,34 @@ export class RoomView {
     };
   }
 
+  /** This device's own tile: its camera (a fresh track after the camera comes back on) and what it has off. */
+  #showLocal(): void {
+    const room = this.#room;
+    const own = room && this.#tiles.get(room.memberId);
+    if (!room || !own) return;
+    const camera = room.localTracks.find((t) => t.kind === 'video' && t.readyState === 'live' && t.contentHint !== 'detail' && t.contentHint !== 'text');
+    const shown = own.video?.srcObject instanceof MediaStream ? own.video.srcObject.getVideoTracks()[0] : undefined;
+    if (camera && room.cameraOn && shown !== camera) this.#setVideo(own, new MediaStream([camera]), true);
+    own.paused = new Set([...(room.microphoneOn ? [] : ['audio']), ...(room.cameraOn ? [] : ['video'])]);
+    this.#renderBadges(own);
+    this.#render();
+  }
+
   #addTrack(track: RoomTrack): void {
+    if (track.source === 'screen') {
+      let screen = this.#screens.get(track.memberId);
+      if (!screen) {
+        screen = this.#newTile(track.memberId, `${track.userId}'s screen`, 'tile screen');
+        this.#screens.set(track.memberId, screen);
+      }
+      this.#setVideo(screen, track.stream, false, track.producerId);
+      return this.#render();
+    }
     const tile = this.#tile(track.memberId, track.userId);
-    if (track.kind === 'video') this.#setVideo(tile, track.stream, false);
+    if (track.paused) tile.paused.add(track.source);
+    else tile.paused.delete(track.source);
+    this.#renderBadges(tile);
+    if (track.kind === 'video') this.#setVideo(tile, track.stream, false, track.producerId);
     else {
       const audio = el('audio');
       audio.autoplay = true;
@@ -119,18 +173,29 @@ export class RoomView {
   #tile(memberId: number, name: string): Tile {
     let tile = this.#tiles.get(memberId);
     if (!tile) {
-      const element = el('div', 'tile');
-      element.dataset['member'] = String(memberId);
-      element.append(el('div', 'tile-name', name));
-      tile = { element, level: 0 };
+      tile = this.#newTile(memberId, name, 'tile');
       this.#tiles.set(memberId, tile);
     }
     return tile;
   }
 
-  #setVideo(tile: Tile, stream: MediaStream, mirror: boolean): void {
+  #newTile(memberId: number, name: string, className: string): Tile {
+    const element = el('div', className);
+    element.dataset['member'] = String(memberId);
+    const badges = el('div', 'tile-badges');
+    element.append(el('div', 'tile-name', name), badges);
+    return { element, level: 0, paused: new Set(), badges };
+  }
+
+  #renderBadges(tile: Tile): void {
+    tile.badges.replaceChildren(...[...tile.paused].map((source) => el('span', `badge badge-${source}`, BADGES[source] ?? `${source} off`)));
+    tile.element.classList.toggle('camera-off', tile.paused.has('video'));
+  }
+
+  #setVideo(tile: Tile, stream: MediaStream, mirror: boolean, producerId?: string): void {
     tile.video?.remove();
     const video = el('video', mirror ? 'mirror' : '');
+    if (producerId) video.dataset['producer'] = producerId;
     video.autoplay = true;
     video.muted = true;
     video.playsInline = true;
@@ -158,6 +223,17 @@ export class RoomView {
     for (const tile of this.#tiles.values()) tile.element.classList.toggle('speaking', tile.level > 0.02);
   }
 
+  /** A button running a room control; a refusal (e.g. no permission for the screen) becomes a notice. */
+  #control(id: string, label: string, run: () => Promise<void>): HTMLButtonElement {
+    const button = el('button', '', label);
+    button.id = id;
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      run().catch((error: unknown) => this.#notice(`⚠ ${(error as Error).message}`)).finally(() => this.#render());
+    });
+    return button;
+  }
+
   #notice(text: string): void {
     this.#notices.push(text);
     if (this.#notices.length > 6) this.#notices.shift();
@@ -172,13 +248,16 @@ export class RoomView {
     const leave = el('button', 'danger', 'Leave');
     leave.id = 'leave-room';
     leave.addEventListener('click', () => void this.leave());
+    const mic = this.#control('room-mic', room.microphoneOn ? 'Mute' : 'Unmute', () => room.setMicrophone(!room.microphoneOn));
+    const camera = this.#control('room-camera', room.cameraOn ? 'Camera off' : 'Camera on', () => room.setCamera(!room.cameraOn));
+    const screen = this.#control('room-screen', room.screenSharing ? 'Stop sharing' : 'Share screen', () => (room.screenSharing ? room.stopScreenShare() : room.startScreenShare()));
     const head = el('div', 'room-head');
-    head.append(el('h3', '', `Room ${room.roomId}`), el('span', 'sub', `${room.members.length} here · epoch ${room.epoch.sending}`), code, leave);
+    head.append(el('h3', '', `Room ${room.roomId}`), el('span', 'sub', `${room.members.length} here · epoch ${room.epoch.sending}`), code, mic, camera, screen, leave);
     const status = el('div', `status ${security.tone}`, `${security.icon} ${security.text}`);
     const notices = el('ul', 'room-notices');
     for (const n of this.#notices) notices.append(el('li', n.startsWith('⚠') ? 'bad' : '', n));
     const grid = el('div', 'room-grid');
-    for (const tile of this.#tiles.values()) grid.append(tile.element); // moved, not recreated: videos keep playing
+    for (const tile of [...this.#tiles.values(), ...this.#screens.values()]) grid.append(tile.element); // moved, not recreated: videos keep playing
     this.element.replaceChildren(head, status, grid, notices);
     this.#onChange();
   }
@@ -189,6 +268,7 @@ export class RoomView {
     this.#audio = undefined;
     this.#room = undefined;
     this.#tiles.clear();
+    this.#screens.clear();
     this.#notices.length = 0;
     this.element.replaceChildren();
     this.element.hidden = true;

@@ -19,7 +19,7 @@ export {
 export { SecurityMonitor, SECURITY_STATES, DEFAULT_SECURITY_THRESHOLDS, type SecurityState, type MediaEvidence, type SecurityThresholds } from './security.js';
 export { ReconnectPolicy, DEFAULT_RECONNECT_OPTIONS, type ReconnectOptions, type ReconnectAction, type PathState } from './reconnect.js';
 export { MtcallClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
-export { RoomSession, type RoomJoinOptions, type RoomSecurityState, type RoomTrack, type RoomSessionEvents } from './room.js';
+export { RoomSession, type RoomJoinOptions, type RoomSecurityState, type RoomTrack, type RoomSource, type RoomSessionEvents } from './room.js';
 export { RoomKeyAgent, ROOM_KEY_WARNINGS, DEFAULT_ROOM_KEY_TIMINGS, type RoomMember, type RoomKeyWarning, type RoomKeyOutput, type RoomKeyTimings } from './room-keys.js';
 export {
   SecretChats,

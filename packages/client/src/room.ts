@@ -69,7 +69,15 @@ export interface RoomTrack {
   track: MediaStreamTrack;
   stream: MediaStream;
   producerId: string;
+  /**
+   * The member paused this stream (microphone or camera off): the SFU forwards nothing of it. Kept current; the
+   * `track-paused` event says when it changes.
+   */
+  paused: boolean;
 }
+
+/** What this device sends: its microphone, its camera, its screen. */
+export type RoomSource = 'audio' | 'video' | 'screen';
 
 export interface RoomSessionEvents extends Record<string, unknown> {
   /** The members now (after a join or a leave), with who joined or left. */
@@ -78,6 +86,10 @@ export interface RoomSessionEvents extends Record<string, unknown> {
   track: RoomTrack;
   /** A member's track ended (it stopped sending it, or left). */
   'track-ended': { memberId: number; producerId: string };
+  /** A member paused or resumed a track (turned its microphone or camera off or on). */
+  'track-paused': { memberId: number; producerId: string; source: string; kind: 'audio' | 'video'; paused: boolean };
+  /** What this device sends changed (`setMicrophone`, `setCamera`, `startScreenShare`, `stopScreenShare`). */
+  'local-media': { microphone: boolean; camera: boolean; screen: boolean };
   /** A new epoch: a new group secret, held by exactly these members. */
   epoch: { epoch: number; members: RoomMember[] };
   /** This device now seals with this epoch. */
@@ -88,6 +100,8 @@ export interface RoomSessionEvents extends Record<string, unknown> {
   /** Something the person must be told (e.g. `own-entry-mismatch`: someone is in the middle of this device's key exchange). */
   warning: { code: RoomKeyWarning; detail: string; epoch?: number };
   error: MtcallClientError;
+  /** The signaling connection dropped and came back in time: the same member, media and keys carry on. */
+  resumed: { memberId: number };
   /** This device left (or was disconnected); the keys are wiped. */
   left: { reason: 'left' | 'disconnected' };
 }
@@ -109,7 +123,12 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   #device: Device | undefined;
   #send: ms.Transport | undefined;
   #recv: ms.Transport | undefined;
-  readonly #producers = new Map<string, ms.Producer>();
+  /** This device's producers, by source. */
+  readonly #producers = new Map<RoomSource, ms.Producer>();
+  /** Other members' producers that are paused now (told at join, in `producerAdded` and `producerPaused`). */
+  readonly #pausedProducers = new Set<string>();
+  /** Serialises the local media controls (a second toggle waits for the first). */
+  #controls: Promise<unknown> = Promise.resolve();
   readonly #consumers = new Map<string, { consumer: ms.Consumer; memberId: number; track: RoomTrack; announced: boolean }>();
   readonly #pairs = new Map<number, Call>();
   readonly #pending = new Map<string, Pending>();
@@ -119,7 +138,11 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   #state: RoomSecurityState = 'agreeing';
   #code: { epoch: number; emoji: string[] } | undefined;
   #ownTracks: MediaStreamTrack[] = [];
+  /** The screen track this session opened (stopped when the share stops). */
+  #ownedScreen: MediaStreamTrack | undefined;
   #left = false;
+  /** The signaling connection is down (the membership is parked on the server). */
+  #away = false;
   readonly #off: (() => void)[] = [];
   readonly #warnings: RoomSessionEvents['warning'][] = [];
   /** Producers announced before the receive transport existed. */
@@ -169,6 +192,92 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     return [...this.#ownTracks];
   }
 
+  /** The signaling connection dropped and the client is reconnecting (media goes on; the membership is parked). */
+  get reconnecting(): boolean {
+    return this.#away;
+  }
+
+  /** The microphone is being sent (not paused). */
+  get microphoneOn(): boolean {
+    return this.#sending('audio');
+  }
+  /** The camera is being sent (not paused). */
+  get cameraOn(): boolean {
+    return this.#sending('video');
+  }
+  /** The screen is being shared. */
+  get screenSharing(): boolean {
+    return this.#sending('screen');
+  }
+
+  /**
+   * Turns the microphone off (the SFU stops forwarding it; the others see it paused) or on again — acquiring one if
+   * the room was joined without.
+   * @throws MtcallClientError `media-*` when a microphone is needed and cannot be opened; `room-left` after leaving.
+   */
+  setMicrophone(on: boolean): Promise<void> {
+    return this.#control(() => this.#setSource('audio', on));
+  }
+
+  /**
+   * Turns the camera off (the camera is released — its light goes out — and the SFU stops forwarding the stream;
+   * the others see it paused) or on again (a fresh camera track on the same stream).
+   * @throws MtcallClientError `media-*` when the camera cannot be opened; `room-left` after leaving.
+   */
+  setCamera(on: boolean): Promise<void> {
+    return this.#control(() => this.#setSource('video', on));
+  }
+
+  /**
+   * Shares the screen (`getDisplayMedia`, or a video track you pass, e.g. a canvas capture) as one more stream,
+   * sealed like the camera. Stops by itself when the person ends the share in the browser's UI.
+   * @throws MtcallClientError `media-permission-denied` when the person refuses; `room-left` after leaving.
+   */
+  startScreenShare(source?: MediaStreamTrack): Promise<void> {
+    return this.#control(async () => {
+      if (this.#producers.has('screen')) return;
+      let track = source;
+      if (!track) {
+        try {
+          track = (await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false })).getVideoTracks()[0];
+        } catch (error) {
+          throw mediaError(error, 'screen');
+        }
+        if (!track) throw new MtcallClientError('media-unavailable', 'screen: no video track');
+      }
+      const owned = !source;
+      try {
+        await this.#produce(track, 'screen');
+      } catch (error) {
+        if (owned) track.stop();
+        throw error;
+      }
+      if (owned) this.#ownedScreen = track;
+      track.addEventListener('ended', () => void this.stopScreenShare().catch(() => undefined), { once: true });
+      this.#localChanged();
+    });
+  }
+
+  /** Stops sharing the screen: the others' screen tracks end. */
+  stopScreenShare(): Promise<void> {
+    return this.#control(async () => {
+      const producer = this.#producers.get('screen');
+      if (!producer) return;
+      this.#producers.delete('screen');
+      producer.close();
+      if (!this.#left) this.#ctx.signaling.send({ type: 'closeProducer', roomId: this.roomId, producerId: producer.id });
+      this.#ownTracks = this.#ownTracks.filter((t) => t !== producer.track);
+      this.#ownedScreen?.stop();
+      this.#ownedScreen = undefined;
+      this.#localChanged();
+    });
+  }
+
+  /** How this browser transforms frames: `encoded-streams` (Chromium) or `script-transform` (Firefox, Safari). */
+  get transformMode(): TransformMode | undefined {
+    return this.#media?.mode;
+  }
+
   /** The room worker's counters: frames sealed and opened (per sender, per epoch), drops by reason. */
   async stats(): Promise<RoomTransportStats | undefined> {
     return this.#media?.stats();
@@ -182,8 +291,12 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       signaling.on('roomError', (e) => this.#onRoomError(e)),
       signaling.on('roomExchange', (call) => this.#onExchange(call)),
       signaling.on('close', () => void this.#leave('disconnected')),
-      // A dropped connection leaves the room on the server (membership is not resumed): end here too.
-      signaling.on('reconnecting', () => void this.#leave('disconnected')),
+      // A dropped connection: the media goes on through the SFU; the server parks the membership for its resume grace.
+      signaling.on('reconnecting', () => this.#suspend()),
+      // Back: carry on if the server carried the membership over (`roomResumed` follows), else the room is lost.
+      signaling.on('reconnected', ({ room }) => {
+        if (room !== this.roomId) void this.#leave('disconnected');
+      }),
     );
     const joined = (await this.#request({ type: 'joinRoom', requestId: '', roomId: this.roomId })) as Extract<RoomServerMessage, { type: 'roomJoined' }>;
     this.#memberId = joined.memberId;
@@ -199,6 +312,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     await this.#device.load({ routerRtpCapabilities: joined.rtpCapabilities as ms.RtpCapabilities });
     const settings = roomTransportSettings(this.#media.mode) as Partial<RTCConfiguration>;
     this.#recv = await this.#transport('recv', settings);
+    for (const producer of joined.producers) if (producer.paused) this.#pausedProducers.add(producer.producerId);
     for (const producer of [...joined.producers, ...this.#early.splice(0)]) void this.#consume(producer.producerId, producer.memberId, producer.kind, producer.source);
     this.#send = await this.#transport('send', settings);
     await this.#produceLocal();
@@ -244,10 +358,27 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         return;
       }
       case 'producerAdded':
+        if (message.paused) this.#pausedProducers.add(message.producerId);
         if (this.#recv) void this.#consume(message.producerId, message.memberId, message.kind, message.source);
         else this.#early.push(message);
         return;
+      case 'roomResumed':
+        this.#resumed(message);
+        return;
+      case 'producerPaused':
+        if (message.paused) this.#pausedProducers.add(message.producerId);
+        else this.#pausedProducers.delete(message.producerId);
+        for (const entry of this.#consumers.values()) {
+          if (entry.consumer.producerId !== message.producerId || entry.track.paused === message.paused) continue;
+          entry.track.paused = message.paused;
+          if (entry.announced) {
+            const { memberId, producerId, source, kind } = entry.track;
+            this.emit('track-paused', { memberId, producerId, source, kind, paused: message.paused });
+          }
+        }
+        return;
       case 'producerRemoved':
+        this.#pausedProducers.delete(message.producerId);
         for (const [id, entry] of this.#consumers) {
           if (entry.consumer.producerId !== message.producerId) continue;
           entry.consumer.close();
@@ -261,6 +392,43 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         return;
       }
     }
+  }
+
+  /** The signaling connection dropped: requests in flight get no answer (the server forgets them); fail them now. */
+  #suspend(): void {
+    if (this.#left) return;
+    this.#away = true;
+    this.#queue = Promise.resolve();
+    for (const { reject } of this.#pending.values()) reject(new MtcallClientError('not-connected', 'the signaling connection dropped'));
+    this.#pending.clear();
+  }
+
+  /** The membership survived the dropped connection: catch up with what changed meanwhile. */
+  #resumed(message: Extract<RoomServerMessage, { type: 'roomResumed' }>): void {
+    if (message.memberId !== this.#memberId) return void this.#leave('disconnected');
+    this.#away = false;
+    const before = new Map(this.#members);
+    this.#setMembers(message.members, message.distributor);
+    for (const m of this.members) if (!before.has(m.memberId)) this.emit('members', { members: this.members, joined: m });
+    for (const [id, m] of before) if (!this.#members.has(id)) this.emit('members', { members: this.members, left: m });
+    const now = new Map(message.producers.map((p) => [p.producerId, p]));
+    for (const [id, entry] of [...this.#consumers]) {
+      const producer = now.get(entry.consumer.producerId);
+      if (!producer) {
+        entry.consumer.close();
+        this.#consumers.delete(id);
+        this.emit('track-ended', { memberId: entry.memberId, producerId: entry.consumer.producerId });
+      } else if ((producer.paused === true) !== entry.track.paused) {
+        this.#onRoom({ type: 'producerPaused', roomId: this.roomId, producerId: producer.producerId, memberId: producer.memberId, paused: producer.paused === true });
+      }
+    }
+    const consuming = new Set([...this.#consumers.values()].map((c) => c.consumer.producerId));
+    for (const p of now.values()) {
+      if (p.memberId === this.#memberId || consuming.has(p.producerId)) continue;
+      if (p.paused) this.#pausedProducers.add(p.producerId);
+      void this.#consume(p.producerId, p.memberId, p.kind, p.source);
+    }
+    this.emit('resumed', { memberId: this.#memberId });
   }
 
   #onRoomError(e: { code: string; message: string; roomId: string; requestId?: string }): void {
@@ -413,22 +581,93 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         throw mediaError(error, 'camera/microphone');
       }
     }
-    this.#ownTracks = [...tracks];
     for (const track of tracks) {
       if (this.#left) return;
-      const kind = track.kind as 'audio' | 'video';
-      const source = kind === 'audio' ? 'audio' : track.contentHint === 'detail' || track.contentHint === 'text' ? 'screen' : 'video';
-      // Opus and VP8: the codecs whose clear bytes mediasoup needs are kept by the frame encryption (docs/CODECS.md).
-      const codec = this.#device!.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === (kind === 'audio' ? 'audio/opus' : 'video/vp8'));
-      const producer = await this.#send!.produce({
-        track,
-        stopTracks: false,
-        ...(codec ? { codec } : {}),
-        appData: { source },
-        onRtpSender: (sender) => this.#media!.attachSender(sender, { kind, source, streamId: `own-${source}`, ...(codec ? { codec: codec.mimeType } : {}) }),
-      });
-      this.#producers.set(producer.id, producer);
+      const source: RoomSource = track.kind === 'audio' ? 'audio' : track.contentHint === 'detail' || track.contentHint === 'text' ? 'screen' : 'video';
+      await this.#produce(track, source);
     }
+  }
+
+  /** Sends one track as `source`: a producer whose sender seals every frame before it flows. */
+  async #produce(track: MediaStreamTrack, source: RoomSource): Promise<ms.Producer> {
+    if (this.#left || !this.#send) throw new MtcallClientError('room-left', 'the room session ended');
+    const kind = track.kind as 'audio' | 'video';
+    // Opus and VP8: the codecs whose clear bytes mediasoup needs are kept by the frame encryption (docs/CODECS.md).
+    const codec = this.#device!.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === (kind === 'audio' ? 'audio/opus' : 'video/vp8'));
+    this.#ownTracks.push(track);
+    const producer = await this.#send.produce({
+      track,
+      stopTracks: false,
+      ...(codec ? { codec } : {}),
+      appData: { source },
+      onRtpSender: (sender) => this.#media!.attachSender(sender, { kind, source, streamId: `own-${source}`, ...(codec ? { codec: codec.mimeType } : {}) }),
+    });
+    this.#producers.set(source, producer);
+    return producer;
+  }
+
+  /** Runs one local media control after the previous one finished. */
+  #control(run: () => Promise<void>): Promise<void> {
+    const result = this.#controls.then(() => {
+      if (this.#left) throw new MtcallClientError('room-left', 'the room session ended');
+      return run();
+    });
+    this.#controls = result.catch(() => undefined);
+    return result;
+  }
+
+  #sending(source: RoomSource): boolean {
+    const producer = this.#producers.get(source);
+    return producer !== undefined && !producer.closed && !producer.paused;
+  }
+
+  /** Microphone or camera on or off: pause (the camera released) or resume the producer, and tell the SFU. */
+  async #setSource(source: 'audio' | 'video', on: boolean): Promise<void> {
+    const producer = this.#producers.get(source);
+    const owned = !this.#options.tracks;
+    if (!producer) {
+      if (!on) return;
+      await this.#produce(await this.#open(source), source);
+      return this.#localChanged();
+    }
+    if (on === !producer.paused) return;
+    if (on) {
+      if (!producer.track || producer.track.readyState === 'ended') {
+        const track = await this.#open(source);
+        await producer.replaceTrack({ track });
+        this.#ownTracks.push(track);
+      }
+      producer.resume();
+    } else {
+      producer.pause();
+      if (source === 'video' && owned && producer.track) {
+        // Release the camera: the light goes out. A new track comes with `setCamera(true)`.
+        const old = producer.track;
+        await producer.replaceTrack({ track: null });
+        this.#ownTracks = this.#ownTracks.filter((t) => t !== old);
+        old.stop();
+      }
+    }
+    this.#ctx.signaling.send({ type: 'pauseProducer', roomId: this.roomId, producerId: producer.id, paused: !on });
+    this.#localChanged();
+  }
+
+  /** A fresh microphone or camera track, with the constraints the room was joined with. */
+  async #open(source: 'audio' | 'video'): Promise<MediaStreamTrack> {
+    const asked = source === 'audio' ? this.#options.audio : this.#options.video;
+    const constraints = typeof asked === 'object' ? asked : true;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(source === 'audio' ? { audio: constraints } : { video: constraints });
+      const track = source === 'audio' ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
+      if (!track) throw new MtcallClientError('media-unavailable', `${source}: no track`);
+      return track;
+    } catch (error) {
+      throw error instanceof MtcallClientError ? error : mediaError(error, source === 'audio' ? 'microphone' : 'camera');
+    }
+  }
+
+  #localChanged(): void {
+    this.emit('local-media', { microphone: this.microphoneOn, camera: this.cameraOn, screen: this.screenSharing });
   }
 
   async #consume(producerId: string, memberId: number, kind: 'audio' | 'video', source: string): Promise<void> {
@@ -444,14 +683,17 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
         }),
       });
       const member = this.#members.get(memberId);
-      const track: RoomTrack = { memberId, userId: member?.userId ?? '?', source, kind, track: consumer.track, stream: new MediaStream([consumer.track]), producerId };
+      const track: RoomTrack = {
+        memberId, userId: member?.userId ?? '?', source, kind, track: consumer.track, stream: new MediaStream([consumer.track]), producerId,
+        paused: this.#pausedProducers.has(producerId),
+      };
       const entry = { consumer, memberId, track, announced: false };
       this.#consumers.set(consumer.id, entry);
       await this.#request({ type: 'resumeConsumer', roomId: this.roomId, consumerId: consumer.id });
       entry.announced = true;
       this.emit('track', track);
     } catch (error) {
-      if (!this.#left) this.emit('error', error instanceof MtcallClientError ? error : new MtcallClientError('room-refused', `consume: ${(error as Error).message}`));
+      if (!this.#left && !this.#away) this.emit('error', error instanceof MtcallClientError ? error : new MtcallClientError('room-refused', `consume: ${(error as Error).message}`));
     }
   }
 
@@ -484,7 +726,8 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.#agent?.end();
     this.#send?.close();
     this.#recv?.close();
-    for (const track of this.#ownTracks) if (!this.#options.tracks) track.stop();
+    if (!this.#options.tracks) for (const track of this.#ownTracks) track.stop();
+    this.#ownedScreen?.stop();
     await this.#media?.end();
     this.emit('left', { reason });
   }

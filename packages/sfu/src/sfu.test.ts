@@ -10,6 +10,11 @@ const opus = (ssrc: number) => ({
   rtcp: { cname: `member-${ssrc}`, reducedSize: true },
 });
 
+/** Waits until `done` holds (the test's timeout bounds it). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe('Sfu (a real mediasoup 3.12.16 worker built by scripts/setup-sfu.sh)', () => {
   let sfu: Sfu;
   beforeAll(async () => {
@@ -38,6 +43,30 @@ describe('Sfu (a real mediasoup 3.12.16 worker built by scripts/setup-sfu.sh)', 
     expect(consumed).toMatchObject({ producerId: produced.producerId, kind: 'audio' });
     expect(consumed.rtpParameters.codecs[0]?.mimeType).toBe('audio/opus');
     await sfu.resumeConsumer('r1', 2, consumed.consumerId);
+  });
+
+  it('a member pauses and resumes its own producer (its consumers on other routers follow through the pipe); nobody else can', async () => {
+    const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof SfuError ? e.code : String(e)));
+    await sfu.addMember('r3', 1);
+    await sfu.addMember('r3', 2);
+    const send = await sfu.createTransport('r3', 1, 'send');
+    const produced = await sfu.produce('r3', 1, send.transportId, 'audio', opus(4444), 'audio');
+    expect(produced.paused).toBe(false);
+    const recv = await sfu.createTransport('r3', 2, 'recv');
+    const consumed = await sfu.consume('r3', 2, recv.transportId, produced.producerId, await sfu.routerCapabilities('r3'));
+    await sfu.resumeConsumer('r3', 2, consumed.consumerId);
+    expect(await code(sfu.pauseProducer('r3', 2, produced.producerId, true))).toBe('unknown-producer');
+    expect(await code(sfu.pauseProducer('r3', 1, 'nope', true))).toBe('unknown-producer');
+    expect(sfu.producers('r3')[0]!.paused).toBe(false);
+    expect(await sfu.pauseProducer('r3', 1, produced.producerId, true)).toEqual({ ...produced, paused: true });
+    expect(sfu.producers('r3')[0]!.paused).toBe(true);
+    // The pipe carries the pause to the consumer on member 2's router (another worker): mediasoup tells it asynchronously.
+    const consumerPaused = () => sfu.consumerState('r3', 2, consumed.consumerId).producerPaused;
+    await until(() => consumerPaused());
+    expect(await sfu.pauseProducer('r3', 1, produced.producerId, false)).toEqual({ ...produced, paused: false });
+    await until(() => !consumerPaused());
+    expect(sfu.consumerState('r3', 2, consumed.consumerId)).toEqual({ paused: false, producerPaused: false });
+    sfu.closeRoom('r3');
   });
 
   it('a member acts only on what it owns, with named errors', async () => {

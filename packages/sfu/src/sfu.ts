@@ -5,7 +5,8 @@
  * another; the SFU forwards RTP whose frames are sealed end to end and never holds a key.
  *
  * Everything a member asks is checked against what it owns: a member can connect, produce on and consume through its
- * own transports only, consume producers of its own room only, and resume or request key frames on its own consumers.
+ * own transports only, pause its own producers only, consume producers of its own room only, and resume or request key
+ * frames on its own consumers.
  * Failures are `SfuError`s with a code (`unknown-room`, `unknown-transport`, `unknown-producer`, …).
  */
 
@@ -59,6 +60,8 @@ export interface ProducerInfo {
   kind: ms.MediaKind;
   /** The sender's name for the stream ('audio', 'video', 'screen'): what its frames are bound to. */
   source: string;
+  /** The sender paused it (microphone or camera off): the SFU forwards none of its packets. */
+  paused: boolean;
 }
 
 /** Counters of one worker. */
@@ -214,7 +217,21 @@ export class Sfu {
       member.producers.delete(producer.id);
       room.producers.delete(producer.id);
     });
-    return { producerId: producer.id, memberId, kind, source };
+    return { producerId: producer.id, memberId, kind, source, paused: producer.paused };
+  }
+
+  /**
+   * A member pauses or resumes one of its streams (microphone or camera off/on): mediasoup stops forwarding its
+   * packets, and every consumer of it — on other routers too, through their pipes — is paused with it.
+   */
+  async pauseProducer(roomId: string, memberId: number, producerId: string, paused: boolean): Promise<ProducerInfo> {
+    const member = this.#member(roomId, memberId);
+    const producer = member.producers.get(producerId);
+    if (!producer) throw new SfuError('unknown-producer', 'no such producer of this member');
+    if (paused) await producer.pause();
+    else await producer.resume();
+    const source = String((producer.appData as { source?: unknown }).source);
+    return { producerId, memberId, kind: producer.kind, source, paused: producer.paused };
   }
 
   /** A member stops sending a stream. */
@@ -266,11 +283,17 @@ export class Sfu {
     await this.#consumer(roomId, memberId, consumerId).requestKeyFrame();
   }
 
+  /** Whether a member's consumer is paused (by its member) and whether its producer is (by the sender). Diagnostics. */
+  consumerState(roomId: string, memberId: number, consumerId: string): { paused: boolean; producerPaused: boolean } {
+    const consumer = this.#consumer(roomId, memberId, consumerId);
+    return { paused: consumer.paused, producerPaused: consumer.producerPaused };
+  }
+
   /** The producers of a room, for a member that just joined. */
   producers(roomId: string): ProducerInfo[] {
     const room = this.#rooms.get(roomId);
     if (!room) return [];
-    return [...room.producers.entries()].map(([producerId, p]) => ({ producerId, memberId: p.memberId, kind: p.producer.kind, source: p.source }));
+    return [...room.producers.entries()].map(([producerId, p]) => ({ producerId, memberId: p.memberId, kind: p.producer.kind, source: p.source, paused: p.producer.paused }));
   }
 
   /**

@@ -114,8 +114,11 @@ export interface SignalingClientEvents extends Record<string, unknown> {
   chatError: { code: string; message: string; chatId?: string; requestId?: string };
   /** The connection dropped; the next attempt starts in `delayMs`. */
   reconnecting: { attempt: number; delayMs: number; code: number };
-  /** Connected again; `resumed`: established calls the server carried over, `lost`: those it no longer knew. */
-  reconnected: { resumed: string[]; lost: string[] };
+  /**
+   * Connected again; `resumed`: established calls the server carried over, `lost`: those it no longer knew; `room`:
+   * the room whose membership it carried over (a `RoomSession` then carries on; `roomResumed` follows).
+   */
+  reconnected: { resumed: string[]; lost: string[]; room?: string };
 }
 
 /** Events of a call. */
@@ -509,7 +512,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'welcome': {
         this.#iceServers = message.iceServers ?? [];
         this.#resumeToken = message.resumeToken;
-        if (this.#reconnecting) this.#onReconnected(message.resumed ?? []);
+        if (this.#reconnecting) this.#onReconnected(message.resumed ?? [], message.resumedRoom);
         this.send({ type: 'getDhConfig', version: this.#cache.get()?.version ?? 0 });
         if (this.#watched) this.send({ type: 'watch', users: this.#watched });
         return;
@@ -599,6 +602,8 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       case 'consumerResumed':
       case 'producerAdded':
       case 'producerRemoved':
+      case 'producerPaused':
+      case 'roomResumed':
       case 'roomCode':
         this.emit('room', message);
         return;
@@ -616,7 +621,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     }
   }
 
-  #onReconnected(resumedIds: string[]): void {
+  #onReconnected(resumedIds: string[], room: string | undefined): void {
     this.#reconnecting = false;
     this.#attempt = 0;
     const resumed = new Set(resumedIds);
@@ -630,7 +635,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     }
     if (waiting.length === 0) {
       this.#offlineQueue = [];
-      this.emit('reconnected', { resumed: [...resumed], lost: [] });
+      this.emit('reconnected', { resumed: [...resumed], lost: [], ...(room !== undefined ? { room } : {}) });
       return;
     }
     // The server did not know them: it restarted. They come back once the other side re-joins too (callRejoined);
@@ -644,7 +649,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         call.signalingChanged('lost');
         this.#offlineQueue = this.#offlineQueue.filter((q) => q.callId !== call.callId);
       }
-      this.emit('reconnected', { resumed: [...resumed, ...waiting.map((c) => c.callId!).filter((id) => !lost.includes(id))], lost });
+      this.emit('reconnected', { resumed: [...resumed, ...waiting.map((c) => c.callId!).filter((id) => !lost.includes(id))], lost, ...(room !== undefined ? { room } : {}) });
     }, REJOIN_WAIT_MS);
     (rejoinTimer as { unref?: () => void }).unref?.();
   }

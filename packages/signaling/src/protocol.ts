@@ -262,6 +262,8 @@ export interface RoomProducerInfo {
   memberId: number;
   kind: 'audio' | 'video';
   source: string;
+  /** Its sender paused it (microphone or camera off): nothing of it is forwarded until it resumes. */
+  paused?: boolean;
 }
 
 /** Messages a client sends. */
@@ -306,6 +308,8 @@ export const clientMessageSchema = v.variant('type', [
     rtpParameters: rtpParametersSchema, source: sourceSchema,
   }),
   v.strictObject({ type: v.literal('closeProducer'), roomId: roomIdSchema, producerId: sfuIdSchema }),
+  /** Microphone or camera off (`paused: true`) or back on: the SFU stops or resumes forwarding the member's own producer. */
+  v.strictObject({ type: v.literal('pauseProducer'), roomId: roomIdSchema, producerId: sfuIdSchema, paused: v.boolean() }),
   v.strictObject({
     type: v.literal('consume'), requestId: requestIdSchema, roomId: roomIdSchema, transportId: sfuIdSchema, producerId: sfuIdSchema,
     rtpCapabilities: rtpCapabilitiesSchema,
@@ -350,7 +354,11 @@ export type ServerMessage =
    * `resumeToken`: present it in the next connection's `hello.resume` to carry established calls over a dropped
    * connection; `resumed`: the calls that `hello.resume` carried over.
    */
-  | { type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[]; resumeToken?: string; resumed?: string[] }
+  | {
+      type: 'welcome'; protocol: number; userId: string; deviceId: string; dhVersion: number; iceServers?: IceServerInfo[]; resumeToken?: string; resumed?: string[];
+      /** The room whose membership the resume carried over (`roomResumed` follows). */
+      resumedRoom?: string;
+    }
   /** The current state of every user a subscription covers (sent once per `watch` / directory subscription). */
   | { type: 'presence'; users: PresenceEntry[]; truncated?: boolean }
   /** One user's presence changed (joined, left, busy, free): one message per change per subscriber. */
@@ -380,6 +388,10 @@ export type ServerMessage =
   | { type: 'consumerResumed'; requestId: string; roomId: string; consumerId: string }
   | ({ type: 'producerAdded'; roomId: string } & RoomProducerInfo)
   | { type: 'producerRemoved'; roomId: string; producerId: string }
+  /** This device's membership survived a dropped connection (it resumed in time): the room as it is now. */
+  | { type: 'roomResumed'; roomId: string; memberId: number; members: RoomMemberInfo[]; distributor: number; producers: RoomProducerInfo[] }
+  /** A member paused or resumed one of its producers (its microphone or camera went off or on). */
+  | { type: 'producerPaused'; roomId: string; producerId: string; memberId: number; paused: boolean }
   | { type: 'roomCode'; roomId: string; from: number; epoch: number; step: 'commit' | 'reveal'; value: string }
   // Secret chats
   /** One update of this device's queue; ack it (with every earlier one) with `chatAck`. */
@@ -397,7 +409,9 @@ const iceServerSchema = v.object({
 });
 
 const roomMembersSchema = v.pipe(v.array(v.object({ memberId: memberIdSchema, userId: idSchema, deviceId: idSchema })), v.maxLength(1024));
-const roomProducerSchema = v.object({ producerId: sfuIdSchema, memberId: memberIdSchema, kind: v.picklist(['audio', 'video']), source: sourceSchema });
+const roomProducerSchema = v.object({
+  producerId: sfuIdSchema, memberId: memberIdSchema, kind: v.picklist(['audio', 'video']), source: sourceSchema, paused: v.optional(v.boolean()),
+});
 
 /** Schema of server messages, for clients (a client validates what it receives too). */
 export const serverMessageSchema = v.variant('type', [
@@ -406,6 +420,7 @@ export const serverMessageSchema = v.variant('type', [
     iceServers: v.optional(v.pipe(v.array(iceServerSchema), v.maxLength(8))),
     resumeToken: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{16,64}$/))),
     resumed: v.optional(v.pipe(v.array(callIdSchema), v.maxLength(64))),
+    resumedRoom: v.optional(roomIdSchema),
   }),
   v.object({ type: v.literal('presence'), users: v.array(v.object({ userId: idSchema, devices: count, inCall: v.boolean() })), truncated: v.optional(v.boolean()) }),
   v.object({ type: v.literal('presenceUpdate'), userId: idSchema, devices: count, inCall: v.boolean() }),
@@ -440,6 +455,11 @@ export const serverMessageSchema = v.variant('type', [
   v.object({ type: v.literal('consumerResumed'), requestId: requestIdSchema, roomId: roomIdSchema, consumerId: sfuIdSchema }),
   v.object({ type: v.literal('producerAdded'), roomId: roomIdSchema, ...roomProducerSchema.entries }),
   v.object({ type: v.literal('producerRemoved'), roomId: roomIdSchema, producerId: sfuIdSchema }),
+  v.object({
+    type: v.literal('roomResumed'), roomId: roomIdSchema, memberId: memberIdSchema, members: roomMembersSchema, distributor: memberIdSchema,
+    producers: v.pipe(v.array(roomProducerSchema), v.maxLength(256)),
+  }),
+  v.object({ type: v.literal('producerPaused'), roomId: roomIdSchema, producerId: sfuIdSchema, memberId: memberIdSchema, paused: v.boolean() }),
   v.object({ type: v.literal('roomCode'), roomId: roomIdSchema, from: memberIdSchema, epoch: smallInt, step: roomCodeStepSchema, value: base64Bytes(32) }),
   v.object({ type: v.literal('chatUpdate'), qts: qtsSchema, update: chatUpdateSchema }),
   v.object({ type: v.literal('chatCreated'), requestId: requestIdSchema, chatId: chatIdSchema }),
@@ -482,7 +502,7 @@ function parseWith<T>(schema: v.GenericSchema<unknown, T>, known: ReadonlySet<st
 
 /** Types of the room messages a server sends (a client hands them to its room session). */
 export const ROOM_SERVER_MESSAGE_TYPES = [
-  'roomJoined', 'roomMembers', 'transportCreated', 'transportConnected', 'produced', 'consumed', 'consumerResumed', 'producerAdded', 'producerRemoved', 'roomCode',
+  'roomJoined', 'roomMembers', 'transportCreated', 'transportConnected', 'produced', 'consumed', 'consumerResumed', 'producerAdded', 'producerRemoved', 'producerPaused', 'roomResumed', 'roomCode',
 ] as const;
 
 /** Types of the secret-chat messages a server sends (a client hands them to its chats). */

@@ -113,9 +113,19 @@ describe('rooms', () => {
     b!.send({ type: 'resumeConsumer', requestId: 'k2', roomId: 'room-4', consumerId: consumed.consumerId });
     expect(await b!.next('consumerResumed')).toMatchObject({ consumerId: consumed.consumerId });
     expect(await errorOf(a!, { type: 'consume', requestId: 'k3', roomId: 'room-4', transportId: send.transportId, producerId: produced.producerId, rtpCapabilities: ja.rtpCapabilities })).toBe('wrong-direction');
-    // A newcomer is told the producers already there.
+    // Microphone off: the SFU pauses the producer, the others learn it; only its member may pause it; bad input is named.
+    a!.send({ type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: true });
+    expect(await b!.next('producerPaused')).toEqual({ type: 'producerPaused', roomId: 'room-4', producerId: produced.producerId, memberId: ja.memberId, paused: true });
+    expect(await errorOf(b!, { type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: false })).toBe('unknown-producer');
+    expect(await errorOf(a!, { type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: 'yes' })).toBe('invalid-message');
+    expect(await errorOf(a!, { type: 'pauseProducer', roomId: 'room-4', producerId: '0123abcd-0000', paused: true })).toBe('unknown-producer');
+    expect(a!.received.some((m) => m.type === 'producerPaused')).toBe(false);
+    // A newcomer is told the producers already there, and which are paused.
     const c = await raw('carol');
-    expect((await join(c, 'room-4')).producers).toEqual([added && { producerId: produced.producerId, memberId: 1, kind: 'audio', source: 'audio' }]);
+    expect((await join(c, 'room-4')).producers).toEqual([added && { producerId: produced.producerId, memberId: 1, kind: 'audio', source: 'audio', paused: true }]);
+    a!.send({ type: 'pauseProducer', roomId: 'room-4', producerId: produced.producerId, paused: false });
+    expect(await c.next('producerPaused')).toMatchObject({ producerId: produced.producerId, paused: false });
+    expect(sfu.producers('room-4')[0]!.paused).toBe(false);
     a!.send({ type: 'leaveRoom', roomId: 'room-4' });
     expect(await b!.next('roomMembers')).toMatchObject({ joined: 3 });
     expect(await b!.next('roomMembers')).toMatchObject({ left: 1, distributor: 2 });
@@ -164,4 +174,56 @@ describe('the core says when it next needs waking', () => {
     expect(core.nextWakeAt()).toBeUndefined();
     void out;
   });
+
+  it('a dropped connection parks the member: the device resuming in time is the same member and catches up; one that does not leaves', async () => {
+    await start({ resumeGraceMs: 60_000 });
+    const a = await hello('alice');
+    const b = await raw('bob');
+    await join(a.client, 'room-6');
+    const jb = await join(b, 'room-6');
+    b.send({ type: 'createTransport', requestId: 't1', roomId: 'room-6', direction: 'send' });
+    const send = await b.next('transportCreated');
+    a.client.socket.terminate();
+    await a.client.closed;
+    // While alice is away: bob produces and sends a room code commitment; nobody is told that alice left.
+    b.send({ type: 'produce', requestId: 'p1', roomId: 'room-6', transportId: send.transportId, kind: 'audio', rtpParameters: opus(6666), source: 'audio' });
+    const produced = await b.next('produced');
+    const value = bytesToBase64(sha256(new Uint8Array([6])));
+    b.send({ type: 'roomCode', roomId: 'room-6', epoch: 2, step: 'commit', value });
+    const back = await hello('alice', a.token);
+    expect(back.welcome).toMatchObject({ resumedRoom: 'room-6' });
+    expect(await back.client.next('roomResumed')).toEqual({
+      type: 'roomResumed', roomId: 'room-6', memberId: 1, distributor: 1,
+      members: [{ memberId: 1, userId: 'alice', deviceId: 'd1' }, { memberId: 2, userId: 'bob', deviceId: 'd1' }],
+      producers: [{ producerId: produced.producerId, memberId: jb.memberId, kind: 'audio', source: 'audio', paused: false }],
+    });
+    expect(await back.client.next('roomCode')).toMatchObject({ from: jb.memberId, epoch: 2, value });
+    expect(b.received.some((m) => m.type === 'roomMembers')).toBe(false);
+    // The resumed connection acts as the member.
+    back.client.send({ type: 'createTransport', requestId: 't2', roomId: 'room-6', direction: 'recv' });
+    expect(await back.client.next('transportCreated')).toMatchObject({ requestId: 't2' });
+  });
+
+  it('a parked member that does not resume within the grace leaves (the others are told); a connection without the token does not take its place', async () => {
+    await start({ resumeGraceMs: 300 });
+    const a = await hello('alice');
+    const b = await raw('bob');
+    await join(a.client, 'room-7');
+    await join(b, 'room-7');
+    a.client.socket.terminate();
+    await a.client.closed;
+    const impostor = await hello('alice');
+    expect(impostor.welcome).not.toHaveProperty('resumedRoom');
+    expect(await errorOf(impostor.client, { type: 'createTransport', requestId: 'x', roomId: 'room-7', direction: 'recv' })).toBe('not-in-room');
+    expect(await b.next((m) => m.type === 'roomMembers' && m.left === 1)).toMatchObject({ members: [{ memberId: 2 }], distributor: 2 });
+  });
 });
+
+/** A raw client that says hello itself (optionally resuming): its welcome and the resume token it got. */
+async function hello(userId: string, resume?: string): Promise<{ client: RawClient; welcome: Extract<ServerMessage, { type: 'welcome' }>; token: string }> {
+  const client = await RawClient.connect(server!.url);
+  raws.push(client);
+  client.send({ type: 'hello', protocol: 1, userId, deviceId: 'd1', ...(resume ? { resume } : {}) });
+  const welcome = await client.next('welcome');
+  return { client, welcome, token: welcome.resumeToken! };
+}

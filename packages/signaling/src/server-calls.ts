@@ -201,15 +201,16 @@ export class CallRouter {
 
   /**
    * A connection closed: its established calls wait `resumeGraceMs` for the device to come back (media does not pass
-   * through the server); calls it rang in end when no device is left; other calls it was in end with `'disconnected'`.
+   * through the server) — a room's key exchanges only when its membership was parked too (`parkedRoom`); calls it rang
+   * in end when no device is left; other calls it was in end with `'disconnected'`.
    */
-  connectionClosed(connection: Connection, now: number, out: Outbox): void {
+  connectionClosed(connection: Connection, now: number, out: Outbox, parkedRoom?: string): void {
     const device = deviceKey(connection);
     const grace = this.#options.resumeGraceMs;
     for (const callId of [...connection.calls]) {
       const call = this.#calls.get(callId);
       if (!call) continue;
-      if (call.state === 'confirmed' && call.roomId === undefined && device !== undefined && grace > 0 && (call.callerConnection === connection.id || call.calleeConnection === connection.id)) {
+      if (call.state === 'confirmed' && (call.roomId === undefined || call.roomId === parkedRoom) && device !== undefined && grace > 0 && (call.callerConnection === connection.id || call.calleeConnection === connection.id)) {
         const role = call.callerConnection === connection.id ? 'caller' : 'callee';
         (call.parked ??= {})[role] = { device, until: now + grace, queue: [] };
         out.log({ event: 'call-parked', callId: call.id, ...who(connection), detail: role });

@@ -234,6 +234,7 @@ export class ConnectionTable {
     out.send(connection.id, {
       type: 'welcome', protocol: PROTOCOL_VERSION, userId: message.userId, deviceId: message.deviceId, dhVersion: this.#options.dhVersion,
       ...(iceServers.length > 0 ? { iceServers } : {}), resumeToken: token, ...(resuming ? { resumed } : {}),
+      ...(resuming && connection.room ? { resumedRoom: connection.room.roomId } : {}),
     });
     hooks.resumed(connection, resumed, endedWhileAway, message, now, out);
     out.log({ event: 'connected', connection: connection.id, ...who(connection) });

@@ -169,8 +169,10 @@ export class SignalingServerCore {
   /** When the core next needs `tick` (the earliest call deadline or resume grace); undefined: never. */
   nextWakeAt(): number | undefined {
     const calls = this.#calls.nextDeadline();
+    const rooms = this.#rooms.nextDeadline();
     const chats = this.#chats.nextExpiry();
-    return calls === undefined ? chats : chats === undefined ? calls : Math.min(calls, chats);
+    const soonest = [calls, rooms, chats].filter((t): t is number => t !== undefined);
+    return soonest.length === 0 ? undefined : Math.min(...soonest);
   }
 
   /** The secret chats' store (what the server holds: ciphertext and public DH values only). */
@@ -219,6 +221,7 @@ export class SignalingServerCore {
     const out = this.#outbox();
     this.#calls.expire(now, out);
     this.#chats.expire(now);
+    this.#rooms.expire(now, out);
     return out.outputs;
   }
 
@@ -267,8 +270,12 @@ export class SignalingServerCore {
 
   readonly #admission = {
     replace: (previous: ConnectionId, now: number, out: Outbox) => this.#close(previous, now, out),
-    resume: (connection: Connection, device: string) => this.#calls.resume(connection, device),
+    resume: (connection: Connection, device: string) => {
+      this.#rooms.resume(connection, device);
+      return this.#calls.resume(connection, device);
+    },
     resumed: (connection: Connection, callIds: string[], endedWhileAway: { callId: string; reason: CallEndReason }[], hello: HelloMessage, now: number, out: Outbox) => {
+      this.#rooms.resumed(connection, out);
       this.#calls.resumed(connection, callIds, [], now, out);
       for (const ended of endedWhileAway) out.send(connection.id, { type: 'phoneCallDiscarded', callId: ended.callId, reason: ended.reason });
       this.#calls.resumed(connection, [], hello.rejoin ?? [], now, out);
@@ -284,8 +291,8 @@ export class SignalingServerCore {
     const connection = this.#connections.remove(id);
     if (!connection) return;
     this.#presence.remove(id);
-    this.#rooms.leave(connection, out);
-    this.#calls.connectionClosed(connection, now, out);
+    const parkedRoom = this.#rooms.connectionClosed(connection, now, this.#options.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS, out);
+    this.#calls.connectionClosed(connection, now, out, parkedRoom);
     this.#connections.unregister(connection);
     if (connection.userId !== undefined && connection.deviceId !== undefined) {
       out.log({ event: 'disconnected', connection: id, userId: connection.userId, deviceId: connection.deviceId });

@@ -5,13 +5,18 @@
  * commitments. The server never sees a group key: the distributor sends it to each member over their pairwise
  * sealed channel (a key exchange routed by `server-calls.ts`).
  *
+ * A member whose connection drops is parked for the resume grace (its media keeps flowing through the SFU, which does
+ * not depend on the WebSocket): the device's next connection that presents its resume token takes the membership
+ * over — the same member number, transports and producers — and gets `roomResumed` (the members, the distributor,
+ * the producers now) and the room code messages relayed meanwhile. A member not back within the grace leaves.
+ *
  * Every request is checked here before the SFU sees it: the connection must be a joined member of that room; one
  * SFU request per member at a time (`room-busy`); the SFU then checks ownership of transports, producers and
  * consumers and its refusals come back under their own names.
  */
 
-import type { ClientMessage, RoomMemberInfo, RoomProducerInfo, ServerErrorCode } from './protocol.js';
-import type { Connection, ConnectionTable } from './server-connections.js';
+import type { ClientMessage, RoomMemberInfo, RoomProducerInfo, ServerErrorCode, ServerMessage } from './protocol.js';
+import { deviceKey, type Connection, type ConnectionTable } from './server-connections.js';
 import type { ConnectionId, Outbox } from './server-output.js';
 
 /** Limits of rooms. */
@@ -32,6 +37,7 @@ export type RoomRequest = { roomId: string; memberId: number } & (
   | { op: 'connectTransport'; requestId: string; transportId: string; dtlsParameters: unknown }
   | { op: 'produce'; requestId: string; transportId: string; kind: 'audio' | 'video'; rtpParameters: unknown; source: string }
   | { op: 'closeProducer'; producerId: string }
+  | { op: 'pauseProducer'; producerId: string; paused: boolean }
   | { op: 'consume'; requestId: string; transportId: string; producerId: string; rtpCapabilities: unknown }
   | { op: 'resumeConsumer'; requestId: string; consumerId: string }
   | { op: 'requestKeyFrame'; consumerId: string }
@@ -54,6 +60,8 @@ export interface RoomMedia {
   connectTransport(roomId: string, memberId: number, transportId: string, dtlsParameters: never): Promise<void>;
   produce(roomId: string, memberId: number, transportId: string, kind: 'audio' | 'video', rtpParameters: never, source: string): Promise<RoomProducerInfo>;
   closeProducer(roomId: string, memberId: number, producerId: string): void;
+  /** Pauses or resumes a member's own producer; resolves with it as the others learn of it. */
+  pauseProducer(roomId: string, memberId: number, producerId: string, paused: boolean): Promise<RoomProducerInfo>;
   consume(roomId: string, memberId: number, transportId: string, producerId: string, rtpCapabilities: never): Promise<{ consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }>;
   resumeConsumer(roomId: string, memberId: number, consumerId: string): Promise<void>;
   requestKeyFrame(roomId: string, memberId: number, consumerId: string): Promise<void>;
@@ -86,6 +94,8 @@ export async function runRoomRequest(media: RoomMedia, request: RoomRequest): Pr
       case 'closeProducer':
         media.closeProducer(roomId, memberId, request.producerId);
         return { ok: true };
+      case 'pauseProducer':
+        return { ok: true, value: await media.pauseProducer(roomId, memberId, request.producerId, request.paused) };
       case 'consume':
         return { ok: true, value: await media.consume(roomId, memberId, request.transportId, request.producerId, request.rtpCapabilities as never) };
       case 'resumeConsumer':
@@ -108,17 +118,24 @@ interface Member extends RoomMemberInfo {
   /** A request of this member is with the SFU. */
   busy: boolean;
   joinRequestId: string;
+  /** Its connection dropped: parked until `until` for its device to resume; the room code messages meanwhile. */
+  away?: { device: string; until: number; connection: Connection; codes: ServerMessage[] };
 }
 
 interface Room {
   id: string;
   members: Map<number, Member>;
   nextMemberId: number;
+  /** The producers now (what a resuming member is told). */
+  producers: Map<string, RoomProducerInfo>;
 }
+
+/** Room code messages kept for a parked member; more are dropped (the code of that epoch then does not complete). */
+const PARKED_CODE_LIMIT = 64;
 
 type RoomClientMessage = Extract<
   ClientMessage,
-  { type: 'joinRoom' | 'leaveRoom' | 'createTransport' | 'connectTransport' | 'produce' | 'closeProducer' | 'consume' | 'resumeConsumer' | 'requestKeyFrame' | 'roomCode' }
+  { type: 'joinRoom' | 'leaveRoom' | 'createTransport' | 'connectTransport' | 'produce' | 'closeProducer' | 'pauseProducer' | 'consume' | 'resumeConsumer' | 'requestKeyFrame' | 'roomCode' }
 >;
 
 /** The SFU codes passed on to clients as they are; anything else becomes `sfu-error`. */
@@ -131,6 +148,8 @@ export class RoomRegistry {
   readonly #options: RoomOptions | undefined;
   readonly #connections: ConnectionTable;
   readonly #rooms = new Map<string, Room>();
+  /** Parked members by device. */
+  readonly #parked = new Map<string, { roomId: string; memberId: number }>();
   /** A member left (its pairwise key exchanges end). */
   readonly #left: (connection: Connection, roomId: string, out: Outbox) => void;
   readonly stats = { roomsCreated: 0, joins: 0, mediaRequests: 0, codeMessages: 0 };
@@ -170,13 +189,19 @@ export class RoomRegistry {
         // Relayed as it came: the commitments bind each member's nonce before anyone reveals (docs/GROUP-CALLS.md).
         this.stats.codeMessages++;
         const relayed = { type: 'roomCode' as const, roomId, from: memberId, epoch: message.epoch, step: message.step, value: message.value };
-        for (const other of this.#rooms.get(roomId)!.members.values()) if (other.joined && other.memberId !== memberId) out.send(other.connection, relayed);
+        for (const other of this.#rooms.get(roomId)!.members.values()) {
+          if (!other.joined || other.memberId === memberId) continue;
+          if (!other.away) out.send(other.connection, relayed);
+          else if (other.away.codes.length < PARKED_CODE_LIMIT) other.away.codes.push(relayed);
+        }
         return;
       }
       case 'requestKeyFrame':
         return this.#media(member, out, { roomId, memberId, op: 'requestKeyFrame', consumerId: message.consumerId }, false);
       case 'closeProducer':
         return this.#media(member, out, { roomId, memberId, op: 'closeProducer', producerId: message.producerId }, false);
+      case 'pauseProducer':
+        return this.#media(member, out, { roomId, memberId, op: 'pauseProducer', producerId: message.producerId, paused: message.paused }, false);
       case 'createTransport':
         return this.#media(member, out, { roomId, memberId, op: 'createTransport', requestId: message.requestId, direction: message.direction });
       case 'connectTransport':
@@ -211,6 +236,79 @@ export class RoomRegistry {
     const room = this.#rooms.get(place.roomId);
     const member = room?.members.get(place.memberId);
     if (!room || !member) return;
+    this.#remove(room, member, connection, out);
+  }
+
+  /**
+   * A connection closed: a joined member of a device that may resume (`graceMs` > 0) is parked; otherwise it leaves.
+   * Returns the room it was parked in (its pairwise key exchanges are parked with it).
+   */
+  connectionClosed(connection: Connection, now: number, graceMs: number, out: Outbox): string | undefined {
+    const place = connection.room;
+    const member = place && this.#rooms.get(place.roomId)?.members.get(place.memberId);
+    const device = deviceKey(connection);
+    if (!place || !member?.joined || device === undefined || graceMs <= 0) {
+      this.leave(connection, out);
+      return undefined;
+    }
+    delete connection.room;
+    member.away = { device, until: now + graceMs, connection, codes: [] };
+    this.#parked.set(device, place);
+    out.log({ event: 'room-parked', connection: connection.id, roomId: place.roomId, detail: `member ${member.memberId}` });
+    return place.roomId;
+  }
+
+  /** The device resumed on `connection` (its resume token matched): it takes its parked membership over. */
+  resume(connection: Connection, device: string): void {
+    const place = this.#parked.get(device);
+    if (!place) return;
+    this.#parked.delete(device);
+    const member = this.#rooms.get(place.roomId)?.members.get(place.memberId);
+    if (!member?.away || connection.room) return;
+    member.connection = connection.id;
+    connection.room = { ...place };
+  }
+
+  /** After the welcome of a resumed device: `roomResumed`, then the room code messages it missed. */
+  resumed(connection: Connection, out: Outbox): void {
+    const place = connection.room;
+    const room = place && this.#rooms.get(place.roomId);
+    const member = place && room?.members.get(place.memberId);
+    if (!room || !member?.away || member.connection !== connection.id) return;
+    const codes = member.away.codes;
+    delete member.away;
+    out.send(connection.id, {
+      type: 'roomResumed', roomId: room.id, memberId: member.memberId, members: this.#list(room), distributor: this.#distributor(room), producers: [...room.producers.values()],
+    });
+    for (const message of codes) out.send(connection.id, message);
+    out.log({ event: 'room-resumed', connection: connection.id, roomId: room.id, detail: `member ${member.memberId}, ${codes.length} code messages` });
+  }
+
+  /** The earliest end of a parked member's grace. */
+  nextDeadline(): number | undefined {
+    let next: number | undefined;
+    for (const place of this.#parked.values()) {
+      const until = this.#rooms.get(place.roomId)?.members.get(place.memberId)?.away?.until;
+      if (until !== undefined && (next === undefined || until < next)) next = until;
+    }
+    return next;
+  }
+
+  /** Parked members whose grace ended leave. */
+  expire(now: number, out: Outbox): void {
+    for (const [device, place] of [...this.#parked]) {
+      const room = this.#rooms.get(place.roomId);
+      const member = room?.members.get(place.memberId);
+      if (!room || !member?.away) {
+        this.#parked.delete(device);
+      } else if (now >= member.away.until) {
+        this.#parked.delete(device);
+        this.#remove(room, member, member.away.connection, out);
+      }
+    }
+  }
+
+  #remove(room: Room, member: Member, connection: Connection, out: Outbox): void {
     room.members.delete(member.memberId);
     this.#left(connection, room.id, out);
     out.log({ event: 'room-left', connection: connection.id, roomId: room.id, detail: `member ${member.memberId}` });
@@ -227,7 +325,12 @@ export class RoomRegistry {
     const member = room?.members.get(request.memberId);
     if (request.op === 'leave') {
       // The member's producers closed with its transports: the others stop consuming them.
-      if (outcome.ok && room) for (const producerId of outcome.value as string[]) this.#toJoined(room, out, { type: 'producerRemoved', roomId: room.id, producerId });
+      if (outcome.ok && room) {
+        for (const producerId of outcome.value as string[]) {
+          room.producers.delete(producerId);
+          this.#toJoined(room, out, { type: 'producerRemoved', roomId: room.id, producerId });
+        }
+      }
       return;
     }
     if (!room || !member || member.connection !== to) {
@@ -252,6 +355,7 @@ export class RoomRegistry {
       case 'join': {
         member.joined = true;
         const { rtpCapabilities, producers } = value as { rtpCapabilities: unknown; producers: RoomProducerInfo[] };
+        for (const p of producers) if (room.members.get(p.memberId)?.joined) room.producers.set(p.producerId, p);
         out.send(to, {
           type: 'roomJoined', requestId: member.joinRequestId, roomId: room.id, memberId: member.memberId, members: this.#list(room),
           distributor: this.#distributor(room), rtpCapabilities, producers: producers.filter((p) => room.members.get(p.memberId)?.joined),
@@ -268,13 +372,22 @@ export class RoomRegistry {
         return;
       case 'produce': {
         const producer = value as unknown as RoomProducerInfo;
+        room.producers.set(producer.producerId, producer);
         out.send(to, { type: 'produced', requestId: request.requestId, roomId: room.id, producerId: producer.producerId });
         this.#toJoined(room, out, { type: 'producerAdded', roomId: room.id, ...producer }, member.memberId);
         return;
       }
       case 'closeProducer':
+        room.producers.delete(request.producerId);
         this.#toJoined(room, out, { type: 'producerRemoved', roomId: room.id, producerId: request.producerId });
         return;
+      case 'pauseProducer': {
+        // What the SFU now holds (the last of two quick toggles wins): the others show the member's state from it.
+        const producer = value as unknown as RoomProducerInfo;
+        room.producers.set(producer.producerId, producer);
+        this.#toJoined(room, out, { type: 'producerPaused', roomId: room.id, producerId: producer.producerId, memberId: member.memberId, paused: producer.paused === true }, member.memberId);
+        return;
+      }
       case 'consume':
         out.send(to, { type: 'consumed', requestId: request.requestId, roomId: room.id, ...(value as { consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }) });
         return;
@@ -293,7 +406,7 @@ export class RoomRegistry {
     let room = this.#rooms.get(message.roomId);
     if (!room) {
       if (this.#rooms.size >= options.maxRooms) return out.error(connection.id, 'too-many-rooms', `this server holds at most ${options.maxRooms} rooms`, ids);
-      room = { id: message.roomId, members: new Map(), nextMemberId: 1 };
+      room = { id: message.roomId, members: new Map(), nextMemberId: 1, producers: new Map() };
       this.#rooms.set(room.id, room);
       this.stats.roomsCreated++;
     }
@@ -343,7 +456,8 @@ export class RoomRegistry {
 
   /** One message object to every joined member (but `except`): serialised once by the adapter. */
   #toJoined(room: Room, out: Outbox, message: Parameters<Outbox['send']>[1], except?: number): void {
-    for (const m of room.members.values()) if (m.joined && m.memberId !== except) out.send(m.connection, message);
+    // A parked member learns the state in `roomResumed` instead.
+    for (const m of room.members.values()) if (m.joined && !m.away && m.memberId !== except) out.send(m.connection, message);
   }
 }
 
