@@ -2,7 +2,7 @@
 # Prepares a fresh checkout: checks Node, installs the locked npm dependencies, builds mediasoup's worker (cached)
 # and every package.
 # Idempotent and quiet when there is nothing to do. Usage: scripts/setup.sh [--browsers]
-#   --browsers   also install Debian's chromium, firefox-esr and coturn (the TURN relay) when missing (for the end-to-end tests)
+#   --browsers   also install Debian's chromium, firefox-esr, coturn (the TURN relay) and redis-server (the cluster tests) when missing (for the end-to-end tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
@@ -27,6 +27,7 @@ if [ "${1:-}" = "--browsers" ]; then
   command -v turnserver >/dev/null || missing+=(coturn)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v tcpdump >/dev/null || missing+=(tcpdump)
+  command -v redis-server >/dev/null || missing+=(redis-server)
   [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} from Debian"

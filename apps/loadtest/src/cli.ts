@@ -8,6 +8,7 @@
 import { parseOptions, USAGE, type Options } from './options.js';
 import { formatReport } from './report.js';
 import { runLoadTest, TimeoutError } from './run.js';
+import { CLUSTER_USAGE, formatClusterReport, parseClusterOptions, runClusterScenario, type ClusterOptions } from './cluster.js';
 import { formatPresenceReport, parsePresenceOptions, PRESENCE_USAGE, runPresenceScenario, type PresenceScenarioOptions } from './presence.js';
 
 function progress(line: string): void {
@@ -37,8 +38,33 @@ async function presence(argv: readonly string[]): Promise<number> {
   }
 }
 
+async function cluster(argv: readonly string[]): Promise<number> {
+  let options: ClusterOptions;
+  try {
+    options = parseClusterOptions(argv);
+  } catch (error) {
+    process.stderr.write(`mtcall-loadtest: ${(error as Error).message}\n\n${CLUSTER_USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(CLUSTER_USAGE);
+    return 0;
+  }
+  progress(`cluster: ${options.instances} instances, ${options.connections} connections, ${options.calls} calls${options.kill ? ', one instance killed' : ''}`);
+  try {
+    const result = await runClusterScenario(options, progress);
+    process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatClusterReport(result));
+    const ok = result.cluster.established === options.calls && (!result.kill || result.kill.reconnected === result.kill.affectedClients);
+    return ok ? 0 : 1;
+  } catch (error) {
+    process.stderr.write(`mtcall-loadtest: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'presence') return presence(argv.slice(1));
+  if (argv.includes('--instances') || argv.includes('--redis')) return cluster(argv);
   let options: Options;
   try {
     options = parseOptions(argv);

@@ -16,6 +16,7 @@ export const DEFAULTS = {
 
 export const USAGE = `Usage: mtcall-loadtest [options]
        mtcall-loadtest presence [options]   what presence costs per join (--help for its options)
+       mtcall-loadtest --instances N --redis [options]   a signaling cluster on Redis, with a kill (--help there)
 
 Starts one mtcall signaling server (node packages/signaling/dist/cli.js) in a child process on 127.0.0.1, opens
 N client connections to it from this process and places M calls between pairs of them with the real

@@ -130,6 +130,14 @@ export class ServerProcess {
     return this.#exit !== undefined && !this.#stopping;
   }
 
+  /** SIGKILL now, as a crash would (the load test's failover phase); not reported as a crash. */
+  kill(): void {
+    if (this.#sampler) clearInterval(this.#sampler);
+    process.off('exit', this.#killOnExit);
+    this.#stopping = true;
+    this.#child.kill('SIGKILL');
+  }
+
   /** SIGTERM (the server closes its connections and exits 0); SIGKILL after `graceMs`. */
   async stop(graceMs = 5000): Promise<ExitInfo> {
     if (this.#sampler) clearInterval(this.#sampler);

@@ -22,8 +22,10 @@ import { SecretChats, type ChatSession } from './chat.js';
 
 /** Options of `MtcallClient.connect`. */
 export interface MtcallClientOptions {
-  /** ws:// or wss:// URL of the signaling endpoint. */
-  url: string;
+  /** ws:// or wss:// URL of the signaling endpoint (or give `urls`). */
+  url?: string;
+  /** Endpoints of a signaling cluster: the client moves to the next one on every reconnect (see `SignalingClientOptions.urls`). */
+  urls?: readonly string[];
   userId: string;
   /** A signed token (JWT) minted by your app server for `userId`, or the server's shared token. */
   token?: string;
@@ -109,7 +111,8 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
     this.userId = options.userId;
     this.relayOnly = options.relayOnly ?? false;
     this.#signaling = new SignalingClient({
-      url: options.url,
+      ...(options.url !== undefined ? { url: options.url } : {}),
+      ...(options.urls !== undefined ? { urls: options.urls } : {}),
       userId: options.userId,
       ...(options.token !== undefined ? { token: options.token } : {}),
       ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}),

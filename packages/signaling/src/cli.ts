@@ -8,8 +8,9 @@ import { consoleLog, startSignalingServer, type RoomsConfig } from './server.js'
 import { DEFAULT_ABUSE_LIMITS, DEFAULT_ROOM_OPTIONS, DEFAULT_SERVER_LIMITS } from './server-core.js';
 import { DEFAULT_PRESENCE_OPTIONS } from './presence.js';
 import { parseTurnOptions } from './turn.js';
+import { checkClusterOptions } from './cluster-node.js';
 
-const HELP = `mtcall-signal — the mtcall signaling server (WebSocket, in-memory, trusted with nothing)
+const HELP = `mtcall-signal — the mtcall signaling server (WebSocket, in-memory or clustered on Redis, trusted with nothing)
 
 Usage: mtcall-signal [options]
        mtcall-signal mint-token --user <id> [--secret <s> | --private-key <pem file>] [--ttl <s>]
@@ -59,6 +60,13 @@ Rooms (group calls through an embedded mediasoup SFU; the 1:1 path needs none of
   --sfu-ip <addr>           address the SFU's WebRTC transports listen on (default: --host, or 127.0.0.1)
   --sfu-announced-ip <addr> address announced in ICE candidates (behind NAT)
   --sfu-ports <lo-hi>       UDP/TCP port range of the SFU (default 40000-49999)
+
+Cluster (several instances sharing presence, device routing and calls through Redis)
+  --redis <url>             join the cluster whose state is in this Redis, e.g. redis://127.0.0.1:6379; a caller on
+                            any instance reaches the callee's devices on every other (default: in-memory, alone)
+  --instance-id <id>        this instance's name in the cluster (A-Z a-z 0-9 . _ -; default: random)
+  --redis-prefix <p>        prefix of the cluster's Redis keys and channels (default mtcall:)
+  --instance-ttl <s>        how long this instance's devices outlive its last heartbeat when it dies (default 10)
 
 Other
   --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side of every call
@@ -179,6 +187,10 @@ function serve(args: string[]): void {
       'sfu-ip': { type: 'string' },
       'sfu-announced-ip': { type: 'string' },
       'sfu-ports': { type: 'string' },
+      redis: { type: 'string' },
+      'instance-id': { type: 'string' },
+      'redis-prefix': { type: 'string' },
+      'instance-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -200,6 +212,13 @@ function serve(args: string[]): void {
   const rate = number('rate', values.rate, DEFAULT_SERVER_LIMITS.rateLimit.perSecond);
   const turn = parseTurnOptions(values['turn-url'], values['turn-secret'] ?? process.env['MTCALL_TURN_SECRET'], values['turn-ttl']);
   const directory = values['presence-directory'] === undefined ? undefined : { maxUsers: number('presence-directory', values['presence-directory'], 0) };
+  const redis = values.redis === undefined ? undefined : {
+    url: values.redis,
+    ...(values['instance-id'] !== undefined ? { instanceId: values['instance-id'] } : {}),
+    ...(values['redis-prefix'] !== undefined ? { prefix: values['redis-prefix'] } : {}),
+    instanceTtlMs: Math.round(number('instance-ttl', values['instance-ttl'], 10) * 1000),
+  };
+  if (redis) checkClusterOptions({ instanceId: redis.instanceId ?? 'x', instanceTtlMs: redis.instanceTtlMs });
   const rooms = startRooms(values);
   void rooms.then((rooms) => startSignalingServer({
     host: values.host,
@@ -221,6 +240,7 @@ function serve(args: string[]): void {
     ...(values.mitm ? { mitm: true } : {}),
     ...(turn ? { turn } : {}),
     ...(rooms ? { rooms: rooms.config } : {}),
+    ...(redis ? { redis } : {}),
   }).then((server) => ({ server, rooms }))).then(
     ({ server, rooms }) => {
       const mode = auth ? `signed tokens (${auth.secret !== undefined ? 'HS256' : 'EdDSA'})` : token !== undefined ? 'shared token' : 'open: user ids as claimed';
@@ -228,6 +248,7 @@ function serve(args: string[]): void {
       if (!allowOrigin?.length) process.stderr.write('no --allow-origin: web pages of any site may connect\n');
       process.stderr.write(turn ? `TURN relay: ${turn.urls.join(', ')} (credentials valid ${turn.ttlSeconds} s)\n` : 'no TURN relay: calls are direct only\n');
       if (turn && !auth && token === undefined) process.stderr.write('warning: without --auth-secret or --token, anyone who reaches this server gets TURN credentials\n');
+      if (server.cluster) process.stderr.write(`cluster: instance ${server.cluster.instanceId} through ${redis!.url.replace(/\/\/[^@/]*@/, '//…@')}\n`);
       if (rooms) process.stderr.write(`rooms: on (up to ${rooms.config.maxMembers} members each; media through the embedded SFU)\n`);
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
       // SIGTERM (a deploy): tell clients to reconnect and resume, then exit — within 5 s whatever happens.

@@ -54,8 +54,14 @@ export function memoryDhConfigCache(): DhConfigCache {
 
 /** Options of a client. */
 export interface SignalingClientOptions {
-  /** ws:// or wss:// URL of the server's endpoint. */
-  url: string;
+  /** ws:// or wss:// URL of the server's endpoint (or give `urls`). */
+  url?: string;
+  /**
+   * Several endpoints of one cluster (instances sharing a Redis, `mtcall-signal --redis`): the client connects to
+   * the first and moves to the next one on every reconnect, so an instance that dies costs its clients one
+   * reconnect, after which they resume their calls on another. Takes precedence over `url`.
+   */
+  urls?: readonly string[];
   userId: string;
   /** Identifies this device among the user's devices (default: random). */
   deviceId?: string;
@@ -313,6 +319,9 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   #resumeToken: string | undefined;
   #userClosed = false;
   #attempt = 0;
+  /** The endpoints, and which one the current (or next) connection uses. */
+  readonly #urls: string[];
+  #urlIndex = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Call messages sent while the connection was down, sent on resume (bounded). */
   #offlineQueue: { callId: string; message: ClientMessage }[] = [];
@@ -321,8 +330,13 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   readonly #awaitingRejoin = new Set<string>();
   #connected: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
+  /**
+   * @throws TypeError when neither `url` nor a non-empty `urls` is given.
+   */
   constructor(options: SignalingClientOptions) {
     super();
+    this.#urls = options.urls && options.urls.length > 0 ? [...options.urls] : options.url !== undefined ? [options.url] : [];
+    if (this.#urls.length === 0) throw new TypeError('SignalingClient needs url or a non-empty urls');
     this.#options = options;
     this.userId = options.userId;
     this.deviceId = options.deviceId ?? bytesToHex(randomBytes(6));
@@ -389,7 +403,8 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   }
 
   #open(WebSocketImpl: WebSocketConstructor): void {
-    const socket = new WebSocketImpl(this.#options.url);
+    const url = this.#urls[this.#urlIndex]!;
+    const socket = new WebSocketImpl(url);
     this.#socket = socket;
     socket.addEventListener('open', () => {
       const hello: ClientMessage = { type: 'hello', protocol: PROTOCOL_VERSION, userId: this.userId, deviceId: this.deviceId };
@@ -404,7 +419,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     socket.addEventListener('message', (event) => {
       if (this.#socket === socket) this.#onFrame(event.data);
     });
-    socket.addEventListener('error', () => this.#connected?.reject(new Error(`cannot connect to ${this.#options.url}`)));
+    socket.addEventListener('error', () => this.#connected?.reject(new Error(`cannot connect to ${url}`)));
     socket.addEventListener('close', (event) => {
       if (this.#socket !== socket) return;
       this.#onClose(event.code ?? 0, event.reason ?? '', WebSocketImpl);
@@ -427,6 +442,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       return;
     }
     this.#reconnecting = true;
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
     const delayMs = backoffDelay(this.#attempt, { ...DEFAULT_BACKOFF, ...(this.#options.reconnect ?? {}) });
     this.emit('reconnecting', { attempt: ++this.#attempt, delayMs, code });
     this.#reconnectTimer = setTimeout(() => {

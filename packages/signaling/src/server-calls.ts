@@ -102,6 +102,11 @@ export class CallRouter {
     return this.#busy.has(userId);
   }
 
+  /** The established (confirmed) calls a connection is part of. */
+  confirmedCalls(connection: Connection): string[] {
+    return [...connection.calls].filter((id) => this.#calls.get(id)?.state === 'confirmed');
+  }
+
   /** The earliest deadline (a call not yet confirmed, a parked side's grace): when the core must be woken, if ever. */
   nextDeadline(): number | undefined {
     let next: number | undefined;

@@ -204,6 +204,14 @@ export class ConnectionTable {
     else this.#admit(connection, hello, now, out, hooks);
   }
 
+  /**
+   * Admits a `hello` without authentication: for a cluster's stand-in of a device another instance already
+   * authenticated (`cluster-node.ts`). Never reachable from a client frame.
+   */
+  admitTrusted(connection: Connection, message: HelloMessage, now: number, out: Outbox, hooks: AdmissionHooks): void {
+    this.#admit(connection, message, now, out, hooks);
+  }
+
   #refuse(connection: Connection, hello: HelloMessage, why: string, out: Outbox): void {
     out.error(connection.id, 'unauthorized', why);
     out.close(connection.id, CLOSE_CODES.unauthorized, 'unauthorized');

@@ -10,7 +10,7 @@
 import { bytesToBase64 } from '@mtcall/crypto';
 import { MitmRelay } from './mitm.js';
 import { DEFAULT_PRESENCE_OPTIONS, PresenceRegistry, type PresenceOptions, type PresenceSubscribeResult } from './presence.js';
-import { parseClientMessage, type CallEndReason, type ClientMessage, type IceServerInfo, type ServerMessage } from './protocol.js';
+import { PROTOCOL_VERSION, parseClientMessage, type CallEndReason, type ClientMessage, type IceServerInfo, type ServerMessage } from './protocol.js';
 import type { RateLimit } from './rate-limit.js';
 import { HONEST_RELAY, type RelayStrategy } from './relay.js';
 import { CallRouter, DEFAULT_RESUME_GRACE_MS, type AbuseLimits } from './server-calls.js';
@@ -241,6 +241,26 @@ export class SignalingServerCore {
     this.#rooms.mediaDone(id, request, outcome, out);
     void now;
     return out.outputs;
+  }
+
+  /**
+   * Cluster (`cluster-node.ts`): opens a stand-in connection for a device whose socket is on another instance, admitted
+   * without authentication (its home instance authenticated it). `resume`: the token this core issued to the
+   * device's previous connection here, to carry its parked calls over. Outputs to the stand-in are the caller's to route.
+   */
+  openStandIn(id: ConnectionId, device: { userId: string; deviceId: string }, resume: string | undefined, now: number): ServerOutput[] {
+    const out = this.#outbox();
+    this.#connections.open(id, now, undefined, out);
+    const hello: HelloMessage = { type: 'hello', protocol: PROTOCOL_VERSION, userId: device.userId, deviceId: device.deviceId };
+    if (resume !== undefined) hello.resume = resume;
+    this.#connections.admitTrusted(this.#connections.get(id)!, hello, now, out, this.#admission);
+    return out.outputs;
+  }
+
+  /** The established calls a connection is part of (cluster: told to a device that moved to another instance). */
+  confirmedCalls(id: ConnectionId): string[] {
+    const connection = this.#connections.get(id);
+    return connection ? this.#calls.confirmedCalls(connection) : [];
   }
 
   #dispatch(connection: Connection, message: ClientMessage, now: number, out: Outbox): void {

@@ -10,6 +10,8 @@ import { turnCredentials, type TurnOptions } from './turn.js';
 import type { IncomingMessage } from 'node:http';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth.js';
 import { originAllowed } from './origin.js';
+import { ClusterNode } from './cluster-node.js';
+import { connectRedisCluster, DEFAULT_INSTANCE_TTL_MS, DEFAULT_REDIS_PREFIX, type RedisClusterLink, type RedisClusterOptions } from './cluster-redis.js';
 import {
   CLOSE_CODES,
   DEFAULT_ROOM_OPTIONS,
@@ -33,6 +35,9 @@ export { MitmRelay, type MitmRelayOptions } from './mitm.js';
 export { turnCredentials, turnPassword, parseTurnOptions, type TurnOptions, type TurnIceServer } from './turn.js';
 export { createTokenVerifier, mintToken, type TokenVerifierOptions, type MintTokenOptions } from './auth.js';
 export { originAllowed } from './origin.js';
+export { ClusterNode, ClusterConfigError, checkClusterOptions, type ClusterNodeOptions, type ClusterMessage, type ClusterOutput, type DirectoryDelta, type ClusterStats } from './cluster-node.js';
+export { DEFAULT_INSTANCE_TTL_MS, DEFAULT_REDIS_PREFIX, type RedisClusterOptions } from './cluster-redis.js';
+export { startLocalRedis, LocalRedisError, type LocalRedis } from './redis-server.js';
 export { PresenceRegistry, DEFAULT_PRESENCE_OPTIONS, type PresenceOptions } from './presence.js';
 export type {
   SignalingServerOptions, ServerLogEntry, ServerOutput, ConnectionId, ServerStats, RateLimit, AuthMode, AbuseLimits, TokenVerdict, RoomOptions, RoomMedia,
@@ -76,6 +81,11 @@ export interface StartSignalingServerOptions extends Partial<Omit<SignalingServe
    * valid for `ttlSeconds` in its `welcome`. Without it (and without `iceServers`), calls are direct only.
    */
   turn?: TurnOptions;
+  /**
+   * Run as one instance of a cluster sharing presence, device routing and calls through Redis (`cluster-node.ts`):
+   * a caller on one instance reaches the callee's devices on any other. Absent: everything in this process.
+   */
+  redis?: RedisClusterOptions;
 }
 
 /** A running server. */
@@ -84,6 +94,8 @@ export interface RunningSignalingServer {
   readonly url: string;
   readonly port: number;
   readonly core: SignalingServerCore;
+  /** With `redis`: this instance's cluster node (its id, its stand-ins and routing counters). */
+  readonly cluster?: ClusterNode;
   /** Stops accepting, closes every connection, resolves when done. */
   close(): Promise<void>;
   /**
@@ -130,6 +142,14 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     coreOptions.iceServers = (userId, now) => [turnCredentials(turn, userId, now)];
   }
   const core = new SignalingServerCore(coreOptions);
+  let cluster: RedisClusterLink | undefined;
+  if (options.redis) {
+    const instanceTtlMs = options.redis.instanceTtlMs ?? DEFAULT_INSTANCE_TTL_MS;
+    const node = new ClusterNode(core, { instanceId: options.redis.instanceId ?? `i-${Math.random().toString(36).slice(2, 10)}`, instanceTtlMs }, Date.now());
+    cluster = await connectRedisCluster(node, { url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log });
+  }
+  /** What the socket events drive: the core, or the cluster node around it. */
+  const engine: Pick<SignalingServerCore, 'open' | 'receive' | 'close' | 'tick' | 'tokenVerified' | 'roomMediaDone' | 'nextWakeAt'> = cluster ?? core;
   const path = options.path ?? '/signal';
   // The hard limit closes the socket; below it, oversized frames get a polite error from the core.
   const maxPayload = Math.max(1024 * 1024, coreOptions.maxMessageBytes * 4);
@@ -156,7 +176,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   let wakeAt: number | undefined;
   let stopped = false;
   const schedule = () => {
-    const next = core.nextWakeAt();
+    const next = engine.nextWakeAt();
     if (next === wakeAt || stopped) return;
     if (wake !== undefined) clearTimeout(wake);
     wakeAt = next;
@@ -165,7 +185,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     wake = setTimeout(() => {
       wake = undefined;
       wakeAt = undefined;
-      apply(core.tick(Date.now()));
+      apply(engine.tick(Date.now()));
     }, Math.max(0, next - Date.now()));
     wake.unref();
   };
@@ -183,7 +203,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
         // The SFU works even for a connection that closed meanwhile (a leave must still close its transports).
         const { to, request } = output;
         if (!media) continue;
-        void runRoomRequest(media, request).then((outcome) => apply(core.roomMediaDone(to, request, outcome, Date.now())));
+        void runRoomRequest(media, request).then((outcome) => apply(engine.roomMediaDone(to, request, outcome, Date.now())));
         continue;
       }
       const socket = sockets.get(output.to);
@@ -202,23 +222,26 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
         case 'verify-token': {
           const id = output.to;
           const verdict: Promise<TokenVerdict> = verifyToken ? verifyToken(output.token) : Promise.resolve({ ok: false, reason: 'no verifier configured' });
-          void verdict.then((v) => apply(core.tokenVerified(id, v, Date.now())));
+          void verdict.then((v) => apply(engine.tokenVerified(id, v, Date.now())));
           break;
         }
       }
     }
   };
 
+  cluster?.attach(apply);
+  schedule(); // a cluster node beats from the start (the core alone has no deadline yet)
+
   wss.on('connection', (socket, request) => {
     const id = nextId++;
     sockets.set(id, socket);
-    apply(core.open(id, Date.now(), request.socket.remoteAddress));
+    apply(engine.open(id, Date.now(), request.socket.remoteAddress));
     socket.on('message', (data, isBinary) => {
       const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       const text = isBinary ? '\u0000binary' : buffer.toString('utf8');
       let outputs: ServerOutput[];
       try {
-        outputs = core.receive(id, text, buffer.length, Date.now());
+        outputs = engine.receive(id, text, buffer.length, Date.now());
       } catch (error) {
         // A bug in the core must cost one connection, never the server: report it, close that socket.
         options.log?.({ event: 'internal-error', connection: id, detail: error instanceof Error ? error.message : String(error) });
@@ -228,7 +251,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     });
     socket.on('close', () => {
       sockets.delete(id);
-      apply(core.close(id, Date.now()));
+      apply(engine.close(id, Date.now()));
     });
     socket.on('error', () => socket.terminate());
   });
@@ -241,13 +264,14 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path}`,
     port,
     core,
+    ...(cluster ? { cluster: cluster.node } : {}),
     close: () =>
       new Promise<void>((resolve) => {
         stopped = true;
         if (wake !== undefined) clearTimeout(wake);
         for (const socket of sockets.values()) socket.terminate();
         wss.close(() => resolve());
-      }),
+      }).then(() => cluster?.leave()),
     shutdown: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
         stopped = true;
@@ -265,7 +289,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
           clearTimeout(force);
           wss.close(() => resolve());
         });
-      }),
+      }).then(() => cluster?.leave()),
   };
 }
 

@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { bytesToBase64, randomBytes, sha256 } from '@mtcall/crypto';
+import { ClusterConfigError, ClusterNode } from './cluster-node.js';
+import { MemoryCluster } from './test-support/memory-cluster.js';
+import { DEFAULT_DH_CONFIG, DEFAULT_SERVER_LIMITS, SignalingServerCore } from './server.js';
+
+const gA = randomBytes(256);
+const gAHash = bytesToBase64(sha256(gA));
+const gB = bytesToBase64(randomBytes(256));
+
+function cluster(...ids: string[]): MemoryCluster {
+  const c = new MemoryCluster();
+  for (const id of ids) c.add(id);
+  c.run();
+  return c;
+}
+
+/** alice@A calls bob, whose devices are given; returns the call id once every device rings. */
+function ring(c: MemoryCluster, alice: number): string {
+  c.send('A', alice, { type: 'requestCall', requestId: 'r1', calleeId: 'bob', gAHash, video: false });
+  c.run();
+  return c.got('A', alice, 'callRequested')[0]!.callId;
+}
+
+function establish(c: MemoryCluster): { alice: number; bob: number; callId: string } {
+  const alice = c.connect('A', 'alice', 'a1');
+  const bob = c.connect('B', 'bob', 'phone');
+  c.run();
+  const callId = ring(c, alice);
+  c.send('B', bob, { type: 'acceptCall', callId, gB });
+  c.run();
+  c.send('A', alice, { type: 'confirmCall', callId, gA: bytesToBase64(gA), keyFingerprint: '42' });
+  c.run();
+  expect(c.got('B', bob, 'phoneCall')).toHaveLength(1);
+  return { alice, bob, callId };
+}
+
+describe('ClusterNode (in-memory bus)', () => {
+  it('a caller on A rings the callee on B and C; B answers, C hears "answered elsewhere"; signaling crosses both ways', () => {
+    const c = cluster('A', 'B', 'C');
+    const alice = c.connect('A', 'alice', 'a1');
+    const phone = c.connect('B', 'bob', 'phone');
+    const laptop = c.connect('C', 'bob', 'laptop');
+    c.run();
+    const callId = ring(c, alice);
+    expect(c.got('A', alice, 'callRequested')[0]!.devices).toBe(2);
+    expect(c.got('B', phone, 'phoneCallRequested')[0]).toMatchObject({ callId, callerId: 'alice' });
+    expect(c.got('C', laptop, 'phoneCallRequested')[0]).toMatchObject({ callId, callerId: 'alice' });
+    c.send('B', phone, { type: 'acceptCall', callId, gB });
+    c.run();
+    expect(c.got('A', alice, 'phoneCallAccepted')).toEqual([{ type: 'phoneCallAccepted', callId, gB }]);
+    expect(c.got('C', laptop, 'phoneCallDiscarded')).toEqual([{ type: 'phoneCallDiscarded', callId, reason: 'answered-elsewhere' }]);
+    c.send('A', alice, { type: 'confirmCall', callId, gA: bytesToBase64(gA), keyFingerprint: '42' });
+    c.send('A', alice, { type: 'signalingData', callId, data: 'AAAA' });
+    c.run();
+    expect(c.got('B', phone, 'phoneCall')[0]).toMatchObject({ callId, keyFingerprint: '42' });
+    expect(c.got('B', phone, 'signalingData')).toEqual([{ type: 'signalingData', callId, data: 'AAAA' }]);
+    c.send('B', phone, { type: 'signalingData', callId, data: 'BBBB' });
+    c.send('B', phone, { type: 'discardCall', callId, reason: 'hangup' });
+    c.run();
+    expect(c.got('A', alice, 'signalingData')).toEqual([{ type: 'signalingData', callId, data: 'BBBB' }]);
+    expect(c.got('A', alice, 'phoneCallDiscarded')[0]).toMatchObject({ callId, reason: 'hangup' });
+    expect(c.nodes.get('B')!.stats.remoteCalls).toBe(0);
+  });
+
+  it('forced races: two accepts on two instances, in either order, exactly one wins (decided at the caller\'s home)', () => {
+    const c = cluster('A', 'B', 'C');
+    const alice = c.connect('A', 'alice', 'a1');
+    const phone = c.connect('B', 'bob', 'phone');
+    const laptop = c.connect('C', 'bob', 'laptop');
+    c.run();
+    for (let round = 0; round < 25; round++) {
+      const before = c.got('A', alice, 'phoneCallAccepted').length;
+      c.send('A', alice, { type: 'requestCall', requestId: `r${round}`, calleeId: 'bob', gAHash, video: false });
+      c.run();
+      const callId = c.got('A', alice, 'callRequested').at(-1)!.callId;
+      // Both accept before either instance hears anything: both frames are in flight to A at once.
+      c.send('B', phone, { type: 'acceptCall', callId, gB });
+      c.send('C', laptop, { type: 'acceptCall', callId, gB });
+      expect(c.pending).toHaveLength(2);
+      if (round % 2 === 1) c.pending.reverse();
+      c.run();
+      expect(c.got('A', alice, 'phoneCallAccepted').length - before).toBe(1);
+      const loser = round % 2 === 1 ? { at: 'B', id: phone } : { at: 'C', id: laptop };
+      expect(c.got(loser.at, loser.id, 'phoneCallDiscarded').filter((m) => m.callId === callId)).toEqual([{ type: 'phoneCallDiscarded', callId, reason: 'answered-elsewhere' }]);
+      expect(c.got(loser.at, loser.id, 'error').filter((m) => m.callId === callId)).toHaveLength(1);
+      c.send('A', alice, { type: 'discardCall', callId, reason: 'hangup' });
+      c.run();
+    }
+  });
+
+  it('presence crosses instances: one delta per change, told to the local watchers', () => {
+    const c = cluster('A', 'B');
+    const watcher = c.connect('A', 'alice', 'a1', { });
+    c.send('A', watcher, { type: 'watch', users: ['bob'] });
+    c.run();
+    const bob = c.connect('B', 'bob', 'phone');
+    c.run();
+    expect(c.got('A', watcher, 'presenceUpdate').at(-1)).toMatchObject({ userId: 'bob', devices: 1 });
+    c.disconnect('B', bob);
+    c.run();
+    expect(c.got('A', watcher, 'presenceUpdate').at(-1)).toMatchObject({ userId: 'bob', devices: 0 });
+  });
+
+  it('an instance that dies: its devices expire by TTL on the others', () => {
+    const c = cluster('A', 'B');
+    const watcher = c.connect('A', 'alice', 'a1');
+    c.send('A', watcher, { type: 'watch', users: ['bob'] });
+    c.connect('B', 'bob', 'phone');
+    c.run();
+    expect(c.nodes.get('A')!.stats.standIns).toBe(1);
+    c.kill('B');
+    c.advance(c.ttlMs / 2);
+    expect(c.nodes.get('A')!.stats.standIns).toBe(1);
+    c.advance(c.ttlMs);
+    expect(c.nodes.get('A')!.stats.standIns).toBe(0);
+    expect(c.directory.size).toBe(1);
+    expect(c.got('A', watcher, 'presenceUpdate').at(-1)).toMatchObject({ userId: 'bob', devices: 0 });
+  });
+
+  it('a device whose instance died resumes its call on another instance (before or after the TTL)', () => {
+    for (const wait of [0, 5_000]) {
+      const c = cluster('A', 'B', 'C');
+      const { alice, bob, callId } = establish(c);
+      const token = c.got('B', bob, 'welcome')[0]!.resumeToken!;
+      c.kill('B');
+      c.advance(wait);
+      const again = c.connect('C', 'bob', 'phone', { resume: token });
+      c.run();
+      expect(c.got('C', again, 'callRejoined')).toEqual([{ type: 'callRejoined', callId }]);
+      c.send('A', alice, { type: 'signalingData', callId, data: 'CCCC' });
+      c.send('C', again, { type: 'signalingData', callId, data: 'DDDD' });
+      c.run();
+      expect(c.got('C', again, 'signalingData')).toEqual([{ type: 'signalingData', callId, data: 'CCCC' }]);
+      expect(c.got('A', alice, 'signalingData')).toEqual([{ type: 'signalingData', callId, data: 'DDDD' }]);
+      expect(c.got('A', alice, 'phoneCallDiscarded')).toEqual([]);
+    }
+  });
+
+  it('a reconnect elsewhere with a wrong resume token does not take the call over', () => {
+    const c = cluster('A', 'B', 'C');
+    const { alice, callId } = establish(c);
+    c.kill('B');
+    const again = c.connect('C', 'bob', 'phone', { resume: 'not-the-token' });
+    c.run();
+    expect(c.got('C', again, 'callRejoined')).toEqual([]);
+    c.send('A', alice, { type: 'signalingData', callId, data: 'CCCC' });
+    c.run();
+    expect(c.got('C', again, 'signalingData')).toEqual([]);
+  });
+
+  it('a device moving between live instances is closed on the old one', () => {
+    const c = cluster('A', 'B');
+    const first = c.connect('A', 'bob', 'phone');
+    c.run();
+    c.connect('B', 'bob', 'phone');
+    c.run();
+    expect(c.connections.get('A')!.get(first)!.closed?.code).toBe(4002);
+    expect(c.directory.get('bob\u0000phone')?.instance).toBe('B');
+  });
+
+  it('refuses a bad instance id or TTL with a typed error', () => {
+    const core = new SignalingServerCore({ dhConfig: DEFAULT_DH_CONFIG, ...DEFAULT_SERVER_LIMITS, rateLimit: { ...DEFAULT_SERVER_LIMITS.rateLimit } });
+    expect(() => new ClusterNode(core, { instanceId: 'a b', instanceTtlMs: 3000 }, 0)).toThrow(ClusterConfigError);
+    expect(() => new ClusterNode(core, { instanceId: 'a', instanceTtlMs: 10 }, 0)).toThrow(ClusterConfigError);
+  });
+});

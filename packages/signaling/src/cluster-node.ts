@@ -1,0 +1,368 @@
+/**
+ * One signaling instance of a cluster, sans-IO: a `SignalingServerCore` plus what makes N of them behave as one
+ * server. Each instance keeps its own connections; every device connected elsewhere appears here as a *stand-in*
+ * connection (a negative id) in the core, so calling, ringing every device and presence need no new logic.
+ *
+ * - **One writer per call.** A call lives in the core of its caller's home instance, which decides everything about
+ *   it: "first accept wins" and "answered elsewhere" are decided in one place, serially, never in two. A callee's
+ *   frames for that call (accept, confirm, discard, in-call signaling) are forwarded to the owner (`frame`), and
+ *   what the owner's core says to a stand-in is delivered by the device's home instance (`deliver`).
+ * - **Directory** of (user, device) → instance, in the bus (Redis: a hash changed only by Lua scripts, so a
+ *   registration and its delta are one atomic step, and an instance unregisters a device only while it still owns
+ *   it). Every change is published once as a delta to every instance (pub/sub), which updates its stand-ins and tells
+ *   its own presence subscribers: O(1) messages per change per subscriber, whatever the cluster size.
+ * - **Heartbeat**: an instance refreshes a key with a TTL; the devices of an instance whose key expired are removed
+ *   (and their deltas published) by whichever instance notices first. Their calls park on the owners as for any
+ *   dropped connection, and resume when the device reconnects to another instance.
+ * - **Resume across instances**: each registration publishes the SHA-256 of the device's resume token; the instance
+ *   the device reconnects to checks the token against it, and the owners of its established calls tell it
+ *   `callRejoined` for each (the client then resumes them).
+ *
+ * Limits: rooms, busy state in presence, and calls still ringing are per instance (a ringing call dies with its
+ * owner; established calls survive a non-owner's death, their media never passing through any server).
+ */
+
+import { bytesToHex, sha256 } from '@mtcall/crypto';
+import { parseClientMessage, type ServerMessage } from './protocol.js';
+import { CLOSE_CODES, type ConnectionId, type ServerOutput, type SignalingServerCore } from './server-core.js';
+
+/** A device, as the directory names it. */
+export interface DeviceRef {
+  userId: string;
+  deviceId: string;
+}
+
+/** A message from one instance to another (over the recipient's own channel). */
+export type ClusterMessage =
+  /** Owner of a call → home of a device: send this to the device. */
+  | { kind: 'deliver'; from: string; device: DeviceRef; message: ServerMessage }
+  /** Home of a device → owner of a call: a frame of the device for that call. */
+  | { kind: 'frame'; from: string; device: DeviceRef; text: string; bytes: number }
+  /** Owner → home: close the device's connection (it abused the rate limit of the owner). */
+  | { kind: 'close'; from: string; device: DeviceRef; code: number; reason: string };
+
+/** A change of the directory, published to every instance. */
+export type DirectoryDelta =
+  | {
+      op: 'up'; userId: string; deviceId: string; instance: string;
+      /** SHA-256 (hex) of the resume token the device was given: another instance checks a resume against it. */
+      tokenHash: string;
+      /** The device proved it is the same session (its resume token): its calls carry over. */
+      resumed: boolean;
+    }
+  | { op: 'down'; userId: string; deviceId: string; instance: string };
+
+/** What the adapter must do: the core's outputs for local connections, and the cluster's. */
+export type ClusterOutput =
+  | ServerOutput
+  | { kind: 'route'; instance: string; message: ClusterMessage }
+  /** Set directory[device] = this instance and publish the delta (atomically). */
+  | { kind: 'register'; delta: Extract<DirectoryDelta, { op: 'up' }> }
+  /** Remove directory[device] if this instance still owns it, and publish the delta (atomically). */
+  | { kind: 'unregister'; device: DeviceRef }
+  /** Refresh this instance's TTL key; remove (with deltas) the devices of instances whose key expired. */
+  | { kind: 'heartbeat' };
+
+/** Options of a cluster node. */
+export interface ClusterNodeOptions {
+  /** This instance's id: letters, digits, `.`, `_`, `-` (1..64). */
+  instanceId: string;
+  /** How long this instance's devices outlive its last heartbeat (ms); it beats every third of it. */
+  instanceTtlMs: number;
+}
+
+/** Instance ids: also used in Redis keys and channel names. */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Thrown for a cluster option that cannot work (typed, before anything starts). */
+export class ClusterConfigError extends Error {
+  override readonly name = 'ClusterConfigError';
+}
+
+/** Checks cluster options; throws `ClusterConfigError` with the reason. */
+export function checkClusterOptions(options: ClusterNodeOptions): void {
+  if (!INSTANCE_ID_PATTERN.test(options.instanceId)) throw new ClusterConfigError(`instance id ${JSON.stringify(options.instanceId)}: use 1 to 64 of A-Z a-z 0-9 . _ -`);
+  if (!Number.isInteger(options.instanceTtlMs) || options.instanceTtlMs < 300) throw new ClusterConfigError(`instance TTL ${options.instanceTtlMs} ms: use an integer of at least 300`);
+}
+
+/** `user\0device`: the directory's field for a device. */
+export function directoryField(device: DeviceRef): string {
+  return `${device.userId}\u0000${device.deviceId}`;
+}
+
+/** SHA-256 (hex) of a resume token, as the directory holds it. */
+export function tokenHash(token: string): string {
+  return bytesToHex(sha256(new TextEncoder().encode(token)));
+}
+
+const FORWARDED = new Set(['acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
+/** Remembered resume-token hashes of devices that went down (a later reconnect elsewhere checks against them). */
+const MAX_REMEMBERED_SESSIONS = 200_000;
+
+interface StandIn {
+  id: ConnectionId;
+  device: DeviceRef;
+  instance: string;
+  tokenHash: string;
+}
+
+/** Counters of the cluster part (the core keeps its own). */
+export interface ClusterStats {
+  standIns: number;
+  routed: number;
+  deltas: number;
+  remoteCalls: number;
+}
+
+/** One instance of a signaling cluster; see the module doc. */
+export class ClusterNode {
+  readonly core: SignalingServerCore;
+  readonly instanceId: string;
+  readonly #ttl: number;
+  /** Local devices (field) → their current connection, and back. */
+  readonly #local = new Map<string, ConnectionId>();
+  readonly #localDevice = new Map<ConnectionId, DeviceRef>();
+  /** Local connections whose `hello` presented a resume token matching the directory's hash. */
+  readonly #resuming = new Set<ConnectionId>();
+  readonly #standIns = new Map<string, StandIn>();
+  readonly #standInById = new Map<ConnectionId, StandIn>();
+  /** Last published resume-token hash per device (kept after it goes down, bounded). */
+  readonly #sessions = new Map<string, string>();
+  /** The resume token this core last issued per device (local or stand-in): presented again to resume here. */
+  readonly #tokens = new Map<string, string>();
+  /** Calls a local device is in that another instance owns. */
+  readonly #remoteCalls = new Map<string, string>();
+  #nextStandIn = -1;
+  #nextHeartbeat: number;
+  #routed = 0;
+  #deltas = 0;
+
+  /** @throws ClusterConfigError for a bad instance id or TTL. */
+  constructor(core: SignalingServerCore, options: ClusterNodeOptions, now: number) {
+    checkClusterOptions(options);
+    this.core = core;
+    this.instanceId = options.instanceId;
+    this.#ttl = options.instanceTtlMs;
+    this.#nextHeartbeat = now;
+  }
+
+  get stats(): ClusterStats {
+    return { standIns: this.#standIns.size, routed: this.#routed, deltas: this.#deltas, remoteCalls: this.#remoteCalls.size };
+  }
+
+  /** When `tick` is next needed: the core's next deadline or the next heartbeat. */
+  nextWakeAt(): number {
+    const core = this.core.nextWakeAt();
+    return core === undefined ? this.#nextHeartbeat : Math.min(core, this.#nextHeartbeat);
+  }
+
+  /** Advances the clock: the core's deadlines, and the heartbeat when due. */
+  tick(now: number): ClusterOutput[] {
+    const out = this.#local_(this.core.tick(now), now);
+    if (now >= this.#nextHeartbeat) {
+      this.#nextHeartbeat = now + Math.max(100, Math.floor(this.#ttl / 3));
+      out.push({ kind: 'heartbeat' });
+    }
+    return out;
+  }
+
+  /** The directory as found at start (after subscribing to deltas): stand-ins for every remote device. */
+  load(entries: readonly Extract<DirectoryDelta, { op: 'up' }>[], now: number): ClusterOutput[] {
+    const out: ClusterOutput[] = [];
+    for (const entry of entries) out.push(...this.delta({ ...entry, resumed: false }, now));
+    return out;
+  }
+
+  open(id: ConnectionId, now: number, address?: string): ClusterOutput[] {
+    return this.#local_(this.core.open(id, now, address), now);
+  }
+
+  receive(id: ConnectionId, text: string, byteLength: number, now: number): ClusterOutput[] {
+    const device = this.#localDevice.get(id);
+    if (device === undefined) {
+      // Not admitted yet: a hello resuming a session another instance (or this one, as a stand-in) knew.
+      return this.#local_(this.core.receive(id, this.#hello(id, text), byteLength, now), now);
+    }
+    if (this.#remoteCalls.size > 0 && text.includes('"callId"')) {
+      const parsed = parseClientMessage(text);
+      if (parsed.ok && FORWARDED.has(parsed.message.type)) {
+        const callId = (parsed.message as { callId: string }).callId;
+        const owner = this.#remoteCalls.get(callId);
+        if (owner !== undefined) {
+          if (parsed.message.type === 'discardCall') this.#remoteCalls.delete(callId);
+          this.#routed++;
+          return [{ kind: 'route', instance: owner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
+        }
+      }
+    }
+    return this.#local_(this.core.receive(id, text, byteLength, now), now);
+  }
+
+  close(id: ConnectionId, now: number): ClusterOutput[] {
+    const out: ClusterOutput[] = [];
+    this.#resuming.delete(id);
+    const device = this.#localDevice.get(id);
+    if (device !== undefined) {
+      this.#localDevice.delete(id);
+      const field = directoryField(device);
+      if (this.#local.get(field) === id) {
+        this.#local.delete(field);
+        out.push({ kind: 'unregister', device });
+      }
+    }
+    out.push(...this.#local_(this.core.close(id, now), now));
+    return out;
+  }
+
+  tokenVerified(...args: Parameters<SignalingServerCore['tokenVerified']>): ClusterOutput[] {
+    return this.#local_(this.core.tokenVerified(...args), args[2]);
+  }
+
+  roomMediaDone(...args: Parameters<SignalingServerCore['roomMediaDone']>): ClusterOutput[] {
+    return this.#local_(this.core.roomMediaDone(...args), args[3]);
+  }
+
+  /** A message on this instance's channel. */
+  message(message: ClusterMessage, now: number): ClusterOutput[] {
+    switch (message.kind) {
+      case 'deliver': {
+        const id = this.#local.get(directoryField(message.device));
+        if (id === undefined) return [];
+        const m = message.message;
+        if ('callId' in m && m.type !== 'error') {
+          if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
+          else this.#remoteCalls.set(m.callId, message.from);
+        }
+        return [{ kind: 'send', to: id, message: m }];
+      }
+      case 'frame': {
+        const standIn = this.#standIns.get(directoryField(message.device));
+        if (standIn === undefined) return [];
+        return this.#local_(this.core.receive(standIn.id, message.text, message.bytes, now), now);
+      }
+      case 'close': {
+        const id = this.#local.get(directoryField(message.device));
+        return id === undefined ? [] : [{ kind: 'close', to: id, code: message.code, reason: message.reason }];
+      }
+    }
+  }
+
+  /** A directory change (every instance gets every change, its own included). */
+  delta(delta: DirectoryDelta, now: number): ClusterOutput[] {
+    this.#deltas++;
+    const device = { userId: delta.userId, deviceId: delta.deviceId };
+    const field = directoryField(device);
+    const out: ClusterOutput[] = [];
+    if (delta.op === 'down') {
+      if (delta.instance === this.instanceId) {
+        // Our own device declared gone (we missed heartbeats) while still connected here: claim it again.
+        const id = this.#local.get(field);
+        const token = this.#tokens.get(field);
+        if (id !== undefined && token !== undefined) out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: tokenHash(token), resumed: true } });
+        return out;
+      }
+      const standIn = this.#standIns.get(field);
+      if (standIn?.instance === delta.instance) out.push(...this.#closeStandIn(standIn, now));
+      return out;
+    }
+    this.#remember(field, delta.tokenHash);
+    if (delta.instance === this.instanceId) return out;
+    const local = this.#local.get(field);
+    if (local !== undefined) {
+      // The device connected to another instance: this connection is stale.
+      out.push({ kind: 'close', to: local, code: CLOSE_CODES.replaced, reason: 'the same device connected again' });
+      out.push(...this.close(local, now).filter((o) => o.kind !== 'unregister'));
+    }
+    const standIn = this.#standIns.get(field);
+    if (standIn !== undefined && standIn.instance === delta.instance && standIn.tokenHash === delta.tokenHash) return out; // a repeat
+    if (standIn !== undefined && delta.resumed) {
+      standIn.instance = delta.instance;
+      standIn.tokenHash = delta.tokenHash;
+      for (const callId of this.core.confirmedCalls(standIn.id)) out.push(this.#route(standIn, { type: 'callRejoined', callId }));
+      return out;
+    }
+    if (standIn !== undefined) out.push(...this.#closeStandIn(standIn, now));
+    const created: StandIn = { id: this.#nextStandIn--, device, instance: delta.instance, tokenHash: delta.tokenHash };
+    this.#standIns.set(field, created);
+    this.#standInById.set(created.id, created);
+    out.push(...this.#local_(this.core.openStandIn(created.id, device, delta.resumed ? this.#tokens.get(field) : undefined, now), now));
+    return out;
+  }
+
+  #closeStandIn(standIn: StandIn, now: number): ClusterOutput[] {
+    const field = directoryField(standIn.device);
+    this.#standIns.delete(field);
+    this.#standInById.delete(standIn.id);
+    return this.#local_(this.core.close(standIn.id, now), now);
+  }
+
+  #remember(field: string, hash: string): void {
+    this.#sessions.delete(field);
+    this.#sessions.set(field, hash);
+    if (this.#sessions.size > MAX_REMEMBERED_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+  }
+
+  /**
+   * A local `hello` with a resume token whose hash the directory published: the device resumes its session here.
+   * When this core knew the device (as a stand-in, or locally before), the token it issued is presented instead.
+   */
+  #hello(id: ConnectionId, text: string): string {
+    if (!text.includes('"resume"')) return text;
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok || parsed.message.type !== 'hello' || parsed.message.resume === undefined) return text;
+    const hello = parsed.message;
+    const field = directoryField(hello);
+    if (this.#sessions.get(field) !== tokenHash(hello.resume!)) return text;
+    this.#resuming.add(id);
+    const mine = this.#tokens.get(field);
+    return mine === undefined || mine === hello.resume ? text : JSON.stringify({ ...hello, resume: mine });
+  }
+
+  #route(standIn: StandIn, message: ServerMessage): ClusterOutput {
+    this.#routed++;
+    return { kind: 'route', instance: standIn.instance, message: { kind: 'deliver', from: this.instanceId, device: standIn.device, message } };
+  }
+
+  /** The core's outputs: those for stand-ins go to their device's instance; welcomes register local devices. */
+  #local_(outputs: ServerOutput[], now: number): ClusterOutput[] {
+    const out: ClusterOutput[] = [];
+    for (const output of outputs) {
+      const standIn = output.to < 0 ? this.#standInById.get(output.to) : undefined;
+      if (output.to < 0) {
+        if (standIn === undefined) continue; // closed meanwhile
+        if (output.kind === 'send') {
+          const m = output.message;
+          if (m.type === 'welcome') {
+            if (m.resumeToken !== undefined) this.#tokens.set(directoryField(standIn.device), m.resumeToken);
+            for (const callId of m.resumed ?? []) out.push(this.#route(standIn, { type: 'callRejoined', callId }));
+          } else out.push(this.#route(standIn, m));
+        } else if (output.kind === 'close' && output.code === CLOSE_CODES.abusive) {
+          this.#routed++;
+          out.push({ kind: 'route', instance: standIn.instance, message: { kind: 'close', from: this.instanceId, device: standIn.device, code: output.code, reason: output.reason } });
+        }
+        continue;
+      }
+      out.push(output);
+      if (output.kind === 'send' && output.message.type === 'welcome' && output.message.resumeToken !== undefined) {
+        const m = output.message;
+        const device = { userId: m.userId, deviceId: m.deviceId };
+        const field = directoryField(device);
+        // Admitted here: a stand-in of the same device was replaced by the core (its calls resumed if the token matched).
+        const standIn2 = this.#standIns.get(field);
+        if (standIn2) {
+          this.#standIns.delete(field);
+          this.#standInById.delete(standIn2.id);
+        }
+        this.#local.set(field, output.to);
+        this.#localDevice.set(output.to, device);
+        this.#tokens.set(field, m.resumeToken!);
+        const hash = tokenHash(m.resumeToken!);
+        this.#remember(field, hash);
+        const resumed = this.#resuming.delete(output.to) || m.resumed !== undefined;
+        out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: hash, resumed } });
+      }
+    }
+    void now;
+    return out;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The Redis adapter of a `ClusterNode` (thin: every decision is in the node). Uses node-redis (`redis` v5, the
+ * client Redis Ltd. maintains: promises, RESP3, auto-reconnect, one ordered pipeline per connection).
+ *
+ * Keys (under `prefix`, default `mtcall:`): `dir` — hash (user\0device → "instance tokenHash"); `devices:<instance>`
+ * — set of an instance's fields; `alive:<instance>` — its heartbeat, with a TTL; `instances` — set of instance ids.
+ * Channels: `delta` (directory changes, to every instance) and `to:<instance>` (one per instance). Every directory
+ * change runs as one Lua script that also publishes its delta, so no instance ever sees a change without its delta.
+ * One connection sends commands in order (a registration always precedes the frames that follow it); one more
+ * connection subscribes to both channels, so deltas and routed messages arrive in the order they were published.
+ * The scripts build key names from the prefix: one Redis (or a Sentinel pair), not Redis Cluster.
+ */
+
+import { createClient } from 'redis';
+import type { ClusterMessage, ClusterNode, ClusterOutput, DirectoryDelta } from './cluster-node.js';
+import { directoryField } from './cluster-node.js';
+import type { ConnectionId, ServerLogEntry, ServerOutput } from './server-core.js';
+
+/** Where and how an instance joins its cluster. */
+export interface RedisClusterOptions {
+  /** redis://host:port (or rediss://…). */
+  url: string;
+  /** This instance's id (default: random). Letters, digits, `.`, `_`, `-`. */
+  instanceId?: string;
+  /** Prefix of every key and channel (default `mtcall:`): several clusters can share one Redis. */
+  prefix?: string;
+  /** How long this instance's devices outlive its last heartbeat (ms, default 10 000). */
+  instanceTtlMs?: number;
+}
+
+export const DEFAULT_INSTANCE_TTL_MS = 10_000;
+export const DEFAULT_REDIS_PREFIX = 'mtcall:';
+
+const REGISTER = `
+local prev = redis.call('HGET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. ' ' .. ARGV[4])
+if prev then
+  local owner = string.match(prev, '^(%S+)')
+  if owner ~= ARGV[3] then redis.call('SREM', ARGV[1] .. 'devices:' .. owner, ARGV[2]) end
+end
+redis.call('SADD', ARGV[1] .. 'devices:' .. ARGV[3], ARGV[2])
+redis.call('PUBLISH', ARGV[1] .. 'delta', ARGV[5])
+return 1`;
+
+const UNREGISTER = `
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if not cur or string.match(cur, '^(%S+)') ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('SREM', ARGV[1] .. 'devices:' .. ARGV[3], ARGV[2])
+redis.call('PUBLISH', ARGV[1] .. 'delta', ARGV[4])
+return 1`;
+
+const HEARTBEAT_AND_SWEEP = `
+redis.call('SET', ARGV[1] .. 'alive:' .. ARGV[2], '1', 'PX', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+local removed = 0
+for _, inst in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', ARGV[1] .. 'alive:' .. inst) == 0 then
+    local set = ARGV[1] .. 'devices:' .. inst
+    for _, field in ipairs(redis.call('SMEMBERS', set)) do
+      local cur = redis.call('HGET', KEYS[1], field)
+      if cur and string.match(cur, '^(%S+)') == inst then
+        redis.call('HDEL', KEYS[1], field)
+        local sep = string.find(field, '\\0', 1, true)
+        redis.call('PUBLISH', ARGV[1] .. 'delta', cjson.encode({op = 'down', userId = string.sub(field, 1, sep - 1), deviceId = string.sub(field, sep + 1), instance = inst}))
+        removed = removed + 1
+      end
+    end
+    redis.call('DEL', set)
+    redis.call('SREM', KEYS[2], inst)
+  end
+end
+return removed`;
+
+/** The engine a WebSocket adapter drives: the core's methods, with the cluster's outputs already carried out. */
+export interface RedisClusterLink {
+  readonly instanceId: string;
+  readonly node: ClusterNode;
+  open(id: ConnectionId, now: number, address?: string): ServerOutput[];
+  receive(id: ConnectionId, text: string, byteLength: number, now: number): ServerOutput[];
+  close(id: ConnectionId, now: number): ServerOutput[];
+  tick(now: number): ServerOutput[];
+  tokenVerified(...args: Parameters<ClusterNode['tokenVerified']>): ServerOutput[];
+  roomMediaDone(...args: Parameters<ClusterNode['roomMediaDone']>): ServerOutput[];
+  nextWakeAt(): number;
+  /** Where outputs caused by other instances (deltas, routed messages) go; those arriving before are kept. */
+  attach(apply: (outputs: ServerOutput[]) => void): void;
+  /** Leaves the cluster: deletes this instance's heartbeat (the others then sweep its devices) and disconnects. */
+  leave(): Promise<void>;
+}
+
+function isDelta(value: unknown): value is DirectoryDelta {
+  const d = value as Partial<Record<string, unknown>> | null;
+  return typeof d === 'object' && d !== null && (d.op === 'up' || d.op === 'down') && typeof d.userId === 'string' && typeof d.deviceId === 'string' && typeof d.instance === 'string';
+}
+
+/**
+ * Connects a cluster node to Redis: subscribes to the delta channel and its own channel, loads the directory,
+ * starts the heartbeat (the node's `tick`). Redis errors are logged, never thrown at the caller after start.
+ * @throws when Redis cannot be reached at start.
+ */
+export async function connectRedisCluster(node: ClusterNode, options: { url: string; prefix: string; instanceTtlMs: number; log?: ((entry: ServerLogEntry) => void) | undefined }): Promise<RedisClusterLink> {
+  const { prefix } = options;
+  const self = node.instanceId;
+  const report = (error: unknown) => options.log?.({ event: 'redis-error', detail: error instanceof Error ? error.message : String(error) });
+  const client = createClient({ url: options.url, name: `mtcall-${self}` });
+  client.on('error', report);
+  await client.connect();
+  const sub = client.duplicate();
+  sub.on('error', report);
+  await sub.connect();
+  const shas = {
+    register: await client.scriptLoad(REGISTER),
+    unregister: await client.scriptLoad(UNREGISTER),
+    heartbeat: await client.scriptLoad(HEARTBEAT_AND_SWEEP),
+  };
+  const scripts = { register: REGISTER, unregister: UNREGISTER, heartbeat: HEARTBEAT_AND_SWEEP };
+  /** Sends a command; a failure (Redis down, client closed) is logged, never thrown. */
+  const send = (command: () => Promise<unknown>) => {
+    try {
+      command().catch(report);
+    } catch (error) {
+      report(error);
+    }
+  };
+  const run = (name: keyof typeof shas, keys: string[], args: string[]) => {
+    if (!client.isOpen) return report(new Error(`redis closed: ${name} not sent`));
+    client.evalSha(shas[name], { keys, arguments: args }).catch((error: unknown) => {
+      // After a Redis restart the script cache is empty: send the script itself.
+      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) return client.eval(scripts[name], { keys, arguments: args }).catch(report);
+      report(error);
+      return undefined;
+    });
+  };
+  const dir = `${prefix}dir`;
+  let apply: ((outputs: ServerOutput[]) => void) | undefined;
+  const early: ServerOutput[][] = [];
+
+  const carryOut = (outputs: ClusterOutput[]): ServerOutput[] => {
+    const local: ServerOutput[] = [];
+    for (const output of outputs) {
+      switch (output.kind) {
+        case 'route':
+          send(() => client.publish(`${prefix}to:${output.instance}`, JSON.stringify(output.message)));
+          break;
+        case 'register':
+          run('register', [dir], [prefix, directoryField(output.delta), self, output.delta.tokenHash, JSON.stringify(output.delta)]);
+          break;
+        case 'unregister':
+          run('unregister', [dir], [prefix, directoryField(output.device), self, JSON.stringify({ op: 'down', ...output.device, instance: self })]);
+          break;
+        case 'heartbeat':
+          run('heartbeat', [dir, `${prefix}instances`], [prefix, self, String(options.instanceTtlMs)]);
+          break;
+        default:
+          local.push(output);
+      }
+    }
+    return local;
+  };
+  const fromOutside = (outputs: ClusterOutput[]) => {
+    const local = carryOut(outputs);
+    if (local.length === 0) return;
+    if (apply) apply(local);
+    else early.push(local);
+  };
+
+  await sub.subscribe([`${prefix}delta`, `${prefix}to:${self}`], (text, channel) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return report(new Error(`unparsable message on ${channel}`));
+    }
+    try {
+      if (channel === `${prefix}delta`) {
+        if (isDelta(value)) fromOutside(node.delta(value, Date.now()));
+      } else fromOutside(node.message(value as ClusterMessage, Date.now()));
+    } catch (error) {
+      report(error);
+    }
+  });
+  fromOutside(node.tick(Date.now()));
+  const entries: Extract<DirectoryDelta, { op: 'up' }>[] = [];
+  for (const [field, value] of Object.entries(await client.hGetAll(dir))) {
+    const [userId, deviceId] = field.split('\u0000');
+    const [instance, tokenHash] = value.split(' ');
+    if (userId !== undefined && deviceId !== undefined && instance !== undefined && tokenHash !== undefined) entries.push({ op: 'up', userId, deviceId, instance, tokenHash, resumed: false });
+  }
+  fromOutside(node.load(entries, Date.now()));
+
+  return {
+    instanceId: self,
+    node,
+    open: (...args) => carryOut(node.open(...args)),
+    receive: (...args) => carryOut(node.receive(...args)),
+    close: (...args) => carryOut(node.close(...args)),
+    tick: (now) => carryOut(node.tick(now)),
+    tokenVerified: (...args) => carryOut(node.tokenVerified(...args)),
+    roomMediaDone: (...args) => carryOut(node.roomMediaDone(...args)),
+    nextWakeAt: () => node.nextWakeAt(),
+    attach: (to) => {
+      apply = to;
+      for (const outputs of early.splice(0)) to(outputs);
+    },
+    leave: async () => {
+      await client.del(`${prefix}alive:${self}`).catch(report);
+      await Promise.allSettled([sub.close(), client.close()]);
+    },
+  };
+}
