@@ -4,7 +4,7 @@
  * Nobody steps in: the call recovers by itself (ICE restart over the sealed channel when the outage outlasts the
  * reconnect policy's wait), with the same key and emoji, the seq counters carrying on (no replay or authentication
  * drops) and video back after a key frame. Chromium ↔ Chromium, and Chromium ↔ mtcall-peer (werift, run inside the
- * other namespace by netns-peer.mjs).
+ * other namespace by netns-peer.mjs). A link that stays down ends the call with `connection-lost` on both sides.
  *
  * Each test cuts the link once by default; MTCALL_RECOVERY_RUNS=10 cuts it 10 times in the same call and prints the
  * time to media after the link returns (p50/p95) and the frames lost per cut (docs/PERFORMANCE.md). Needs root,
@@ -235,4 +235,20 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
     }
     summary('Chromium ↔ mtcall-peer', firsts, times, lost);
   }, 120_000 + RUNS * 120_000);
+
+  it('a link that stays down: mtcall-peer and Chromium each end the call with connection-lost after the configured time', async () => {
+    const port = new URL(server.url).port;
+    bot = startNamespacedPeer(B, { server: `ws://${B.host}:${port}/signal`, user: 'bot', send: { type: 'tone', frequency: 660 }, relay: true, reconnect: { giveUpAfterMs: 6_000 } });
+    await bot.ready;
+    const alice = await openPeer(browsers[0]!, url(A), { name: 'alice', call: 'bot', relay: '1', giveUpMs: '6000' });
+    pages.push(alice);
+    const all = async () => [await snapshot(alice), await bot!.report()] as const;
+    await until(all, ([s, r]) => opened(s) >= 50 && (r?.audio.decoded ?? 0) >= 50, 'media flowing both ways');
+    setLink(A, LAYOUT, false);
+    const [s, r] = await until(all, ([x, y]) => x.endReason !== undefined && y?.ended !== undefined, 'the call to end on both sides', 90_000);
+    console.log(`link kept down: browser ended with ${s.endReason}, peer with ${r!.ended} (peer path ${JSON.stringify(r!.path)})`);
+    expect(r!.ended).toBe('connection-lost');
+    expect(s.endReason).toBe('connection-lost');
+    expect(s.status).toContain('Connection lost');
+  });
 });
