@@ -7,14 +7,15 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
 import { haveTurnserver, startRelay, TURNSERVER, type RunningRelay } from '@mtcall/demo/dist-server/relay.js';
 import { turnCredentials, turnPassword } from '@mtcall/signaling/server';
 import { both, CHROMIUM, CHROMIUM_ARGS, harmfulDrops, launchChromium, openPeer, startDemo, until, type Snapshot } from './harness.js';
+import { createNamespaces, destroyNamespaces, ip, namespacesProblem, namespaceWrapper, type NetnsLayout } from './netns.js';
 
 const installed = haveTurnserver();
 const TCPDUMP = '/usr/bin/tcpdump';
@@ -129,45 +130,17 @@ describe.skipIf(!installed)('calls through a TURN relay (coturn on loopback)', (
  * namespaces have no route to each other, so the only way media can flow is through coturn (listening on both
  * host-side veth addresses). Needs root and `ip netns` (skipped otherwise).
  */
-const NS = [
-  { name: 'mtcall-a', host: '10.77.1.1', peer: '10.77.1.2', vethHost: 'mtc-a0', vethNs: 'mtc-a1' },
-  { name: 'mtcall-b', host: '10.77.2.1', peer: '10.77.2.2', vethHost: 'mtc-b0', vethNs: 'mtc-b1' },
-];
-const ip = (...args: string[]) => spawnSync('ip', args, { encoding: 'utf8' });
-/** The relay's own address (relayed candidates), on the host's lo, routed from both namespaces. */
 const RELAY_IP = '10.77.0.1';
-function teardownNamespaces(): void {
-  ip('addr', 'del', `${RELAY_IP}/32`, 'dev', 'lo');
-  for (const ns of NS) {
-    ip('link', 'del', ns.vethHost);
-    ip('netns', 'del', ns.name);
-  }
-}
-function setupNamespaces(): string | undefined {
-  teardownNamespaces();
-  for (const args of [['addr', 'add', `${RELAY_IP}/32`, 'dev', 'lo']]) {
-    const r = ip(...args);
-    if (r.status !== 0) return `ip ${args.join(' ')}: ${r.stderr.trim()}`;
-  }
-  for (const ns of NS) {
-    for (const args of [
-      ['netns', 'add', ns.name],
-      ['link', 'add', ns.vethHost, 'type', 'veth', 'peer', 'name', ns.vethNs],
-      ['link', 'set', ns.vethNs, 'netns', ns.name],
-      ['addr', 'add', `${ns.host}/24`, 'dev', ns.vethHost],
-      ['link', 'set', ns.vethHost, 'up'],
-      ['-n', ns.name, 'addr', 'add', `${ns.peer}/24`, 'dev', ns.vethNs],
-      ['-n', ns.name, 'link', 'set', ns.vethNs, 'up'],
-      ['-n', ns.name, 'link', 'set', 'lo', 'up'],
-      ['-n', ns.name, 'route', 'add', `${RELAY_IP}/32`, 'via', ns.host],
-    ]) {
-      const r = ip(...args);
-      if (r.status !== 0) return `ip ${args.join(' ')}: ${r.stderr.trim()}`;
-    }
-  }
-  return undefined;
-}
-const netnsProblem = installed && process.getuid?.() === 0 ? (() => { const p = setupNamespaces(); teardownNamespaces(); return p; })() : 'needs root and coturn';
+/** The relay's own address (relayed candidates) is RELAY_IP, on the host's lo, routed from both namespaces. */
+const LAYOUT: NetnsLayout = {
+  sharedIp: RELAY_IP,
+  namespaces: [
+    { name: 'mtcall-a', host: '10.77.1.1', peer: '10.77.1.2', vethHost: 'mtc-a0', vethNs: 'mtc-a1' },
+    { name: 'mtcall-b', host: '10.77.2.1', peer: '10.77.2.2', vethHost: 'mtc-b0', vethNs: 'mtc-b1' },
+  ],
+};
+const NS = LAYOUT.namespaces;
+const netnsProblem = installed ? namespacesProblem(LAYOUT) : 'needs coturn';
 if (installed && netnsProblem) console.warn(`SKIPPED the network-namespace relay test: ${netnsProblem}`);
 
 describe.skipIf(!installed || !!netnsProblem)('two browsers in separate network namespaces, only the relay reachable', () => {
@@ -177,7 +150,7 @@ describe.skipIf(!installed || !!netnsProblem)('two browsers in separate network 
   let dir: string;
 
   beforeAll(async () => {
-    const problem = setupNamespaces();
+    const problem = createNamespaces(LAYOUT);
     if (problem) throw new Error(problem);
     relay = await startRelay({ extraListeningIps: NS.map((ns) => ns.host), relayIp: RELAY_IP });
     // Each namespace is given the relay at the address it can reach (the signaling server hands out per-user URLs).
@@ -191,9 +164,7 @@ describe.skipIf(!installed || !!netnsProblem)('two browsers in separate network 
     });
     dir = mkdtempSync(join(tmpdir(), 'mtcall-netns-'));
     for (const ns of NS) {
-      const wrapper = join(dir, `chromium-${ns.name}`);
-      writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns.name} ${CHROMIUM} "$@"\n`);
-      chmodSync(wrapper, 0o755);
+      const wrapper = namespaceWrapper(dir, ns, CHROMIUM);
       const origin = `http://${ns.host}:${new URL(server.url).port}`;
       browsers.push(await chromium.launch({ executablePath: wrapper, args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`] }));
     }
@@ -202,7 +173,7 @@ describe.skipIf(!installed || !!netnsProblem)('two browsers in separate network 
     for (const b of browsers) await b.close().catch(() => undefined);
     await server?.close();
     await relay?.stop();
-    teardownNamespaces();
+    destroyNamespaces(LAYOUT);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -33,6 +33,14 @@ describe('mtcall-peer CLI', () => {
     expect(stdout).toMatch(/--record FILE/);
     expect(stdout).toMatch(/join <room>/);
     expect(stdout).toMatch(/chat <user>/);
+    expect(stdout).toMatch(/--relay/);
+    expect(stdout).toMatch(/--give-up SEC/);
+  });
+
+  it('a bad --give-up is refused with the reason', async () => {
+    const { code, stderr } = await run(['answer', '--give-up', '0']).done;
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--give-up must be > 0 seconds/);
   });
 
   it('join: needs a room, and says why a server without rooms refuses it', async () => {

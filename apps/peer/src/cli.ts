@@ -35,6 +35,10 @@ Options:
   --tone HZ          frequency of the tone we send (default 660; 0 sends nothing)
   --duration SEC     hang up and exit this long after the call is established (default: run until the call ends)
   --record FILE      write the decoded audio we heard to FILE as 16-bit mono WAV
+  --relay            relay-only ICE through the server's TURN relays (as the browsers' "relay only")
+  --restart-after SEC
+                     restart ICE this long after the media path breaks (default 2); again every 8 s
+  --give-up SEC      end the call (connection-lost) when the path stays down this long (default 30)
   --interval SEC     print a progress line this often (default 2)
   --json             only the final JSON report on stdout (no progress)
   --send TEXT        chat: a message to send (repeatable)
@@ -59,6 +63,9 @@ async function main(argv: string[]): Promise<number> {
       duration: { type: 'string' },
       record: { type: 'string' },
       interval: { type: 'string', default: '2' },
+      relay: { type: 'boolean', default: false },
+      'restart-after': { type: 'string' },
+      'give-up': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       send: { type: 'string', multiple: true, default: [] },
@@ -80,6 +87,14 @@ async function main(argv: string[]): Promise<number> {
   const duration = values.duration === undefined ? undefined : Number(values.duration);
   if (!Number.isFinite(tone) || tone < 0 || tone > 20_000) throw new Error('--tone must be 0..20000 Hz');
   if (duration !== undefined && !(duration > 0)) throw new Error('--duration must be > 0 seconds');
+  const restartAfter = values['restart-after'] === undefined ? undefined : Number(values['restart-after']);
+  const giveUp = values['give-up'] === undefined ? undefined : Number(values['give-up']);
+  if (restartAfter !== undefined && !(restartAfter >= 0)) throw new Error('--restart-after must be >= 0 seconds');
+  if (giveUp !== undefined && !(giveUp > 0)) throw new Error('--give-up must be > 0 seconds');
+  const reconnect = {
+    ...(restartAfter !== undefined ? { restartAfterMs: restartAfter * 1000 } : {}),
+    ...(giveUp !== undefined ? { giveUpAfterMs: giveUp * 1000 } : {}),
+  };
   const send: SendMode = mode === 'echo' ? { type: 'echo' } : tone > 0 ? { type: 'tone', frequency: tone } : { type: 'none' };
   const log = (line: string) => process.stderr.write(`[mtcall-peer] ${line}\n`);
 
@@ -90,6 +105,8 @@ async function main(argv: string[]): Promise<number> {
     call: mode === 'call' ? target : undefined,
     send,
     record: values.record !== undefined,
+    relay: values.relay,
+    reconnect,
     log,
   });
 

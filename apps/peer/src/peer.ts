@@ -3,12 +3,20 @@
  * (as the demo's session.ts does it: the caller offers, both trickle ICE), audio RTP payloads handed to the
  * AudioPipeline, and sealed Opus frames sent back as RTP. Audio only is sent; inbound VP8 RTP goes to the
  * VideoReceiver (depacketized into frames and opened with the same FrameCryptor).
+ *
+ * Recovery, as the browsers do it: the client's `ReconnectPolicy` is fed the path's state (werift's connection
+ * state, and no RTP for 2.5 s counts as down: `PathWatch`); it says when to restart ICE (a new offer with new ICE
+ * credentials over the sealed channel — same key, same seq counters) and when to give up (`connection-lost`).
+ * Either side may offer; a collision is resolved by perfect negotiation (the caller is impolite and ignores the
+ * colliding offer, the callee rolls back). After a recovery the peer asks for a key frame (PLI) until one arrives.
  */
 
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, useOPUS, useVP8, type RTCRtpTransceiver } from 'werift';
-import type { Call, InCallMessage } from '@mtcall/signaling';
+import { ReconnectPolicy, type PathState, type ReconnectAction, type ReconnectOptions } from '@mtcall/client';
+import type { Call, IceServerInfo, InCallMessage } from '@mtcall/signaling';
 import { AudioPipeline, FRAME_SAMPLES, type MediaReport } from './media.js';
 import { VideoReceiver, type VideoReport } from './video.js';
+import { PathWatch, type PathWatchOptions } from './path-watch.js';
 
 /** What the peer sends: a sine tone (Opus-encoded here), the frames it receives re-sealed (echo), or nothing. */
 export type SendMode = { type: 'tone'; frequency: number } | { type: 'echo' } | { type: 'none' };
@@ -20,12 +28,36 @@ export interface MediaPeerOptions {
   record?: boolean;
   /** Extra ICE host addresses (e.g. 127.0.0.1 on a machine with no other interface). */
   iceAdditionalHostAddresses?: string[];
+  /** ICE servers (the signaling server's TURN relays); none: host candidates only. */
+  iceServers?: IceServerInfo[];
+  /** Relay-only ICE (iceTransportPolicy 'relay'), as the browsers' "relay only". */
+  relay?: boolean;
+  /** When to restart ICE and when to give up on a broken path (the client's defaults: 2 s, every 8 s, 30 s). */
+  reconnect?: Partial<ReconnectOptions>;
+  /** How long without RTP counts as a broken path, how often to ask for a key frame after one. */
+  pathWatch?: Partial<PathWatchOptions>;
+  /** The clock (injectable for tests); Date.now by default. */
+  now?: () => number;
   onError?: (message: string) => void;
+  /** Path events: reconnecting, ICE restarts, recovered, given up. */
+  onPath?: (line: string) => void;
+}
+
+/** The path's recovery so far. */
+export interface PathReport {
+  reconnecting: boolean;
+  recoveries: number;
+  iceRestarts: number;
+  /** How long the path was down before the last recovery (ms, from the moment it was noticed). */
+  lastDownForMs?: number;
+  /** Key-frame requests (PLI) sent after recoveries. */
+  keyFrameRequests: number;
 }
 
 export interface PeerReport extends MediaReport {
   connectionState: string;
   video: VideoReport;
+  path: PathReport;
 }
 
 export class MediaPeer {
@@ -40,6 +72,17 @@ export class MediaPeer {
   #timestamp = Math.floor(Math.random() * 0x1_0000_0000);
   readonly video: VideoReceiver;
   #closed = false;
+  readonly #policy: ReconnectPolicy;
+  readonly #watch: PathWatch;
+  readonly #now: () => number;
+  #pathTimer: ReturnType<typeof setInterval> | undefined;
+  #lastPathState: PathState = 'new';
+  #path: PathReport = { reconnecting: false, recoveries: 0, iceRestarts: 0, keyFrameRequests: 0 };
+  /** Tracks whose RTP we already read (werift announces a track again on renegotiation). */
+  readonly #subscribed = new WeakSet<MediaStreamTrack>();
+  /** Perfect negotiation: the remote offer we ignored (impolite side), whose candidates are expected to fail. */
+  #ignoringOffer = false;
+  #keyFramesSeen = 0;
 
   constructor(options: MediaPeerOptions) {
     this.#options = options;
@@ -48,15 +91,22 @@ export class MediaPeer {
     if (!keys) throw new Error('the call has no key yet');
     this.pipeline = new AudioPipeline({ key: keys.key, outgoing: options.call.direction === 'outgoing', wrongKey: options.wrongKey ?? false, record: options.record ?? false });
     this.video = new VideoReceiver(this.pipeline.cryptor);
+    this.#now = options.now ?? Date.now;
+    this.#policy = new ReconnectPolicy(options.reconnect ?? {});
+    this.#watch = new PathWatch(options.pathWatch ?? {});
     this.pc = new RTCPeerConnection({
       codecs: { audio: [useOPUS()], video: [useVP8()] },
+      iceServers: (options.iceServers ?? []).map((s) => ({ ...s, urls: [...s.urls] })),
+      iceTransportPolicy: options.relay ? 'relay' : 'all',
       ...(options.iceAdditionalHostAddresses ? { iceAdditionalHostAddresses: options.iceAdditionalHostAddresses } : {}),
     });
     this.pc.onTrack.subscribe((track) => this.#onTrack(track));
     this.pc.onIceCandidate.subscribe((candidate) => this.#send({ type: 'ice', candidate: candidate ? candidate.toJSON() : null }));
     this.pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') this.#startSending();
+      this.#checkPath();
     });
+    this.#pathTimer = setInterval(() => this.#checkPath(), 250);
     this.#call.on('signal', (message) => this.#enqueue(() => this.#onSignal(message)));
     this.#call.on('ended', () => void this.close());
     this.#queue = this.pipeline.ready();
@@ -64,13 +114,14 @@ export class MediaPeer {
   }
 
   report(): PeerReport {
-    return { ...this.pipeline.report(), connectionState: this.pc.connectionState, video: this.video.report() };
+    return { ...this.pipeline.report(), connectionState: this.pc.connectionState, video: this.video.report(), path: { ...this.#path } };
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#pathTimer !== undefined) clearInterval(this.#pathTimer);
     await this.pc.close().catch(() => undefined);
     this.pipeline.destroy();
   }
@@ -83,13 +134,28 @@ export class MediaPeer {
     this.#send({ type: 'sdp', description: { type: 'offer', sdp: this.pc.localDescription!.sdp } });
   }
 
+  /** Restarts ICE: a new offer with new ICE credentials (skipped while another negotiation is under way). */
+  async #restartIce(): Promise<void> {
+    if (this.#closed || this.pc.signalingState !== 'stable') return;
+    const offer = await this.pc.createOffer({ iceRestart: true });
+    await this.pc.setLocalDescription(offer);
+    this.#send({ type: 'sdp', description: { type: 'offer', sdp: this.pc.localDescription!.sdp } });
+  }
+
   async #onSignal(message: InCallMessage): Promise<void> {
     switch (message.type) {
-      case 'sdp':
-        await this.pc.setRemoteDescription(message.description);
-        if (message.description.type === 'offer') {
+      case 'sdp': {
+        const description = message.description;
+        const collision = description.type === 'offer' && this.pc.signalingState !== 'stable';
+        // Perfect negotiation, as the browsers: the caller ignores a colliding offer; the callee rolls back (werift
+        // rolls back implicitly when an offer arrives in have-local-offer).
+        this.#ignoringOffer = collision && this.#call.direction === 'outgoing';
+        if (this.#ignoringOffer) return;
+        await this.pc.setRemoteDescription(description);
+        if (description.type === 'offer') {
           for (const t of this.pc.getTransceivers()) {
-            if (t.kind === 'audio' && !this.#audio) {
+            // Ours stays sendrecv on every re-offer (an ICE restart's included); the rest only receive.
+            if (t.kind === 'audio' && (!this.#audio || t === this.#audio)) {
               this.#audio = t;
               t.setDirection('sendrecv');
             } else t.setDirection('recvonly');
@@ -99,8 +165,14 @@ export class MediaPeer {
           this.#send({ type: 'sdp', description: { type: 'answer', sdp: this.pc.localDescription!.sdp } });
         }
         return;
+      }
       case 'ice':
-        if (message.candidate) await this.pc.addIceCandidate(message.candidate as never);
+        if (!message.candidate) return;
+        try {
+          await this.pc.addIceCandidate(message.candidate as never);
+        } catch (error) {
+          if (!this.#ignoringOffer) throw error; // a candidate of the offer we ignored is expected to fail
+        }
         return;
       case 'hangup':
         this.#call.hangUp();
@@ -111,6 +183,9 @@ export class MediaPeer {
   }
 
   #onTrack(track: MediaStreamTrack): void {
+    if (this.#subscribed.has(track)) return; // announced again by a renegotiation: already read
+    this.#subscribed.add(track);
+    track.onReceiveRtp.subscribe(() => this.#watch.rtp(this.#now()));
     if (track.kind === 'video') {
       // Only VP8 is negotiated (useVP8), so every video packet is VP8.
       track.onReceiveRtp.subscribe((rtp) => {
@@ -134,6 +209,59 @@ export class MediaPeer {
   /** The mid of the transceiver receiving `track` (frames are sealed bound to it), once negotiated. */
   #midOf(track: MediaStreamTrack): string | undefined {
     return this.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track))?.mid ?? undefined;
+  }
+
+  /** Feeds the reconnect policy the path's state and the clock; asks for key frames after a recovery. */
+  #checkPath(): void {
+    if (this.#closed) return;
+    const now = this.#now();
+    const state = this.#watch.state(this.pc.connectionState as PathState, now);
+    const actions = state !== this.#lastPathState ? this.#policy.state(state, now) : this.#policy.tick(now);
+    this.#lastPathState = state;
+    for (const action of actions) this.#apply(action, now);
+    const keyFrames = this.video.report().keyFrames;
+    if (keyFrames > this.#keyFramesSeen) {
+      this.#keyFramesSeen = keyFrames;
+      this.#watch.keyFrame();
+    }
+    if (this.#watch.shouldRequestKeyFrame(now)) this.#requestKeyFrame();
+  }
+
+  #apply(action: ReconnectAction, now: number): void {
+    const say = this.#options.onPath ?? (() => undefined);
+    switch (action.type) {
+      case 'reconnecting':
+        this.#path.reconnecting = true;
+        say('media path down: reconnecting');
+        return;
+      case 'restart-ice':
+        this.#path.iceRestarts++;
+        say(`restarting ICE (${this.#path.iceRestarts})`);
+        this.#enqueue(() => this.#restartIce());
+        return;
+      case 'recovered':
+        this.#path = { ...this.#path, reconnecting: false, recoveries: this.#path.recoveries + 1, lastDownForMs: action.downForMs };
+        say(`media path back after ${action.downForMs} ms`);
+        this.#watch.recovered(now);
+        return;
+      case 'give-up':
+        this.#path.reconnecting = false;
+        say(`media path down for ${action.downForMs} ms: giving up`);
+        this.#call.hangUp('connection-lost');
+        return;
+    }
+  }
+
+  /** PLI for every video stream we receive (the sender's encoder then sends a key frame). */
+  #requestKeyFrame(): void {
+    for (const t of this.pc.getTransceivers()) {
+      if (t.kind !== 'video') continue;
+      for (const track of t.receiver.tracks) {
+        if (track.ssrc === undefined) continue;
+        this.#path.keyFrameRequests++;
+        t.receiver.sendRtcpPLI(track.ssrc).catch(() => undefined);
+      }
+    }
   }
 
   /** Tone mode: one sealed 20 ms frame per 20 ms of wall time (catching up after a late timer, at most 5 at once). */

@@ -6,6 +6,7 @@
 import { emojiForDisplay } from '@mtcall/crypto';
 import WebSocket from 'ws';
 import { SignalingClient, type Call, type CallEndReason } from '@mtcall/signaling';
+import type { ReconnectOptions } from '@mtcall/client';
 import { MediaPeer, type PeerReport, type SendMode } from './peer.js';
 
 export interface PeerOptions {
@@ -18,6 +19,10 @@ export interface PeerOptions {
   wrongKey?: boolean;
   record?: boolean;
   iceAdditionalHostAddresses?: string[];
+  /** Relay-only ICE through the signaling server's TURN relays (as the browsers' "relay only"). */
+  relay?: boolean;
+  /** When to restart ICE after the media path breaks, and when to give up (the call ends with `connection-lost`). */
+  reconnect?: Partial<ReconnectOptions>;
   log?: (line: string) => void;
 }
 
@@ -61,7 +66,11 @@ export async function startPeer(options: PeerOptions): Promise<RunningPeer> {
         wrongKey: options.wrongKey ?? false,
         record: options.record ?? false,
         ...(options.iceAdditionalHostAddresses ? { iceAdditionalHostAddresses: options.iceAdditionalHostAddresses } : {}),
+        iceServers: client.iceServers,
+        relay: options.relay ?? false,
+        ...(options.reconnect ? { reconnect: options.reconnect } : {}),
         onError: (message) => log(`media error: ${message}`),
+        onPath: (line) => log(`call with ${call.peerId}: ${line}`),
       });
     });
     call.on('ended', ({ reason }) => {

@@ -1,0 +1,254 @@
+/**
+ * Path breaks for real: each side of a call in its own network namespace (test/e2e/netns.ts), relay-only ICE
+ * through coturn on the host; one side's only link is cut with `ip link set … down` for 5 s, then brought back up.
+ * Nobody steps in: the call recovers by itself (ICE restart over the sealed channel when the outage outlasts the
+ * reconnect policy's wait), with the same key and emoji, the seq counters carrying on (no replay or authentication
+ * drops) and video back after a key frame. Chromium ↔ Chromium, and Chromium ↔ mtcall-peer (werift, run inside the
+ * other namespace by netns-peer.mjs). A link that stays down ends the call with `connection-lost` on both sides.
+ *
+ * Each test cuts the link once by default; MTCALL_RECOVERY_RUNS=10 cuts it 10 times in the same call and prints the
+ * time to media after the link returns (p50/p95) and the frames lost per cut (docs/PERFORMANCE.md). Needs root,
+ * iproute2 and coturn (skipped otherwise).
+ */
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
+import { haveTurnserver, startRelay, type RunningRelay } from '@mtcall/demo/dist-server/relay.js';
+import type { PeerReport } from '@mtcall/peer/dist/peer.js';
+import { turnCredentials } from '@mtcall/signaling/server';
+import { both, CHROMIUM, CHROMIUM_ARGS, duplicateAllowance, duplicates, harmfulDrops, openPeer, snapshot, startDemo, until, type Snapshot } from './harness.js';
+import { createNamespaces, destroyNamespaces, inNamespace, namespacesProblem, namespaceWrapper, setLink, type NetnsLayout } from './netns.js';
+
+/** Names and subnets of this file's own (relay.test.ts uses 10.77.*: the two can run at the same time). */
+const LAYOUT: NetnsLayout = {
+  sharedIp: '10.78.0.1',
+  namespaces: [
+    { name: 'mtcall-ra', host: '10.78.1.1', peer: '10.78.1.2', vethHost: 'mtr-a0', vethNs: 'mtr-a1' },
+    { name: 'mtcall-rb', host: '10.78.2.1', peer: '10.78.2.2', vethHost: 'mtr-b0', vethNs: 'mtr-b1' },
+  ],
+};
+const [A, B] = LAYOUT.namespaces as [NetnsLayout['namespaces'][0], NetnsLayout['namespaces'][0]];
+/** How long the link stays down. */
+const CUT_MS = 5_000;
+const RUNS = Math.max(1, Number(process.env['MTCALL_RECOVERY_RUNS'] ?? '1'));
+
+const problem = !haveTurnserver() ? 'coturn is not installed' : namespacesProblem(LAYOUT);
+if (problem) console.warn(`SKIPPED the network-namespace recovery tests: ${problem}`);
+
+/** The peer's report as netns-peer.mjs prints it. */
+type BotReport = PeerReport & { emoji?: string[]; ended?: string };
+
+/** mtcall-peer answering calls inside a namespace; `report()` is its last printed report. */
+interface NamespacedPeer {
+  /** Resolves once the peer is signed in (its first report line). */
+  ready: Promise<void>;
+  report(): Promise<BotReport | undefined>;
+  stop(): Promise<void>;
+}
+
+function startNamespacedPeer(ns: NetnsLayout['namespaces'][0], options: Record<string, unknown>): NamespacedPeer {
+  const script = fileURLToPath(new URL('./netns-peer.mjs', import.meta.url));
+  const [command, args] = inNamespace(ns, process.execPath, [script, JSON.stringify(options)]);
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let last: BotReport | undefined;
+  let partial = '';
+  let signedIn: () => void = () => undefined;
+  const ready = new Promise<void>((ok, fail) => {
+    signedIn = ok;
+    child.once('exit', (code) => fail(new Error(`netns-peer exited (${code}) before signing in`)));
+  });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) last = (JSON.parse(line) as { report: BotReport | null }).report ?? undefined;
+    if (lines.length > 0) signedIn();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  ready.catch(() => undefined);
+  return {
+    ready,
+    report: async () => last,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+/** `firsts`: the first frames opened again on both sides; `ms`: video decoding (or, with the peer, every stream) again. */
+function summary(label: string, firsts: number[], ms: number[], lost: number[]): void {
+  console.log(`RECOVERY ${label}: ${ms.length} cut(s) of ${CUT_MS / 1000} s; after the link returned: first frames p50 ${percentile(firsts, 50)} ms, p95 ${percentile(firsts, 95)} ms (all: ${firsts.join(', ')}); all media flowing p50 ${percentile(ms, 50)} ms, p95 ${percentile(ms, 95)} ms (all: ${ms.join(', ')}); sealed frames lost per cut (audio+video, both directions): p50 ${percentile(lost, 50)}, max ${Math.max(...lost)}`);
+}
+
+/** Cuts A's link for CUT_MS (the outage is the scenario, not a wait for a condition), brings it back; returns when. */
+async function cut(): Promise<number> {
+  setLink(A, LAYOUT, false);
+  await new Promise((resolve) => setTimeout(resolve, CUT_MS));
+  setLink(A, LAYOUT, true);
+  return Date.now();
+}
+
+/**
+ * Drops that would mean a bug or an attack after a cut: `harmfulDrops` less `too-old` — a cut leaves retransmissions
+ * of frames sent before it arriving after the 64-entry window moved on (network loss, counted for what it is).
+ */
+const integrityDrops = (s: Snapshot) => harmfulDrops(s) - (s.transport?.dropped['too-old'] ?? 0);
+const decoded = (s: Snapshot) => s.inbound?.videoFramesDecoded ?? 0;
+const sealed = (s: Snapshot) => s.transport?.sealed.frames ?? 0;
+const opened = (s: Snapshot) => s.transport?.opened.frames ?? 0;
+
+describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (ip link set down/up)', () => {
+  let relay: RunningRelay;
+  let server: RunningDemoServer;
+  const browsers: Browser[] = [];
+  const pages: Page[] = [];
+  let bot: NamespacedPeer | undefined;
+  let dir: string;
+
+  beforeAll(async () => {
+    const failed = createNamespaces(LAYOUT);
+    if (failed) throw new Error(failed);
+    relay = await startRelay({ extraListeningIps: [A.host, B.host], relayIp: LAYOUT.sharedIp });
+    // alice lives in A; everyone else in B. Each is given the relay at the address its namespace reaches.
+    server = await startDemo({
+      host: '0.0.0.0',
+      iceServers: (userId, now) => [{ ...turnCredentials(relay.turn, userId, now), urls: [`turn:${userId === 'alice' ? A.host : B.host}:${relay.port}?transport=udp`] }],
+    });
+    dir = mkdtempSync(join(tmpdir(), 'mtcall-netns-'));
+    for (const ns of [A, B]) {
+      const origin = `http://${ns.host}:${new URL(server.url).port}`;
+      browsers.push(await chromium.launch({ executablePath: namespaceWrapper(dir, ns, CHROMIUM), args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${origin}`] }));
+    }
+  });
+  afterAll(async () => {
+    for (const b of browsers) await b.close().catch(() => undefined);
+    await server?.close();
+    await relay?.stop();
+    destroyNamespaces(LAYOUT);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    setLink(A, LAYOUT, true);
+    for (const page of pages.splice(0)) await page.context().close();
+    await bot?.stop();
+    bot = undefined;
+  });
+
+  const url = (ns: NetnsLayout['namespaces'][0]) => `http://${ns.host}:${new URL(server.url).port}/`;
+
+  it(`Chromium ↔ Chromium: ${RUNS} cut(s); media back by itself, same emoji, seq carrying on, no authentication drops`, async () => {
+    const bob = await openPeer(browsers[1]!, url(B), { name: 'bob', autoaccept: true, relay: '1' });
+    pages.push(bob);
+    await until(async () => server.signaling.core.stats.users, (n) => n >= 1, 'bob online', 30_000);
+    const alice = await openPeer(browsers[0]!, url(A), { name: 'alice', call: 'bob', relay: '1' });
+    pages.push(alice);
+    const [a0, b0] = await until(both(alice, bob), ([x, y]) => decoded(x) >= 30 && decoded(y) >= 30 && x.security === 'media-protected' && y.security === 'media-protected', 'media flowing through the relay');
+    expect(a0.emoji).toHaveLength(4);
+    expect(a0.emoji).toEqual(b0.emoji);
+    const firsts: number[] = [];
+    const times: number[] = [];
+    const lost: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const [a1, b1] = await both(alice, bob)();
+      const up = await cut();
+      const [a2, b2] = await both(alice, bob)(); // still the stalled counters (taken right after the link returned)
+      let first: number | undefined; // the first frames opened again on both sides (audio or video)
+      const [a3, b3] = await until(both(alice, bob), ([x, y]) => {
+        if (first === undefined && opened(x) > opened(a2) && opened(y) > opened(b2)) first = Date.now() - up;
+        return decoded(x) >= decoded(a2) + 10 && decoded(y) >= decoded(b2) + 10;
+      }, 'video decoding again on both sides', 120_000);
+      firsts.push(first ?? Date.now() - up);
+      times.push(Date.now() - up);
+      lost.push(sealed(a3) - sealed(a1) - (opened(b3) - opened(b1)) + (sealed(b3) - sealed(b1)) - (opened(a3) - opened(a1)));
+      console.log(`cut ${run + 1}: first frames ${firsts.at(-1)} ms, video flowing ${times.at(-1)} ms after the link returned; recoveries ${a3.recoveries}/${b3.recoveries}, ICE restarts ${a3.iceRestarts}/${b3.iceRestarts}, last outage ${a3.lastDownForMs}/${b3.lastDownForMs} ms; frames lost ${lost.at(-1)}; drops ${JSON.stringify(a3.transport!.dropped)} / ${JSON.stringify(b3.transport!.dropped)}`);
+      for (const [before, after] of [[a1, a3], [b1, b3]] as const) {
+        expect(after.emoji).toEqual(a0.emoji); // the same key: no new DH
+        expect(after.endReason).toBeUndefined();
+        expect(after.security).toBe('media-protected');
+        expect(after.transport!.dropped.auth).toBe(0);
+        expect(integrityDrops(after) - integrityDrops(before)).toBeLessThanOrEqual(5);
+        expect(duplicates(after)).toBeLessThanOrEqual(duplicateAllowance(after)); // Chromium's own repeats (harness.ts)
+        expect(opened(after)).toBeGreaterThan(opened(before)); // the seq counters carried on: the replay window opens them
+      }
+    }
+    summary('Chromium ↔ Chromium', firsts, times, lost);
+  }, 120_000 + RUNS * 120_000);
+
+  it(`Chromium ↔ mtcall-peer: ${RUNS} cut(s); the peer recovers by itself too (ICE restart, key frame), no replay or authentication drops`, async () => {
+    const port = new URL(server.url).port;
+    bot = startNamespacedPeer(B, { server: `ws://${B.host}:${port}/signal`, user: 'bot', send: { type: 'tone', frequency: 660 }, relay: true });
+    await bot.ready;
+    const alice = await openPeer(browsers[0]!, url(A), { name: 'alice', call: 'bot', relay: '1' });
+    pages.push(alice);
+    const page = () => snapshot(alice);
+    const all = async () => [await page(), await bot!.report()] as const;
+    const [s0, r0] = await until(all, ([s, r]) => opened(s) >= 50 && (r?.video.framesOpened ?? 0) >= 20 && (r?.audio.decoded ?? 0) >= 50, 'media flowing both ways');
+    expect(s0.emoji).toHaveLength(4);
+    expect(r0!.emoji).toEqual(s0.emoji);
+    const firsts: number[] = [];
+    const times: number[] = [];
+    const lost: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const [s1, r1] = await all();
+      const up = await cut();
+      const [s2, r2] = await all();
+      let first: number | undefined;
+      const [s3, r3] = await until(
+        all,
+        ([s, r]) => {
+          if (first === undefined && opened(s) > opened(s2) && (r?.crypto.opened.frames ?? 0) > r2!.crypto.opened.frames) first = Date.now() - up;
+          return opened(s) >= opened(s2) + 10 && (r?.audio.decoded ?? 0) >= r2!.audio.decoded + 10 && (r?.video.framesOpened ?? 0) >= r2!.video.framesOpened + 5 && (r?.video.keyFrames ?? 0) > r1!.video.keyFrames;
+        },
+        'media both ways again, and a key frame at the peer',
+        120_000,
+      );
+      firsts.push(first ?? Date.now() - up);
+      times.push(Date.now() - up);
+      lost.push(sealed(s3) - sealed(s1) - (r3!.crypto.opened.frames - r1!.crypto.opened.frames) + (r3!.crypto.sealed.frames - r1!.crypto.sealed.frames) - (opened(s3) - opened(s1)));
+      console.log(`cut ${run + 1}: first frames ${firsts.at(-1)} ms, all media ${times.at(-1)} ms after the link returned; browser recoveries ${s3.recoveries}, ICE restarts ${s3.iceRestarts}; peer ${JSON.stringify(r3!.path)}; frames lost ${lost.at(-1)}; peer drops ${JSON.stringify(r3!.crypto.dropped)}, browser drops ${JSON.stringify(s3.transport!.dropped)}`);
+      expect(s3.emoji).toEqual(s0.emoji);
+      expect(r3!.emoji).toEqual(s0.emoji);
+      expect(s3.endReason).toBeUndefined();
+      expect(r3!.ended).toBeUndefined();
+      expect(s3.transport!.dropped.auth).toBe(0);
+      expect(r3!.crypto.dropped.auth).toBe(0);
+      expect(integrityDrops(s3) - integrityDrops(s1)).toBeLessThanOrEqual(5);
+      expect(duplicates(s3)).toBeLessThanOrEqual(duplicateAllowance(s3));
+      // One subscription per track after a renegotiation: no frame is read twice (that showed as replay drops).
+      expect(r3!.crypto.dropped.replay - r1!.crypto.dropped.replay).toBeLessThanOrEqual(5);
+      expect(r3!.audio.decodeErrors).toBe(0);
+    }
+    summary('Chromium ↔ mtcall-peer', firsts, times, lost);
+  }, 120_000 + RUNS * 120_000);
+
+  it('a link that stays down: mtcall-peer and Chromium each end the call with connection-lost after the configured time', async () => {
+    const port = new URL(server.url).port;
+    bot = startNamespacedPeer(B, { server: `ws://${B.host}:${port}/signal`, user: 'bot', send: { type: 'tone', frequency: 660 }, relay: true, reconnect: { giveUpAfterMs: 6_000 } });
+    await bot.ready;
+    const alice = await openPeer(browsers[0]!, url(A), { name: 'alice', call: 'bot', relay: '1', giveUpMs: '6000' });
+    pages.push(alice);
+    const all = async () => [await snapshot(alice), await bot!.report()] as const;
+    await until(all, ([s, r]) => opened(s) >= 50 && (r?.audio.decoded ?? 0) >= 50, 'media flowing both ways');
+    setLink(A, LAYOUT, false);
+    const [s, r] = await until(all, ([x, y]) => x.endReason !== undefined && y?.ended !== undefined, 'the call to end on both sides', 90_000);
+    console.log(`link kept down: browser ended with ${s.endReason}, peer with ${r!.ended} (peer path ${JSON.stringify(r!.path)})`);
+    expect(r!.ended).toBe('connection-lost');
+    expect(s.endReason).toBe('connection-lost');
+    expect(s.status).toContain('Connection lost');
+  });
+});
