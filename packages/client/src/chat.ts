@@ -108,6 +108,15 @@ interface IncomingFile {
   data?: Uint8Array;
 }
 
+/** A request the server has not answered yet (sent again after a reconnect). `message` is unset until written. */
+interface Unconfirmed {
+  message?: ClientMessage;
+  session?: ChatSession;
+  randomId?: string;
+  resolve?: (value: unknown) => void;
+  reject?: (error: Error) => void;
+}
+
 /** Upload parts in flight at once. */
 const UPLOAD_WINDOW = 4;
 
@@ -447,7 +456,7 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
   readonly #byChatId = new Map<string, ChatSession>();
   readonly #open = new Set<ChatSession>();
   /** Requests waiting for their reply, by request id (sent again after a reconnect). */
-  readonly #unconfirmed = new Map<string, { message: ClientMessage; session?: ChatSession; randomId?: string; resolve?: (value: unknown) => void; reject?: (error: Error) => void }>();
+  readonly #unconfirmed = new Map<string, Unconfirmed>();
   /** Fire-and-forget messages written while offline. */
   #offline: ClientMessage[] = [];
   /** Part downloads waiting, by `fileId/part`. */
@@ -494,14 +503,15 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
   /** @internal */
   requestChat(session: ChatSession, gA: Uint8Array): void {
     const requestId = this.#requestId();
-    this.#unconfirmed.set(requestId, { message: { type: 'chatRequest', requestId, userId: session.peerId, gA: bytesToBase64(gA) }, session });
-    this.#write(this.#unconfirmed.get(requestId)!.message);
+    const message: ClientMessage = { type: 'chatRequest', requestId, userId: session.peerId, gA: bytesToBase64(gA) };
+    this.#unconfirmed.set(requestId, { message, session });
+    this.#write(message);
   }
 
   /** @internal A request id for a chatSend of `randomId`, kept until chatSent. */
   track(session: ChatSession, randomId: string): string {
     const requestId = this.#requestId();
-    this.#unconfirmed.set(requestId, { message: undefined as unknown as ClientMessage, session, randomId });
+    this.#unconfirmed.set(requestId, { session, randomId }); // its message is set when the session transmits it
     return requestId;
   }
 

@@ -1,6 +1,6 @@
 /** Secret chats on the server core (sans-IO, injected clock): queues, acks, expiry, offline delivery, caps, every error code. */
 import { describe, expect, it } from 'vitest';
-import { Rng, check, fuzz, report } from '@mtcall/testkit';
+import { Rng, TIMEOUT, check, fuzz, report } from '@mtcall/testkit';
 import { bytesToBase64, TELEGRAM_DH_GROUP } from '@mtcall/crypto';
 import { SignalingServerCore, DEFAULT_SERVER_LIMITS, type ChatLimits, type ServerOutput } from './server-core.js';
 import { CHAT_RETENTION_MS } from './server-chats.js';
@@ -170,6 +170,20 @@ describe('secret chats on the server', () => {
     expect(laptop.errors()).toEqual(['not-in-chat']);
   });
 
+  it('a chatRequest sent again (its reply lost in a reconnect) gets the same chat and is queued once', () => {
+    const w = world();
+    const alice = w.device('alice');
+    const bob = w.device('bob');
+    bob.take();
+    alice.send({ type: 'chatRequest', requestId: 'again', userId: 'bob', gA });
+    alice.send({ type: 'chatRequest', requestId: 'again', userId: 'bob', gA });
+    const created = alice.take().filter((m) => m.type === 'chatCreated') as Extract<ServerMessage, { type: 'chatCreated' }>[];
+    expect(created).toHaveLength(2);
+    expect(created[1]!.chatId).toBe(created[0]!.chatId);
+    expect(bob.updates()).toHaveLength(1);
+    expect(w.core.stats.chatsCreated).toBe(1);
+  });
+
   it('discard tells the other end and forgets the chat', () => {
     const w = world();
     const alice = w.device('alice');
@@ -301,7 +315,7 @@ describe('secret chats on the server', () => {
 });
 
 describe('chat router fuzz', () => {
-  it('a third device sending random chat frames (valid, mutated, foreign ids) never throws and never touches alice and bob\'s chat', () => {
+  it('a third device sending random chat frames (valid, mutated, foreign ids) never throws and never touches alice and bob\'s chat', { timeout: TIMEOUT }, () => {
     const counts: Record<string, number> = {};
     const done = fuzz(0xc4a7, 20_000, 500, (rng: Rng, index: number) => {
       // One world per batch: alice and bob chat; mallory (and a second mallory device) send anything.

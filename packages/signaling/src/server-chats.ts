@@ -58,6 +58,8 @@ export interface ChatRecord {
   participantUserId: string;
   /** The device that accepted; absent while the request is pending. */
   participantDevice?: DeviceAddress;
+  /** The originator's `requestId`: the same request sent again (after a reconnect) gets the same chat. */
+  requestId: string;
   createdAt: number;
 }
 
@@ -88,6 +90,8 @@ export interface ChatStore {
   rememberDevice(userId: string, device: DeviceAddress): void;
   devicesOf(userId: string): DeviceAddress[];
   getChat(chatId: string): ChatRecord | undefined;
+  /** The chat a device's request created, if any. */
+  findRequest(device: DeviceAddress, requestId: string): ChatRecord | undefined;
   putChat(chat: ChatRecord): void;
   deleteChat(chatId: string): void;
   chatCount(userId: string): number;
@@ -131,6 +135,11 @@ export class MemoryChatStore implements ChatStore {
 
   getChat(chatId: string): ChatRecord | undefined {
     return this.#chats.get(chatId);
+  }
+
+  findRequest(device: DeviceAddress, requestId: string): ChatRecord | undefined {
+    for (const chat of this.#chats.values()) if (chat.adminDevice === device && chat.requestId === requestId) return chat;
+    return undefined;
   }
 
   putChat(chat: ChatRecord): void {
@@ -320,13 +329,19 @@ export class ChatRouter {
     switch (message.type) {
       case 'chatRequest': {
         if (message.userId === userId) return new Refused('self-chat', 'a user cannot open a secret chat with themselves');
+        const again = this.#store.findRequest(device, message.requestId);
+        if (again) {
+          // Sent again after a reconnect (the reply was lost): the same chat, queued once.
+          if (again.participantUserId !== message.userId) return new Refused('invalid-message', `request ${message.requestId} already opened a chat with another user`);
+          return out.send(connection.id, { type: 'chatCreated', requestId: message.requestId, chatId: again.chatId });
+        }
         const targets = this.#store.devicesOf(message.userId);
         if (targets.length === 0) return new Refused('unknown-user', `no device of ${message.userId} has ever connected`);
         if (this.#store.chatCount(userId) >= this.#limits.maxChatsPerUser) return new Refused('too-many-chats', `at most ${this.#limits.maxChatsPerUser} chats per user`);
         if (this.#store.chatCount(message.userId) >= this.#limits.maxChatsPerUser) return new Refused('too-many-chats', `${message.userId} has as many chats as the server allows`);
         if (targets.every((t) => this.#full(t))) return new Refused('queue-full', `every device of ${message.userId} has a full queue`);
         const chatId = bytesToHex(randomBytes(16));
-        this.#store.putChat({ chatId, adminUserId: userId, adminDevice: device, participantUserId: message.userId, createdAt: now });
+        this.#store.putChat({ chatId, adminUserId: userId, adminDevice: device, participantUserId: message.userId, requestId: message.requestId, createdAt: now });
         this.stats.chatsCreated++;
         out.send(connection.id, { type: 'chatCreated', requestId: message.requestId, chatId });
         for (const target of targets) if (!this.#full(target)) this.#deliver(target, { kind: 'requested', chatId, fromUserId: userId, gA: message.gA }, now, out);
