@@ -53,6 +53,24 @@ describe('mtcall-peer ↔ mtcall-peer through the real signaling server (werift,
     expect(b!.crypto.sealed.frames).toBeGreaterThanOrEqual(100);
   });
 
+  it('both sides restart ICE at the same moment (glare): the callee gives way, the ICE credentials change on both sides, audio carries on with no replay drop', async () => {
+    const { alice, bob } = await callPair();
+    const ufrag = (peer: RunningPeer) => /a=ice-ufrag:(\S+)/.exec(peer.calls.at(-1)!.media!.pc.localDescription!.sdp)?.[1];
+    const [a0, b0] = await until(() => [alice.report(), bob.report()] as const, ([x, y]) => (x?.audio.decoded ?? 0) >= 50 && (y?.audio.decoded ?? 0) >= 50, 'audio both ways');
+    const before = [ufrag(alice), ufrag(bob)];
+    alice.calls.at(-1)!.media!.restartIce();
+    bob.calls.at(-1)!.media!.restartIce();
+    const stable = (peer: RunningPeer) => peer.calls.at(-1)!.media!.pc.signalingState === 'stable';
+    await until(() => [ufrag(alice), ufrag(bob), stable(alice), stable(bob)] as const, ([x, y, p, q]) => x !== before[0] && y !== before[1] && p && q, 'new ICE credentials on both sides, negotiation settled');
+    const [a1, b1] = await until(() => [alice.report(), bob.report()] as const, ([x, y]) => x!.audio.decoded >= a0!.audio.decoded + 100 && y!.audio.decoded >= b0!.audio.decoded + 100, 'audio both ways after the restart');
+    for (const side of [a1!, b1!]) {
+      expect(side.path.iceRestarts).toBeGreaterThanOrEqual(1);
+      expect(side.dropped, JSON.stringify(side.crypto.dropped)).toBe(0); // one RTP subscription per track: no replays
+      expect(side.connectionState).toBe('connected');
+    }
+    expect(a1!.emoji).toEqual(b1!.emoji);
+  });
+
   it('with a wrong media key the callee opens nothing and counts auth drops', async () => {
     const { bob } = await callPair({ wrongKey: true });
     const b = await until(() => bob.report(), (r) => (r?.crypto.dropped.auth ?? 0) >= 50, 'auth drops');

@@ -117,6 +117,15 @@ export class MediaPeer {
     return { ...this.pipeline.report(), connectionState: this.pc.connectionState, video: this.video.report(), path: { ...this.#path } };
   }
 
+  /**
+   * Restarts ICE now (e.g. the host's network changed), as the reconnect policy does when the path breaks: a new
+   * offer with new ICE credentials over the sealed channel. Either side may; a collision is resolved as perfect
+   * negotiation does (the callee's offer gives way).
+   */
+  restartIce(): void {
+    if (!this.#closed) this.#apply({ type: 'restart-ice' }, this.#now());
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -142,6 +151,18 @@ export class MediaPeer {
     this.#send({ type: 'sdp', description: { type: 'offer', sdp: this.pc.localDescription!.sdp } });
   }
 
+  /**
+   * werift 0.24 does not run the connectivity checks of an ICE restart by itself: its connect() returns early when
+   * DTLS is already up, leaving the restarted ICE transport idle ('new', or 'completed' once its candidates are
+   * gathered). Start them (DTLS carries on over the new pair).
+   */
+  #startRestartedIce(): void {
+    for (const dtls of this.pc.dtlsTransports) {
+      const ice = dtls.iceTransport;
+      if ((ice.state === 'new' || ice.state === 'completed') && dtls.state === 'connected') ice.start().catch((e: unknown) => this.#options.onError?.(`ICE restart: ${String(e)}`));
+    }
+  }
+
   async #onSignal(message: InCallMessage): Promise<void> {
     switch (message.type) {
       case 'sdp': {
@@ -152,6 +173,7 @@ export class MediaPeer {
         this.#ignoringOffer = collision && this.#call.direction === 'outgoing';
         if (this.#ignoringOffer) return;
         await this.pc.setRemoteDescription(description);
+        if (description.type === 'answer') this.#startRestartedIce();
         if (description.type === 'offer') {
           for (const t of this.pc.getTransceivers()) {
             // Ours stays sendrecv on every re-offer (an ICE restart's included); the rest only receive.
@@ -163,6 +185,7 @@ export class MediaPeer {
           const answer = await this.pc.createAnswer();
           await this.pc.setLocalDescription(answer);
           this.#send({ type: 'sdp', description: { type: 'answer', sdp: this.pc.localDescription!.sdp } });
+          this.#startRestartedIce();
         }
         return;
       }
