@@ -226,13 +226,12 @@ export class ClusterNode {
   message(message: ClusterMessage, now: number): ClusterOutput[] {
     switch (message.kind) {
       case 'deliver': {
+        const m = message.message;
+        // Forgotten even when the device is gone meanwhile: the call ended for it.
+        if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
         const id = this.#local.get(directoryField(message.device));
         if (id === undefined) return [];
-        const m = message.message;
-        if ('callId' in m && m.type !== 'error') {
-          if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
-          else this.#remoteCalls.set(m.callId, message.from);
-        }
+        if ('callId' in m && m.type !== 'error' && m.type !== 'phoneCallDiscarded') this.#remoteCalls.set(m.callId, message.from);
         return [{ kind: 'send', to: id, message: m }];
       }
       case 'frame': {
