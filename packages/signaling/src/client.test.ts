@@ -55,3 +55,29 @@ describe('SignalingClient against a hostile server', () => {
     expect(ENDED_CALLS_REMEMBERED).toBeGreaterThanOrEqual(1024);
   });
 });
+
+describe('endpoints', () => {
+  it('needs url or a non-empty urls (TypeError)', () => {
+    expect(() => new SignalingClient({ userId: 'a' })).toThrow(TypeError);
+    expect(() => new SignalingClient({ userId: 'a', urls: [] })).toThrow(TypeError);
+  });
+
+  it('moves to the next URL of its list when the connection drops', async () => {
+    const first = await hostileServer();
+    const second = await hostileServer();
+    const opened: string[] = [];
+    class Logged extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        opened.push(url);
+      }
+    }
+    const client = new SignalingClient({ urls: [first.url, second.url], userId: 'a', WebSocket: Logged as never, reconnect: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0 } });
+    await client.connect();
+    await first.close();
+    await expect.poll(() => opened.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    expect(opened.slice(0, 2)).toEqual([first.url, second.url]);
+    client.close();
+    await second.close();
+  });
+});

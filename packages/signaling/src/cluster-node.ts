@@ -158,7 +158,7 @@ export class ClusterNode {
 
   /** Advances the clock: the core's deadlines, and the heartbeat when due. */
   tick(now: number): ClusterOutput[] {
-    const out = this.#local_(this.core.tick(now), now);
+    const out = this.#fromCore(this.core.tick(now), now);
     if (now >= this.#nextHeartbeat) {
       this.#nextHeartbeat = now + Math.max(100, Math.floor(this.#ttl / 3));
       out.push({ kind: 'heartbeat' });
@@ -174,14 +174,14 @@ export class ClusterNode {
   }
 
   open(id: ConnectionId, now: number, address?: string): ClusterOutput[] {
-    return this.#local_(this.core.open(id, now, address), now);
+    return this.#fromCore(this.core.open(id, now, address), now);
   }
 
   receive(id: ConnectionId, text: string, byteLength: number, now: number): ClusterOutput[] {
     const device = this.#localDevice.get(id);
     if (device === undefined) {
       // Not admitted yet: a hello resuming a session another instance (or this one, as a stand-in) knew.
-      return this.#local_(this.core.receive(id, this.#hello(id, text), byteLength, now), now);
+      return this.#fromCore(this.core.receive(id, this.#hello(id, text), byteLength, now), now);
     }
     if (this.#remoteCalls.size > 0 && text.includes('"callId"')) {
       const parsed = parseClientMessage(text);
@@ -195,7 +195,7 @@ export class ClusterNode {
         }
       }
     }
-    return this.#local_(this.core.receive(id, text, byteLength, now), now);
+    return this.#fromCore(this.core.receive(id, text, byteLength, now), now);
   }
 
   close(id: ConnectionId, now: number): ClusterOutput[] {
@@ -210,35 +210,34 @@ export class ClusterNode {
         out.push({ kind: 'unregister', device });
       }
     }
-    out.push(...this.#local_(this.core.close(id, now), now));
+    out.push(...this.#fromCore(this.core.close(id, now), now));
     return out;
   }
 
   tokenVerified(...args: Parameters<SignalingServerCore['tokenVerified']>): ClusterOutput[] {
-    return this.#local_(this.core.tokenVerified(...args), args[2]);
+    return this.#fromCore(this.core.tokenVerified(...args), args[2]);
   }
 
   roomMediaDone(...args: Parameters<SignalingServerCore['roomMediaDone']>): ClusterOutput[] {
-    return this.#local_(this.core.roomMediaDone(...args), args[3]);
+    return this.#fromCore(this.core.roomMediaDone(...args), args[3]);
   }
 
   /** A message on this instance's channel. */
   message(message: ClusterMessage, now: number): ClusterOutput[] {
     switch (message.kind) {
       case 'deliver': {
+        const m = message.message;
+        // Forgotten even when the device is gone meanwhile: the call ended for it.
+        if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
         const id = this.#local.get(directoryField(message.device));
         if (id === undefined) return [];
-        const m = message.message;
-        if ('callId' in m && m.type !== 'error') {
-          if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
-          else this.#remoteCalls.set(m.callId, message.from);
-        }
+        if ('callId' in m && m.type !== 'error' && m.type !== 'phoneCallDiscarded') this.#remoteCalls.set(m.callId, message.from);
         return [{ kind: 'send', to: id, message: m }];
       }
       case 'frame': {
         const standIn = this.#standIns.get(directoryField(message.device));
         if (standIn === undefined) return [];
-        return this.#local_(this.core.receive(standIn.id, message.text, message.bytes, now), now);
+        return this.#fromCore(this.core.receive(standIn.id, message.text, message.bytes, now), now);
       }
       case 'close': {
         const id = this.#local.get(directoryField(message.device));
@@ -285,7 +284,7 @@ export class ClusterNode {
     const created: StandIn = { id: this.#nextStandIn--, device, instance: delta.instance, tokenHash: delta.tokenHash };
     this.#standIns.set(field, created);
     this.#standInById.set(created.id, created);
-    out.push(...this.#local_(this.core.openStandIn(created.id, device, delta.resumed ? this.#tokens.get(field) : undefined, now), now));
+    out.push(...this.#fromCore(this.core.openStandIn(created.id, device, delta.resumed ? this.#tokens.get(field) : undefined, now), now));
     return out;
   }
 
@@ -293,7 +292,7 @@ export class ClusterNode {
     const field = directoryField(standIn.device);
     this.#standIns.delete(field);
     this.#standInById.delete(standIn.id);
-    return this.#local_(this.core.close(standIn.id, now), now);
+    return this.#fromCore(this.core.close(standIn.id, now), now);
   }
 
   #remember(field: string, hash: string): void {
@@ -324,7 +323,7 @@ export class ClusterNode {
   }
 
   /** The core's outputs: those for stand-ins go to their device's instance; welcomes register local devices. */
-  #local_(outputs: ServerOutput[], now: number): ClusterOutput[] {
+  #fromCore(outputs: ServerOutput[], now: number): ClusterOutput[] {
     const out: ClusterOutput[] = [];
     for (const output of outputs) {
       const standIn = output.to < 0 ? this.#standInById.get(output.to) : undefined;
