@@ -57,8 +57,11 @@ async function person(name: string): Promise<Page> {
 describe('the demo\'s room view', () => {
   it('three people in one room: tiles with everyone\'s video, one room code, joins and leaves shown', async () => {
     for (const name of ['ann', 'ben', 'cat']) await person(name);
+    // The security line turns to "End-to-end encrypted" on the room's next stats tick after media opens, and the
+    // join notices arrive with the member lists: wait for all of it rather than racing the UI.
     const states = await waitFor(() => Promise.all(pages.map(roomState)), (s) =>
-      s.every((x) => x.tiles === 3 && x.playing === 3 && [...x.code.replace(/\s/g, '')].length >= 4 && x.code === s[0]!.code && x.head.startsWith('3 here')));
+      s.every((x) => x.tiles === 3 && x.playing === 3 && [...x.code.replace(/\s/g, '')].length >= 4 && x.code === s[0]!.code && x.head.startsWith('3 here') &&
+        x.status.includes('End-to-end encrypted')) && s[0]!.notices.some((n) => n.includes('ben joined')));
     if (process.env['MTCALL_SCREENSHOTS']) await pages[0]!.screenshot({ path: `${process.env['MTCALL_SCREENSHOTS']}/demo-room.png`, fullPage: true });
     console.log('demo room:', states.map((s) => ({ code: s.code, head: s.head, status: s.status })));
     expect(states[0]!.notices.some((n) => n.includes('ben joined'))).toBe(true);
