@@ -68,8 +68,9 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 10));
 }
 
-async function pair(options: { rekeyAfterMessages?: number; store?: MemoryChatStore } = {}) {
-  server = await startSignalingServer({ port: 0, ...(options.store ? { chatStore: options.store } : {}) });
+async function pair(options: { rekeyAfterMessages?: number; store?: MemoryChatStore; maxQueuePerDevice?: number } = {}) {
+  const limits = options.maxQueuePerDevice !== undefined ? { chatLimits: { maxQueuePerDevice: options.maxQueuePerDevice } } : {};
+  server = await startSignalingServer({ port: 0, ...limits, ...(options.store ? { chatStore: options.store } : {}) });
   const alice = await device('alice', pluggable(), options);
   const bob = await device('bob', pluggable(), options);
   const a = alice.chats.chat('bob');
@@ -124,6 +125,29 @@ describe('secret chats in the SDK (Node, real server)', () => {
     alice.plug.plug();
     await until(() => texts(b, 'in').length === 3 && a.messages.every((m) => m.status !== 'sending'));
     expect(texts(b, 'in')).toEqual(['one', 'two', 'three']);
+  });
+
+  it('a message the server refuses (queue-full) is `failed` with its code, and a retry sends the same packet once', async () => {
+    const { bob, a, b } = await pair({ maxQueuePerDevice: 5 });
+    await until(() => server!.core.chatStore.queueLength('bob/d1') === 0); // bob acknowledged the request
+    bob.plug.unplug();
+    await until(() => bob.signaling.reconnecting);
+    const failed: ChatMessage[] = [];
+    a.on('failed', (m) => failed.push(m));
+    const sent = Array.from({ length: 8 }, (_, i) => a.send(`m${i}`));
+    await until(() => a.messages.every((m) => m.status !== 'sending'));
+    expect(a.messages.map((m) => m.status)).toEqual([...Array(5).fill('delivered'), ...Array(3).fill('failed')]);
+    expect(failed.map((m) => [m.text, m.failure])).toEqual([['m5', 'queue-full'], ['m6', 'queue-full'], ['m7', 'queue-full']]);
+    expect(() => a.retry(sent[0]!.id)).toThrow(/no failed message/); // delivered: nothing to retry
+    bob.plug.plug();
+    await until(() => texts(b, 'in').length === 5 && server!.core.chatStore.queueLength('bob/d1') === 0);
+    const sentBefore = a.stats.sent;
+    for (const m of failed) expect(a.retry(m.id).status).toBe('sending');
+    await until(() => texts(b, 'in').length === 8 && a.messages.every((m) => m.status === 'delivered'));
+    expect(texts(b, 'in')).toEqual(sent.map((m) => m.text));
+    expect(a.messages.every((m) => m.failure === undefined)).toBe(true);
+    expect(a.stats.sent).toBe(sentBefore); // the same packets: nothing was encrypted again
+    expect(b.stats.dropped).toEqual(expect.objectContaining({ duplicate: 0 }));
   });
 
   it('a file of 150 kB: encrypted parts on the server, byte-exact after download; the store holds no plaintext', async () => {

@@ -29,7 +29,16 @@ import {
   type DecryptedMessageMediaDocument,
   type SecretChatOutput,
 } from '@mtcall/secret-chat';
-import { CHAT_REQUEST_PREFIX, MAX_CHAT_FILE_PART_BYTES, type ChatServerMessage, type ChatUpdate, type ClientMessage, type SignalingClient } from '@mtcall/signaling';
+import {
+  CHAT_REQUEST_PREFIX,
+  MAX_CHAT_FILE_PART_BYTES,
+  SERVER_ERROR_CODES,
+  type ChatServerMessage,
+  type ChatUpdate,
+  type ClientMessage,
+  type ServerErrorCode,
+  type SignalingClient,
+} from '@mtcall/signaling';
 import { MtcallClientError } from './errors.js';
 
 /** The states of a chat, written once: waiting for the other side to accept, usable, or over. */
@@ -39,9 +48,16 @@ export type ChatState = (typeof CHAT_STATES)[number];
 
 /**
  * Where a message is: `sending` (not yet stored by the server), `delivered` (the server stored it for the other
- * device: one check), `read` (the other side said so: two checks); incoming ones are `received` until `markRead()`.
+ * device: one check), `read` (the other side said so: two checks), `failed` (the server refused it: see `failure`,
+ * and `ChatSession.retry`); incoming ones are `received` until `markRead()`.
  */
-export type ChatMessageStatus = 'sending' | 'delivered' | 'read' | 'received';
+export type ChatMessageStatus = 'sending' | 'delivered' | 'read' | 'failed' | 'received';
+
+/**
+ * Why the server refused one of our messages: its error code (e.g. `queue-full` while the other device's offline
+ * queue is full, `unknown-file`, `unknown-chat`), or `refused` for a code this SDK does not know.
+ */
+export type ChatSendFailure = ServerErrorCode | 'refused';
 
 /** An encrypted file attached to a message. */
 export interface ChatFile {
@@ -61,6 +77,8 @@ export interface ChatMessage {
   /** Local clock (ms) when sent or received. */
   date: number;
   status: ChatMessageStatus;
+  /** Set while `status` is `failed`. */
+  failure?: ChatSendFailure;
   file?: ChatFile;
 }
 
@@ -80,6 +98,8 @@ export interface ChatSessionEvents extends Record<string, unknown> {
   message: ChatMessage;
   /** The server stored one of ours for the other device. */
   delivered: ChatMessage;
+  /** The server refused one of ours (`status: 'failed'`, `failure` says why); `retry(id)` sends it again. */
+  failed: ChatMessage;
   /** The other side read these of ours. */
   read: ChatMessage[];
   /** A message with a file arrived (download it with `downloadFile(id)`), or one of ours finished uploading. */
@@ -141,6 +161,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Our packets before the server named the chat. */
   #early: ClientMessage[] = [];
+  /** The refused chatSend of each failed message, by random_id: a retry sends the same packet again. */
+  readonly #failedFrames = new Map<string, ClientMessage & { type: 'chatSend' }>();
 
   /** @internal Created by `SecretChats`. */
   constructor(chats: SecretChats, peerId: string, chat: SecretChat, chatId?: string) {
@@ -264,6 +286,24 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.#pump();
   }
 
+  /**
+   * Sends a failed message again: the same encrypted packet (same seq number, same random_id), as the protocol's
+   * resend rule requires; never re-encrypted. If the other side already received it (or asked for it with a Resend
+   * meanwhile), the copy is dropped there as a duplicate. Returns the message, `sending` again.
+   * @throws MtcallClientError `unknown-message` (not a failed message of ours), `chat-closed`
+   */
+  retry(messageId: string): ChatMessage {
+    const entry = this.#byId.get(messageId);
+    const frame = this.#failedFrames.get(messageId);
+    if (!entry || entry.status !== 'failed' || !frame) throw new MtcallClientError('unknown-message', `no failed message ${messageId} to retry`);
+    this.#assertReady();
+    this.#failedFrames.delete(messageId);
+    entry.status = 'sending';
+    delete entry.failure;
+    this.#send({ ...frame, requestId: this.#chats.track(this, messageId) });
+    return { ...entry };
+  }
+
   /** Replaces the key now (it is also replaced after 100 messages or a week). Returns whether a re-key started. */
   rekey(): boolean {
     this.#assertReady();
@@ -324,10 +364,22 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.#pump();
   }
 
-  /** @internal The server stored one of our messages. */
-  sent(randomId: string): void {
+  /** @internal The server refused one of our messages (`frame`: the chatSend it refused). */
+  sendRefused(randomId: string, frame: ClientMessage & { type: 'chatSend' }, code: string): void {
     const entry = this.#byId.get(randomId);
     if (!entry || entry.status !== 'sending') return;
+    entry.status = 'failed';
+    entry.failure = (SERVER_ERROR_CODES as readonly string[]).includes(code) ? (code as ServerErrorCode) : 'refused';
+    this.#failedFrames.set(randomId, frame);
+    this.emit('failed', { ...entry });
+  }
+
+  /** @internal The server stored one of our messages (perhaps a failed one, sent again for a Resend). */
+  sent(randomId: string): void {
+    const entry = this.#byId.get(randomId);
+    if (!entry || (entry.status !== 'sending' && entry.status !== 'failed')) return;
+    this.#failedFrames.delete(randomId);
+    delete entry.failure;
     entry.status = 'delivered';
     this.emit('delivered', { ...entry });
   }
@@ -652,9 +704,11 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
       for (const [key, value] of this.#unconfirmed) if (key.startsWith('part:')) { this.#unconfirmed.delete(key); value.reject?.(failure); }
       for (const [key, value] of this.#downloads) { this.#downloads.delete(key); value.reject(failure); }
     }
-    if (error.code === 'chat-wrong-state' || error.code === 'bad-qts') return; // an accept or ack sent twice across a reconnect
+    if (error.code === 'chat-wrong-state' && entry?.message?.type !== 'chatSend') return; // an accept sent twice across a reconnect
+    if (error.code === 'bad-qts') return; // an ack sent twice across a reconnect
     const session = entry?.session ?? (error.chatId !== undefined ? this.#byChatId.get(error.chatId) : undefined);
-    session?.failed(failure);
+    if (session && entry?.randomId !== undefined && entry.message?.type === 'chatSend') session.sendRefused(entry.randomId, entry.message, error.code);
+    else session?.failed(failure);
     if (session && entry?.message?.type === 'chatRequest') return session.refused(error.code);
     if (session && error.code === 'unknown-chat') session.update({ kind: 'discarded', chatId: error.chatId ?? '', reason: 'unknown-chat' });
   }
