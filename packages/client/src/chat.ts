@@ -40,6 +40,7 @@ import {
   type SignalingClient,
 } from '@mtcall/signaling';
 import { MtcallClientError } from './errors.js';
+import { DEFAULT_CHAT_PACE, Pacer, type PaceLimit } from './pacer.js';
 
 /** The states of a chat, written once: waiting for the other side to accept, usable, or over. */
 export const CHAT_STATES = ['requesting', 'established', 'closed'] as const;
@@ -117,6 +118,11 @@ export interface SecretChatsOptions {
   now?: () => number;
   /** Re-key after this many messages under one key (default 100, the protocol's). */
   rekeyAfterMessages?: number;
+  /**
+   * How fast chat frames go to the server (default `DEFAULT_CHAT_PACE`, 40/s with a burst of 100: under the server's
+   * default 50/s, burst 200). Set it below the server's `--rate` when that is lower.
+   */
+  pace?: PaceLimit;
 }
 
 /** A file message waiting for its download. */
@@ -509,8 +515,9 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
   readonly #open = new Set<ChatSession>();
   /** Requests waiting for their reply, by request id (sent again after a reconnect). */
   readonly #unconfirmed = new Map<string, Unconfirmed>();
-  /** Fire-and-forget messages written while offline. */
-  #offline: ClientMessage[] = [];
+  /** Frames waiting for their turn under the server's rate (and, offline, the fire-and-forget ones). */
+  readonly #pacer: Pacer<ClientMessage>;
+  #paceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Part downloads waiting, by `fileId/part`. */
   readonly #downloads = new Map<string, { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void; message: ClientMessage }>();
   #ackQts = 0;
@@ -521,8 +528,13 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
     super();
     this.#signaling = signaling;
     this.#options = options;
+    this.#pacer = new Pacer(options.pace ?? DEFAULT_CHAT_PACE, this.now());
     signaling.on('chat', (message) => this.#onServer(message));
     signaling.on('chatError', (error) => this.#onError(error));
+    // A refused frame with no request id (an ack, a file part) still says the server's bucket is empty.
+    signaling.on('error', (error) => {
+      if (error.code === 'rate-limited') this.#pacer.refused(this.now());
+    });
     signaling.on('reconnected', () => this.#flush());
   }
 
@@ -608,18 +620,32 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
     return `${CHAT_REQUEST_PREFIX}${(++this.#seq).toString(36)}${bytesToHex(randomBytes(4))}`;
   }
 
+  /** Queues a frame under the pace. Offline, requests with a reply are left out: `#flush` sends them from #unconfirmed. */
   #write(message: ClientMessage): void {
-    if (this.#signaling.online) return this.#signaling.send(message);
-    // Requests with a reply are sent again from #unconfirmed; the rest wait here.
-    const confirmed = message.type === 'chatRequest' || message.type === 'chatSend' || message.type === 'chatUploadPart' || message.type === 'chatGetFilePart';
-    if (!confirmed) this.#offline.push(message);
+    if (!this.#signaling.online && confirmed(message)) return;
+    this.#pacer.push(message);
+    this.#drain();
   }
 
-  /** Connected again: what the server did not confirm goes again (duplicates are dropped by seq number). */
+  /** Sends what the pace allows now, and wakes up for the rest (while online). */
+  #drain(): void {
+    if (this.#paceTimer !== undefined) clearTimeout(this.#paceTimer);
+    this.#paceTimer = undefined;
+    if (!this.#signaling.online) return;
+    for (const message of this.#pacer.take(this.now())) this.#signaling.send(message);
+    const at = this.#pacer.nextAt(this.now());
+    if (at !== undefined) this.#paceTimer = setTimeout(() => this.#drain(), Math.max(0, at - this.now()));
+  }
+
+  /**
+   * Connected again: the fire-and-forget frames still queued, then what the server did not confirm, go again (in
+   * that order, paced; a chatSend stored twice is dropped by the receiver by its seq number).
+   */
   #flush(): void {
-    for (const message of this.#offline.splice(0)) this.#signaling.send(message);
-    for (const { message } of this.#unconfirmed.values()) if (message) this.#signaling.send(message);
-    for (const { message } of this.#downloads.values()) this.#signaling.send(message);
+    this.#pacer.retain((message) => !confirmed(message));
+    for (const { message } of this.#unconfirmed.values()) if (message) this.#pacer.push(message);
+    for (const { message } of this.#downloads.values()) this.#pacer.push(message);
+    this.#drain();
   }
 
   #onServer(message: ChatServerMessage): void {
@@ -682,7 +708,8 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
     if (this.#ackTimer === undefined) return;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
-    this.#write({ type: 'chatAck', qts: this.#ackQts });
+    if (this.#signaling.online) this.#signaling.send({ type: 'chatAck', qts: this.#ackQts }); // ahead of the queue: the connection is closing
+    else this.#write({ type: 'chatAck', qts: this.#ackQts });
   }
 
   /** Acknowledges the queue up to `qts`, once per burst of updates. */
@@ -696,6 +723,13 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
   }
 
   #onError(error: { code: string; message: string; chatId?: string; requestId?: string }): void {
+    if (error.code === 'rate-limited') {
+      // The server did not look at the frame: slow down and send the same frame again, first.
+      this.#pacer.refused(this.now());
+      const refused = error.requestId !== undefined ? this.#unconfirmed.get(error.requestId)?.message : undefined;
+      if (refused && this.#signaling.online) this.#pacer.again(refused);
+      return this.#drain();
+    }
     const entry = error.requestId !== undefined ? this.#unconfirmed.get(error.requestId) : undefined;
     if (entry && error.requestId !== undefined) this.#unconfirmed.delete(error.requestId);
     // Part uploads and downloads are keyed by file and part (their errors name the chat only): fail them all.
@@ -712,4 +746,9 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
     if (session && entry?.message?.type === 'chatRequest') return session.refused(error.code);
     if (session && error.code === 'unknown-chat') session.update({ kind: 'discarded', chatId: error.chatId ?? '', reason: 'unknown-chat' });
   }
+}
+
+/** Whether a frame gets a reply, so that `SecretChats` keeps it until then (and sends it again after a reconnect). */
+function confirmed(message: ClientMessage): boolean {
+  return message.type === 'chatRequest' || message.type === 'chatSend' || message.type === 'chatUploadPart' || message.type === 'chatGetFilePart';
 }
