@@ -30,7 +30,7 @@ interface ChatState {
   fingerprint?: string;
   rekeys: number;
   head: string;
-  messages: { direction: string; text: string; status: string }[];
+  messages: { direction: string; text: string; status: string; failed?: string }[];
 }
 
 const chatState = (page: Page) =>
@@ -42,6 +42,7 @@ const chatState = (page: Page) =>
       head: head?.textContent ?? '',
       messages: [...document.querySelectorAll<HTMLElement>('.chat-messages li')].map((li) => ({
         direction: li.className, text: li.querySelector('.text')?.textContent ?? '', status: li.dataset['status'] ?? '',
+        ...(li.querySelector('.failed') ? { failed: li.querySelector('.failed')!.textContent! } : {}),
       })),
     };
   });
@@ -52,7 +53,7 @@ interface Line {
   routes: WebSocketRoute[];
 }
 
-async function person(name: string, line?: Line): Promise<Page> {
+async function person(name: string, line?: Line, url = server.url): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   page.on('pageerror', (error) => console.error(`[${name}] page error:`, error.message));
   if (line) {
@@ -62,7 +63,7 @@ async function person(name: string, line?: Line): Promise<Page> {
       line.routes.push(ws);
     });
   }
-  await page.goto(server.url);
+  await page.goto(url);
   await page.fill('#name', name);
   await page.click('#join');
   await page.waitForSelector('header .me');
@@ -146,5 +147,36 @@ describe('secret chats in the demo', () => {
     expect(a.key).toBe(b.key); // the picture compares the initial key: it stays the same across re-keys
     await type(ben, 'after the re-key');
     await until(() => chatState(ann), (s) => incoming(s).includes('after the re-key'), 'a message under the new key');
+  });
+});
+
+describe('a message the server refuses, in the demo', () => {
+  it('shows "not sent: queue full" with Retry; the retry delivers it, in order', async () => {
+    const small = await startDemoServer({ port: 0, app: 'production', chatLimits: { maxQueuePerDevice: 3 } });
+    try {
+      const line: Line = { online: true, routes: [] };
+      const cam = await person('cam', undefined, small.url);
+      const dee = await person('dee', line, small.url);
+      await cam.waitForSelector('[data-chat="dee"]');
+      await cam.click('[data-chat="dee"]');
+      await until(() => Promise.all([chatState(cam), chatState(dee)]), ([c, d]) => !!c.key && !!d.key, 'both sides have the key');
+      await until(async () => small.signaling.core.chatStore.dump().length, (n) => n === 0, 'dee acknowledged the request');
+      line.online = false;
+      for (const route of line.routes.splice(0)) await route.close({ code: 4000, reason: 'offline' });
+      const texts = Array.from({ length: 5 }, (_, i) => `queued ${i}`);
+      await type(cam, ...texts);
+      const c = await until(() => chatState(cam), (s) => outgoing(s).every((m) => m.status === 'delivered' || m.status === 'failed'), 'all stored or refused');
+      expect(outgoing(c).map((m) => m.status)).toEqual(['delivered', 'delivered', 'delivered', 'failed', 'failed']);
+      expect(outgoing(c)[3]!.failed).toMatch(/^not sent: queue full/);
+      line.online = true;
+      await until(() => chatState(dee), (s) => incoming(s).length === 3, 'dee gets the three stored ones');
+      await until(async () => small.signaling.core.chatStore.dump().length, (n) => n === 0, 'dee acknowledged them');
+      while ((await cam.$$('.chat-messages .failed button')).length > 0) await cam.click('.chat-messages .failed button');
+      const d = await until(() => chatState(dee), (s) => incoming(s).length === 5, 'dee gets the retried ones');
+      expect(incoming(d)).toEqual(texts);
+      await until(() => chatState(cam), (s) => outgoing(s).every((m) => m.status === 'delivered' || m.status === 'read'), 'cam sees them delivered');
+    } finally {
+      await small.close();
+    }
   });
 });

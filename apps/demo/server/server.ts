@@ -39,6 +39,8 @@ export interface DemoServerOptions {
   allowOrigin?: string[];
   /** TEST HOOK: hand out these ICE servers instead (e.g. expired or forged TURN credentials). */
   iceServers?: StartSignalingServerOptions['iceServers'];
+  /** Secret chats' caps (e.g. a small queue, to see a refused message in the demo). */
+  chatLimits?: StartSignalingServerOptions['chatLimits'];
 }
 
 /** How many online users the demo's "everyone" list shows at most. */
@@ -90,6 +92,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     allowOrigin: [...demoOrigins(options.host ?? '127.0.0.1', port), ...(options.allowOrigin ?? [])],
     presence: { maxWatch: 500, directory: { maxUsers: DEMO_DIRECTORY_USERS } },
     ...(options.turn ? { turn: options.turn } : {}), ...(options.iceServers ? { iceServers: options.iceServers } : {}),
+    ...(options.chatLimits ? { chatLimits: options.chatLimits } : {}),
   });
   const address = http.address() as { port: number };
   const host = options.host ?? '127.0.0.1';

@@ -33,7 +33,7 @@ function keyPicture(bytes: Uint8Array): HTMLCanvasElement {
 }
 
 const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
-const STATUS: Record<ChatMessage['status'], string> = { sending: '…', delivered: '✓', read: '✓✓', received: '' };
+const STATUS: Record<ChatMessage['status'], string> = { sending: '…', delivered: '✓', read: '✓✓', failed: '', received: '' };
 
 /** A chat's entry in the demo's snapshot (tests read it). */
 export interface ChatSnapshot {
@@ -86,7 +86,7 @@ export class ChatView {
     if (known !== session) {
       this.#sessions.set(session.peerId, session);
       const render = () => this.#render();
-      for (const event of ['message', 'delivered', 'read', 'file', 'key', 'state'] as const) session.on(event, render);
+      for (const event of ['message', 'delivered', 'read', 'failed', 'file', 'key', 'state'] as const) session.on(event, render);
       session.on('error', (e) => this.#notice(session, `⚠ ${e.message}`));
     }
     if (focus || this.#active === undefined) this.#active = session.peerId;
@@ -132,7 +132,8 @@ export class ChatView {
       item.dataset['status'] = m.status;
       if (m.text) item.append(el('span', 'text', m.text));
       if (m.file) item.append(this.#fileLink(session, m));
-      if (m.direction === 'out') item.append(el('span', 'ticks', STATUS[m.status]));
+      if (m.status === 'failed') item.append(this.#failedNote(session, m));
+      else if (m.direction === 'out') item.append(el('span', 'ticks', STATUS[m.status]));
       list.append(item);
     }
     const form = el('form', 'chat-form');
@@ -181,6 +182,23 @@ export class ChatView {
         if (session.state === 'established') session.markRead();
       }, 500);
     }
+  }
+
+  /** "not sent: queue full" and a Retry button (the same encrypted packet goes again). */
+  #failedNote(session: ChatSession, m: ChatMessage): HTMLElement {
+    const note = el('span', 'failed', `not sent: ${(m.failure ?? 'refused').replace(/-/g, ' ')}`);
+    const retry = el('button', 'link', 'Retry');
+    retry.type = 'button';
+    retry.addEventListener('click', () => {
+      try {
+        session.retry(m.id);
+      } catch (e) {
+        this.#notice(session, `⚠ ${(e as Error).message}`);
+      }
+      this.#render();
+    });
+    note.append(' ', retry);
+    return note;
   }
 
   #fileLink(session: ChatSession, m: ChatMessage): HTMLElement {

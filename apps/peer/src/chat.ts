@@ -29,6 +29,7 @@ export type ChatPeerEvent =
   | { event: 'key'; visualization: string; fingerprint: string; rekeys: number }
   | { event: 'message'; from: string; text: string; file?: { name: string; size: number } }
   | { event: 'delivered'; text: string }
+  | { event: 'failed'; text: string; failure: string }
   | { event: 'read'; count: number }
   | { event: 'closed'; reason: string }
   | { event: 'error'; message: string };
@@ -70,6 +71,7 @@ export async function runChat(options: ChatPeerOptions): Promise<RunningChatPeer
       if (options.echo && m.text) s.send(m.text);
     });
     s.on('delivered', (m) => options.onEvent({ event: 'delivered', text: m.text }));
+    s.on('failed', (m) => options.onEvent({ event: 'failed', text: m.text, failure: m.failure ?? 'refused' }));
     s.on('read', (ms) => options.onEvent({ event: 'read', count: ms.length }));
     s.on('state', (state) => {
       if (state === 'closed') options.onEvent({ event: 'closed', reason: s.closeReason ?? 'closed' });

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignalingClient, type ChatUpdate, type WebSocketConstructor } from '@mtcall/signaling';
-import { MemoryChatStore, startSignalingServer, type DeviceAddress, type RunningSignalingServer, type StoredFile } from '@mtcall/signaling/server';
+import { DEFAULT_SERVER_LIMITS, MemoryChatStore, startSignalingServer, type DeviceAddress, type RateLimit, type RunningSignalingServer, type StoredFile } from '@mtcall/signaling/server';
 import { SecretChats, type ChatMessage, type ChatSession } from './chat.js';
 
 let server: RunningSignalingServer | undefined;
@@ -68,8 +68,9 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 10));
 }
 
-async function pair(options: { rekeyAfterMessages?: number; store?: MemoryChatStore } = {}) {
-  server = await startSignalingServer({ port: 0, ...(options.store ? { chatStore: options.store } : {}) });
+async function pair(options: { rekeyAfterMessages?: number; store?: MemoryChatStore; maxQueuePerDevice?: number; rateLimit?: RateLimit } = {}) {
+  const limits = options.maxQueuePerDevice !== undefined ? { chatLimits: { maxQueuePerDevice: options.maxQueuePerDevice } } : {};
+  server = await startSignalingServer({ port: 0, ...limits, ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}), ...(options.store ? { chatStore: options.store } : {}) });
   const alice = await device('alice', pluggable(), options);
   const bob = await device('bob', pluggable(), options);
   const a = alice.chats.chat('bob');
@@ -125,6 +126,61 @@ describe('secret chats in the SDK (Node, real server)', () => {
     await until(() => texts(b, 'in').length === 3 && a.messages.every((m) => m.status !== 'sending'));
     expect(texts(b, 'in')).toEqual(['one', 'two', 'three']);
   });
+
+  it('a message the server refuses (queue-full) is `failed` with its code, and a retry sends the same packet once', async () => {
+    const { bob, a, b } = await pair({ maxQueuePerDevice: 5 });
+    await until(() => server!.core.chatStore.queueLength('bob/d1') === 0); // bob acknowledged the request
+    bob.plug.unplug();
+    await until(() => bob.signaling.reconnecting);
+    const failed: ChatMessage[] = [];
+    a.on('failed', (m) => failed.push(m));
+    const sent = Array.from({ length: 8 }, (_, i) => a.send(`m${i}`));
+    await until(() => a.messages.every((m) => m.status !== 'sending'));
+    expect(a.messages.map((m) => m.status)).toEqual([...Array(5).fill('delivered'), ...Array(3).fill('failed')]);
+    expect(failed.map((m) => [m.text, m.failure])).toEqual([['m5', 'queue-full'], ['m6', 'queue-full'], ['m7', 'queue-full']]);
+    expect(() => a.retry(sent[0]!.id)).toThrow(/no failed message/); // delivered: nothing to retry
+    bob.plug.plug();
+    await until(() => texts(b, 'in').length === 5 && server!.core.chatStore.queueLength('bob/d1') === 0);
+    const sentBefore = a.stats.sent;
+    for (const m of failed) expect(a.retry(m.id).status).toBe('sending');
+    await until(() => texts(b, 'in').length === 8 && a.messages.every((m) => m.status === 'delivered'));
+    expect(texts(b, 'in')).toEqual(sent.map((m) => m.text));
+    expect(a.messages.every((m) => m.failure === undefined)).toBe(true);
+    expect(a.stats.sent).toBe(sentBefore); // the same packets: nothing was encrypted again
+    expect(b.stats.dropped).toEqual(expect.objectContaining({ duplicate: 0 }));
+  });
+
+  /** Counts the server's `rate-limited` refusals to this device. */
+  function refusals(d: { signaling: SignalingClient }) {
+    const count = { rateLimited: 0 };
+    d.signaling.on('chatError', (e) => void (e.code === 'rate-limited' && count.rateLimited++));
+    d.signaling.on('error', (e) => void (e.code === 'rate-limited' && count.rateLimited++));
+    return count;
+  }
+
+  it(`a burst of 500 messages is paced under the server's default rate (${DEFAULT_SERVER_LIMITS.rateLimit.perSecond}/s): all delivered in order, none refused`, async () => {
+    const { alice, a, b } = await pair();
+    const count = refusals(alice);
+    const failed: ChatMessage[] = [];
+    a.on('failed', (m) => failed.push(m));
+    const sent = Array.from({ length: 500 }, (_, i) => a.send(`burst ${i}`));
+    await until(() => texts(b, 'in').length === 500 && a.messages.every((m) => m.status !== 'sending'));
+    expect(texts(b, 'in')).toEqual(sent.map((m) => m.text));
+    expect(a.messages.every((m) => m.status === 'delivered' || m.status === 'read')).toBe(true);
+    expect(failed).toEqual([]);
+    expect(count.rateLimited).toBe(0);
+    expect(alice.signaling.online).toBe(true);
+   }, 120_000);
+
+  it('against a server slower than the pace, refused frames go again (same frame) and slow the pace: all delivered in order', async () => {
+    const { alice, a, b } = await pair({ rateLimit: { perSecond: 20, burst: 40, maxViolations: 1000 } });
+    const count = refusals(alice);
+    const sent = Array.from({ length: 150 }, (_, i) => a.send(`slow ${i}`));
+    await until(() => texts(b, 'in').length === 150 && a.messages.every((m) => m.status !== 'sending'));
+    expect(count.rateLimited).toBeGreaterThan(0); // the server did refuse some: the path was taken
+    expect(texts(b, 'in')).toEqual(sent.map((m) => m.text));
+    expect(a.messages.every((m) => m.status === 'delivered' || m.status === 'read')).toBe(true);
+   }, 120_000);
 
   it('a file of 150 kB: encrypted parts on the server, byte-exact after download; the store holds no plaintext', async () => {
     const store = new RecordingStore();

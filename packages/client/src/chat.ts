@@ -29,8 +29,18 @@ import {
   type DecryptedMessageMediaDocument,
   type SecretChatOutput,
 } from '@mtcall/secret-chat';
-import { CHAT_REQUEST_PREFIX, MAX_CHAT_FILE_PART_BYTES, type ChatServerMessage, type ChatUpdate, type ClientMessage, type SignalingClient } from '@mtcall/signaling';
+import {
+  CHAT_REQUEST_PREFIX,
+  MAX_CHAT_FILE_PART_BYTES,
+  SERVER_ERROR_CODES,
+  type ChatServerMessage,
+  type ChatUpdate,
+  type ClientMessage,
+  type ServerErrorCode,
+  type SignalingClient,
+} from '@mtcall/signaling';
 import { MtcallClientError } from './errors.js';
+import { DEFAULT_CHAT_PACE, Pacer, type PaceLimit } from './pacer.js';
 
 /** The states of a chat, written once: waiting for the other side to accept, usable, or over. */
 export const CHAT_STATES = ['requesting', 'established', 'closed'] as const;
@@ -39,9 +49,16 @@ export type ChatState = (typeof CHAT_STATES)[number];
 
 /**
  * Where a message is: `sending` (not yet stored by the server), `delivered` (the server stored it for the other
- * device: one check), `read` (the other side said so: two checks); incoming ones are `received` until `markRead()`.
+ * device: one check), `read` (the other side said so: two checks), `failed` (the server refused it: see `failure`,
+ * and `ChatSession.retry`); incoming ones are `received` until `markRead()`.
  */
-export type ChatMessageStatus = 'sending' | 'delivered' | 'read' | 'received';
+export type ChatMessageStatus = 'sending' | 'delivered' | 'read' | 'failed' | 'received';
+
+/**
+ * Why the server refused one of our messages: its error code (e.g. `queue-full` while the other device's offline
+ * queue is full, `unknown-file`, `unknown-chat`), or `refused` for a code this SDK does not know.
+ */
+export type ChatSendFailure = ServerErrorCode | 'refused';
 
 /** An encrypted file attached to a message. */
 export interface ChatFile {
@@ -61,6 +78,8 @@ export interface ChatMessage {
   /** Local clock (ms) when sent or received. */
   date: number;
   status: ChatMessageStatus;
+  /** Set while `status` is `failed`. */
+  failure?: ChatSendFailure;
   file?: ChatFile;
 }
 
@@ -80,6 +99,8 @@ export interface ChatSessionEvents extends Record<string, unknown> {
   message: ChatMessage;
   /** The server stored one of ours for the other device. */
   delivered: ChatMessage;
+  /** The server refused one of ours (`status: 'failed'`, `failure` says why); `retry(id)` sends it again. */
+  failed: ChatMessage;
   /** The other side read these of ours. */
   read: ChatMessage[];
   /** A message with a file arrived (download it with `downloadFile(id)`), or one of ours finished uploading. */
@@ -97,6 +118,11 @@ export interface SecretChatsOptions {
   now?: () => number;
   /** Re-key after this many messages under one key (default 100, the protocol's). */
   rekeyAfterMessages?: number;
+  /**
+   * How fast chat frames go to the server (default `DEFAULT_CHAT_PACE`, 40/s with a burst of 100: under the server's
+   * default 50/s, burst 200). Set it below the server's `--rate` when that is lower.
+   */
+  pace?: PaceLimit;
 }
 
 /** A file message waiting for its download. */
@@ -141,6 +167,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Our packets before the server named the chat. */
   #early: ClientMessage[] = [];
+  /** The refused chatSend of each failed message, by random_id: a retry sends the same packet again. */
+  readonly #failedFrames = new Map<string, ClientMessage & { type: 'chatSend' }>();
 
   /** @internal Created by `SecretChats`. */
   constructor(chats: SecretChats, peerId: string, chat: SecretChat, chatId?: string) {
@@ -264,6 +292,24 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.#pump();
   }
 
+  /**
+   * Sends a failed message again: the same encrypted packet (same seq number, same random_id), as the protocol's
+   * resend rule requires; never re-encrypted. If the other side already received it (or asked for it with a Resend
+   * meanwhile), the copy is dropped there as a duplicate. Returns the message, `sending` again.
+   * @throws MtcallClientError `unknown-message` (not a failed message of ours), `chat-closed`
+   */
+  retry(messageId: string): ChatMessage {
+    const entry = this.#byId.get(messageId);
+    const frame = this.#failedFrames.get(messageId);
+    if (!entry || entry.status !== 'failed' || !frame) throw new MtcallClientError('unknown-message', `no failed message ${messageId} to retry`);
+    this.#assertReady();
+    this.#failedFrames.delete(messageId);
+    entry.status = 'sending';
+    delete entry.failure;
+    this.#send({ ...frame, requestId: this.#chats.track(this, messageId) });
+    return { ...entry };
+  }
+
   /** Replaces the key now (it is also replaced after 100 messages or a week). Returns whether a re-key started. */
   rekey(): boolean {
     this.#assertReady();
@@ -324,10 +370,22 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.#pump();
   }
 
-  /** @internal The server stored one of our messages. */
-  sent(randomId: string): void {
+  /** @internal The server refused one of our messages (`frame`: the chatSend it refused). */
+  sendRefused(randomId: string, frame: ClientMessage & { type: 'chatSend' }, code: string): void {
     const entry = this.#byId.get(randomId);
     if (!entry || entry.status !== 'sending') return;
+    entry.status = 'failed';
+    entry.failure = (SERVER_ERROR_CODES as readonly string[]).includes(code) ? (code as ServerErrorCode) : 'refused';
+    this.#failedFrames.set(randomId, frame);
+    this.emit('failed', { ...entry });
+  }
+
+  /** @internal The server stored one of our messages (perhaps a failed one, sent again for a Resend). */
+  sent(randomId: string): void {
+    const entry = this.#byId.get(randomId);
+    if (!entry || (entry.status !== 'sending' && entry.status !== 'failed')) return;
+    this.#failedFrames.delete(randomId);
+    delete entry.failure;
     entry.status = 'delivered';
     this.emit('delivered', { ...entry });
   }
@@ -457,8 +515,9 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
   readonly #open = new Set<ChatSession>();
   /** Requests waiting for their reply, by request id (sent again after a reconnect). */
   readonly #unconfirmed = new Map<string, Unconfirmed>();
-  /** Fire-and-forget messages written while offline. */
-  #offline: ClientMessage[] = [];
+  /** Frames waiting for their turn under the server's rate (and, offline, the fire-and-forget ones). */
+  readonly #pacer: Pacer<ClientMessage>;
+  #paceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Part downloads waiting, by `fileId/part`. */
   readonly #downloads = new Map<string, { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void; message: ClientMessage }>();
   #ackQts = 0;
@@ -469,8 +528,13 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
     super();
     this.#signaling = signaling;
     this.#options = options;
+    this.#pacer = new Pacer(options.pace ?? DEFAULT_CHAT_PACE, this.now());
     signaling.on('chat', (message) => this.#onServer(message));
     signaling.on('chatError', (error) => this.#onError(error));
+    // A refused frame with no request id (an ack, a file part) still says the server's bucket is empty.
+    signaling.on('error', (error) => {
+      if (error.code === 'rate-limited') this.#pacer.refused(this.now());
+    });
     signaling.on('reconnected', () => this.#flush());
   }
 
@@ -556,18 +620,32 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
     return `${CHAT_REQUEST_PREFIX}${(++this.#seq).toString(36)}${bytesToHex(randomBytes(4))}`;
   }
 
+  /** Queues a frame under the pace. Offline, requests with a reply are left out: `#flush` sends them from #unconfirmed. */
   #write(message: ClientMessage): void {
-    if (this.#signaling.online) return this.#signaling.send(message);
-    // Requests with a reply are sent again from #unconfirmed; the rest wait here.
-    const confirmed = message.type === 'chatRequest' || message.type === 'chatSend' || message.type === 'chatUploadPart' || message.type === 'chatGetFilePart';
-    if (!confirmed) this.#offline.push(message);
+    if (!this.#signaling.online && confirmed(message)) return;
+    this.#pacer.push(message);
+    this.#drain();
   }
 
-  /** Connected again: what the server did not confirm goes again (duplicates are dropped by seq number). */
+  /** Sends what the pace allows now, and wakes up for the rest (while online). */
+  #drain(): void {
+    if (this.#paceTimer !== undefined) clearTimeout(this.#paceTimer);
+    this.#paceTimer = undefined;
+    if (!this.#signaling.online) return;
+    for (const message of this.#pacer.take(this.now())) this.#signaling.send(message);
+    const at = this.#pacer.nextAt(this.now());
+    if (at !== undefined) this.#paceTimer = setTimeout(() => this.#drain(), Math.max(0, at - this.now()));
+  }
+
+  /**
+   * Connected again: the fire-and-forget frames still queued, then what the server did not confirm, go again (in
+   * that order, paced; a chatSend stored twice is dropped by the receiver by its seq number).
+   */
   #flush(): void {
-    for (const message of this.#offline.splice(0)) this.#signaling.send(message);
-    for (const { message } of this.#unconfirmed.values()) if (message) this.#signaling.send(message);
-    for (const { message } of this.#downloads.values()) this.#signaling.send(message);
+    this.#pacer.retain((message) => !confirmed(message));
+    for (const { message } of this.#unconfirmed.values()) if (message) this.#pacer.push(message);
+    for (const { message } of this.#downloads.values()) this.#pacer.push(message);
+    this.#drain();
   }
 
   #onServer(message: ChatServerMessage): void {
@@ -630,7 +708,8 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
     if (this.#ackTimer === undefined) return;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
-    this.#write({ type: 'chatAck', qts: this.#ackQts });
+    if (this.#signaling.online) this.#signaling.send({ type: 'chatAck', qts: this.#ackQts }); // ahead of the queue: the connection is closing
+    else this.#write({ type: 'chatAck', qts: this.#ackQts });
   }
 
   /** Acknowledges the queue up to `qts`, once per burst of updates. */
@@ -644,6 +723,13 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
   }
 
   #onError(error: { code: string; message: string; chatId?: string; requestId?: string }): void {
+    if (error.code === 'rate-limited') {
+      // The server did not look at the frame: slow down and send the same frame again, first.
+      this.#pacer.refused(this.now());
+      const refused = error.requestId !== undefined ? this.#unconfirmed.get(error.requestId)?.message : undefined;
+      if (refused && this.#signaling.online) this.#pacer.again(refused);
+      return this.#drain();
+    }
     const entry = error.requestId !== undefined ? this.#unconfirmed.get(error.requestId) : undefined;
     if (entry && error.requestId !== undefined) this.#unconfirmed.delete(error.requestId);
     // Part uploads and downloads are keyed by file and part (their errors name the chat only): fail them all.
@@ -652,10 +738,17 @@ export class SecretChats extends Emitter<SecretChatsEvents> {
       for (const [key, value] of this.#unconfirmed) if (key.startsWith('part:')) { this.#unconfirmed.delete(key); value.reject?.(failure); }
       for (const [key, value] of this.#downloads) { this.#downloads.delete(key); value.reject(failure); }
     }
-    if (error.code === 'chat-wrong-state' || error.code === 'bad-qts') return; // an accept or ack sent twice across a reconnect
+    if (error.code === 'chat-wrong-state' && entry?.message?.type !== 'chatSend') return; // an accept sent twice across a reconnect
+    if (error.code === 'bad-qts') return; // an ack sent twice across a reconnect
     const session = entry?.session ?? (error.chatId !== undefined ? this.#byChatId.get(error.chatId) : undefined);
-    session?.failed(failure);
+    if (session && entry?.randomId !== undefined && entry.message?.type === 'chatSend') session.sendRefused(entry.randomId, entry.message, error.code);
+    else session?.failed(failure);
     if (session && entry?.message?.type === 'chatRequest') return session.refused(error.code);
     if (session && error.code === 'unknown-chat') session.update({ kind: 'discarded', chatId: error.chatId ?? '', reason: 'unknown-chat' });
   }
+}
+
+/** Whether a frame gets a reply, so that `SecretChats` keeps it until then (and sends it again after a reconnect). */
+function confirmed(message: ClientMessage): boolean {
+  return message.type === 'chatRequest' || message.type === 'chatSend' || message.type === 'chatUploadPart' || message.type === 'chatGetFilePart';
 }

@@ -28,12 +28,14 @@ export {
   type ChatState,
   type ChatMessage,
   type ChatMessageStatus,
+  type ChatSendFailure,
   type ChatFile,
   type ChatKeyInfo,
   type ChatSessionEvents,
   type SecretChatsEvents,
   type SecretChatsOptions,
 } from './chat.js';
+export { Pacer, DEFAULT_CHAT_PACE, type PaceLimit } from './pacer.js';
 export { readPeerStats, type PeerStats } from './peer-stats.js';
 export { EMOJI_FONT_FAMILY, emojiForDisplay, EMOJI_DISPLAY_TABLE } from './emoji.js';
 export { MtcallError, isMtcallError } from '@mtcall/common';

@@ -28,6 +28,7 @@ export {
   type CallEndReason,
   type ClientMessage,
   type ServerMessage,
+  SERVER_ERROR_CODES,
   type ServerErrorCode,
   type PresenceEntry,
   type IceServerInfo,

@@ -140,14 +140,19 @@ export class ConnectionTable {
     if (session && session.endedWhileAway.length < 64) session.endedWhileAway.push({ callId, reason });
   }
 
-  /** Whether a frame may be processed now; writes the refusal (error, or close when abusive) when not. */
-  admitFrame(connection: Connection, now: number, out: Outbox): boolean {
+  /**
+   * Whether a frame may be processed now; writes the refusal (error, or close when abusive) when not. The
+   * `rate-limited` error carries the frame's request id (from `requestId()`, asked only on refusal) so the sender can
+   * send that request again.
+   */
+  admitFrame(connection: Connection, now: number, out: Outbox, requestId?: () => string | undefined): boolean {
     if (connection.bucket.take(now)) return true;
     if (connection.bucket.abusive) {
       out.log({ event: 'closed-abusive', connection: connection.id, ...who(connection) });
       out.close(connection.id, CLOSE_CODES.abusive, 'rate limit exceeded repeatedly');
     } else {
-      out.error(connection.id, 'rate-limited', `more than ${this.#options.rateLimit.perSecond} messages/s; slow down`);
+      const id = requestId?.();
+      out.error(connection.id, 'rate-limited', `more than ${this.#options.rateLimit.perSecond} messages/s; slow down`, id !== undefined ? { requestId: id } : {});
     }
     return false;
   }

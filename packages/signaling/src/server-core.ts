@@ -195,7 +195,7 @@ export class SignalingServerCore {
     const connection = this.#connections.get(id);
     if (!connection) return [];
     const out = this.#outbox();
-    if (!this.#connections.admitFrame(connection, now, out)) return out.outputs;
+    if (!this.#connections.admitFrame(connection, now, out, () => (byteLength <= this.#options.maxMessageBytes ? peekRequestId(text) : undefined))) return out.outputs;
     if (byteLength > this.#options.maxMessageBytes) {
       out.error(id, 'frame-too-large', `frame of ${byteLength} bytes exceeds the limit of ${this.#options.maxMessageBytes}`);
       return out.outputs;
@@ -341,4 +341,12 @@ export class SignalingServerCore {
 const CHAT_TYPES: ReadonlySet<string> = new Set(CHAT_CLIENT_MESSAGE_TYPES);
 function isChatMessage(message: ClientMessage): message is Extract<ClientMessage, { type: (typeof CHAT_CLIENT_MESSAGE_TYPES)[number] }> {
   return CHAT_TYPES.has(message.type);
+}
+
+/** A `"requestId":"…"` in a frame that was not parsed (at most 128 plain characters), so a refusal can name it. */
+const REQUEST_ID_PATTERN = /"requestId"\s*:\s*"([A-Za-z0-9_:.-]{1,128})"/;
+
+/** The request id of an unparsed frame, if it plainly has one (used only to correlate a refusal, never trusted). */
+export function peekRequestId(text: string): string | undefined {
+  return REQUEST_ID_PATTERN.exec(text)?.[1];
 }

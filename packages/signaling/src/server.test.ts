@@ -283,6 +283,15 @@ describe('bad input gets an error reply and the server keeps serving', () => {
     expect(outgoing.keys!.emoji).toEqual(incoming.keys!.emoji);
   });
 
+  it('a rate-limited refusal names the request id of the refused frame', async () => {
+    await server.close();
+    server = await startSignalingServer({ port: 0, rateLimit: { perSecond: 1, burst: 2, maxViolations: 20 } });
+    const flood = await raw('flooder');
+    for (let i = 0; i < 4; i++) flood.send({ type: 'chatSend', requestId: `chat-r${i}`, chatId: 'c', data: 'AAAA' });
+    const refused = (await flood.next((m) => m.type === 'error' && m.code === 'rate-limited')) as { requestId?: string };
+    expect(refused.requestId).toMatch(/^chat-r[0-3]$/);
+  });
+
   it('requires the token when one is set', async () => {
     await server.close();
     server = await startSignalingServer({ port: 0, token: 's3cret' });
