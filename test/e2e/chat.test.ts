@@ -165,7 +165,7 @@ describe('a message the server refuses, in the demo', () => {
       for (const route of line.routes.splice(0)) await route.close({ code: 4000, reason: 'offline' });
       const texts = Array.from({ length: 5 }, (_, i) => `queued ${i}`);
       await type(cam, ...texts);
-      const c = await until(() => chatState(cam), (s) => outgoing(s).every((m) => m.status === 'delivered' || m.status === 'failed'), 'all stored or refused');
+      const c = await until(() => chatState(cam), (s) => outgoing(s).length === texts.length && outgoing(s).every((m) => m.status === 'delivered' || m.status === 'failed'), 'all stored or refused');
       expect(outgoing(c).map((m) => m.status)).toEqual(['delivered', 'delivered', 'delivered', 'failed', 'failed']);
       expect(outgoing(c)[3]!.failed).toMatch(/^not sent: queue full/);
       line.online = true;
