@@ -5,7 +5,11 @@
  * `scripts/setup-sfu.sh`.
  */
 
-export { Sfu, type SfuOptions, type TransportInfo, type ConsumerInfo, type ProducerInfo, type SfuWorkerStats } from './sfu.js';
+export { Sfu, type SfuOptions, type TransportInfo, type ConsumerInfo, type ProducerInfo, type SfuWorkerStats, type SfuTap, type SfuInjection } from './sfu.js';
+export {
+  createPeerLinkPair, ipcPeerLink, parsePeerMessage, PeerChannel,
+  type SfuPeerLink, type SfuPeerMessage, type SfuPeerRequest, type SfuPeerReply, type SfuPeerNotice, type PipeEndpoint, type IpcChannel,
+} from './peer.js';
 export { SfuError, SFU_ERROR_CODES, type SfuErrorCode } from './errors.js';
 export { ROOM_MEDIA_CODECS } from './codecs.js';
 export type { types as mediasoupTypes } from 'mediasoup';
