@@ -23,6 +23,15 @@ const vp8 = (ssrc: number) => ({
   rtcp: { cname: `member-${ssrc}`, reducedSize: true },
 });
 
+/** An Opus producer's RTP parameters. */
+const opus = (ssrc: number) => ({
+  mid: '0',
+  codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2, parameters: {}, rtcpFeedback: [] }],
+  headerExtensions: [],
+  encodings: [{ ssrc }],
+  rtcp: { cname: `member-${ssrc}`, reducedSize: true },
+});
+
 /** One VP8 frame in one RTP packet; every 10th is a key frame (payload bytes stand in for a sealed frame). */
 function vp8Packet(ssrc: number, seq: number): Buffer {
   const header = Buffer.alloc(12);
@@ -117,6 +126,27 @@ describe('two Sfu instances joined by a peer link (in one process)', () => {
     expect(onB.map((e) => e.event)).toEqual(['added', 'closed']);
   });
 
+  it('when the peer closes the room, the pipe closes on both sides and a later pipeToPeer opens a new one', async () => {
+    await a.addMember('again', 1);
+    const injected = await a.inject('again', 1, 'video', vp8(5555), 'video');
+    await a.pipeToPeer('again', injected.producer.producerId, 'b');
+    expect(b.producers('again')).toHaveLength(1);
+    b.closeRoom('again');
+    expect(b.producers('again')).toEqual([]);
+    // The pipe-closed notice reaches this side asynchronously: pipe again until the peer has the producer again.
+    await until(() => b.producers('again').length === 0);
+    let attempts = 0;
+    while (b.producers('again').length === 0) {
+      attempts++;
+      await a.pipeToPeer('again', injected.producer.producerId, 'b');
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(b.producers('again')).toEqual([injected.producer]);
+    expect(attempts).toBeLessThan(100);
+    a.closeRoom('again');
+    await until(() => b.producers('again').length === 0);
+  });
+
   it('refuses with named errors and changes nothing', async () => {
     await a.addMember('errors', 1);
     const injected = await a.inject('errors', 1, 'video', vp8(2222), 'video');
@@ -205,7 +235,15 @@ describe('a room across two SFU processes (the second in a child process, pipes 
     const injected = await a.inject('cross', 1, 'video', vp8(3333), 'video');
     let requests = 0;
     injected.onRtcp((rtcp) => { requests += keyFrameRequests(rtcp); });
+    const t0 = performance.now();
     await a.pipeToPeer('cross', injected.producer.producerId, 'child');
+    const t1 = performance.now();
+    const audio = await a.inject('cross', 1, 'audio', opus(3334), 'audio');
+    const t2 = performance.now();
+    await a.pipeToPeer('cross', audio.producer.producerId, 'child');
+    console.log(`pipe to the child process: first producer (pipe opened) ${(t1 - t0).toFixed(1)} ms, next producer ${(performance.now() - t2).toFixed(1)} ms`);
+    audio.close();
+    await until(() => child.events.filter((e) => e.event === 'peer-producer' && e.what === 'closed').length === 1);
     expect(await child.call('producers', 'cross')).toEqual([injected.producer]);
     await child.call('tap', 'cross', injected.producer.producerId);
     const stop = feed((rtp) => injected.send(rtp), 3333);
@@ -219,7 +257,7 @@ describe('a room across two SFU processes (the second in a child process, pipes 
       stop();
     }
     injected.close();
-    await until(() => child.events.some((e) => e.event === 'peer-producer' && e.what === 'closed'));
+    await until(() => child.events.filter((e) => e.event === 'peer-producer' && e.what === 'closed').length === 2);
     expect(await child.call('producers', 'cross')).toEqual([]);
   });
 
