@@ -21,6 +21,7 @@ export const SFU_ERROR_CODES = [
   'unknown-peer', // no such peer SFU (or its link closed)
   'bad-peer-message', // a peer SFU sent a malformed control message
   'peer-failed', // a peer SFU failed a pipe request for another reason
+  'peer-timeout', // a peer SFU did not answer a pipe request in time
 ] as const;
 
 /** An SFU error code. */

@@ -10,6 +10,7 @@ export { Sfu, type SfuOptions, type TransportInfo, type ConsumerInfo, type Produ
 export {
   createPeerLinkPair, ipcPeerLink, parsePeerMessage, PeerChannel,
   type SfuPeerLink, type SfuPeerMessage, type SfuPeerRequest, type SfuPeerReply, type SfuPeerNotice, type PipeEndpoint, type IpcChannel,
+  type PeerMessageParse, type PeerTimers, type PeerChannelOptions,
 } from './peer.js';
 export { SfuGroup, type SfuPlacement } from './sfu-group.js';
 export { SfuError, SFU_ERROR_CODES, type SfuErrorCode } from './errors.js';

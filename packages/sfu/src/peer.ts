@@ -90,7 +90,7 @@ export function ipcPeerLink(channel: IpcChannel): SfuPeerLink {
   };
 }
 
-const bad = (why: string): never => { throw new SfuError('bad-peer-message', `bad peer message: ${why}`); };
+const bad = (why: string): never => { throw new Error(`bad peer message: ${why}`); };
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown, name: string, max = 128): string => (typeof v === 'string' && v.length > 0 && v.length <= max ? v : bad(`${name} must be a string of 1..${max} characters`));
 const int = (v: unknown, name: string, min: number, max: number): number => (Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : bad(`${name} must be an integer ${min}..${max}`));
@@ -104,11 +104,22 @@ function endpoint(m: Record<string, unknown>): PipeEndpoint {
   return { ip, port, srtpParameters: { cryptoSuite: str(s['cryptoSuite'], 'cryptoSuite', 64) as ms.SrtpCryptoSuite, keyBase64: str(s['keyBase64'], 'keyBase64', 128) } };
 }
 
+/** What `parsePeerMessage` found: the message, or why it is malformed (the first bad field). */
+export type PeerMessageParse = { ok: true; message: SfuPeerMessage } | { ok: false; reason: string };
+
 /**
- * Checks a message from a peer. Throws `SfuError{bad-peer-message}` naming the first bad field; RTP parameters are
- * only checked to be an object here (mediasoup checks the rest and answers `bad-parameters`).
+ * Checks a message from a peer; never throws. RTP parameters are only checked to be an object here (mediasoup checks
+ * the rest and answers `bad-parameters`).
  */
-export function parsePeerMessage(raw: unknown): SfuPeerMessage {
+export function parsePeerMessage(raw: unknown): PeerMessageParse {
+  try {
+    return { ok: true, message: parseOrThrow(raw) };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  }
+}
+
+function parseOrThrow(raw: unknown): SfuPeerMessage {
   if (!isObject(raw)) return bad('not an object');
   const body = raw['body'];
   switch (raw['kind']) {
@@ -161,14 +172,31 @@ export function parsePeerMessage(raw: unknown): SfuPeerMessage {
   }
 }
 
+/** Timers a `PeerChannel` uses (injected: tests drive them by hand). */
+export interface PeerTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Options of a `PeerChannel`. */
+export interface PeerChannelOptions {
+  /** A request the peer has not answered after this long fails with `peer-timeout`. Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  /** Default: the global timers. */
+  timers?: PeerTimers;
+}
+
 /**
  * Requests and replies over one link, sans IO beyond the link: numbers requests, matches replies, turns error replies
- * into `SfuError`s. Incoming requests go to `onRequest` (its thrown `SfuError` becomes an error reply), notices to
- * `onNotice`; malformed messages are dropped (reported to `onBadMessage`).
+ * into `SfuError`s, fails requests left unanswered (`peer-timeout`). Incoming requests go to `onRequest` (its thrown
+ * `SfuError` becomes an error reply), notices to `onNotice`; malformed messages are dropped (reported to
+ * `onBadMessage`; a malformed request is answered `bad-peer-message`).
  */
 export class PeerChannel {
   readonly #link: SfuPeerLink;
-  readonly #pending = new Map<number, { resolve: (r: SfuPeerReply) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (r: SfuPeerReply) => void; reject: (e: Error) => void; timer: unknown }>();
+  readonly #timers: PeerTimers;
+  readonly #timeoutMs: number;
   #nextId = 1;
   #closed = false;
 
@@ -177,21 +205,23 @@ export class PeerChannel {
     handlers: {
       onRequest: (request: SfuPeerRequest) => Promise<SfuPeerReply>;
       onNotice: (notice: SfuPeerNotice) => void;
-      onBadMessage?: (error: SfuError) => void;
+      onBadMessage?: (reason: string) => void;
     },
+    options: PeerChannelOptions = {},
   ) {
     this.#link = link;
+    this.#timers = options.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+    this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
     link.onMessage((raw) => {
       if (this.#closed) return;
-      let message: SfuPeerMessage;
-      try {
-        message = parsePeerMessage(raw);
-      } catch (error) {
-        handlers.onBadMessage?.(error as SfuError);
+      const parsed = parsePeerMessage(raw);
+      if (!parsed.ok) {
+        handlers.onBadMessage?.(parsed.reason);
         const id = isObject(raw) && raw['kind'] === 'request' && Number.isInteger(raw['id']) ? (raw['id'] as number) : undefined;
-        if (id !== undefined) this.#send({ kind: 'reply', id, ok: false, code: 'bad-peer-message', message: (error as Error).message });
+        if (id !== undefined) this.#send({ kind: 'reply', id, ok: false, code: 'bad-peer-message', message: parsed.reason });
         return;
       }
+      const message = parsed.message;
       if (message.kind === 'notice') handlers.onNotice(message.body);
       else if (message.kind === 'request') {
         const { id } = message;
@@ -207,6 +237,7 @@ export class PeerChannel {
         const pending = this.#pending.get(message.id);
         if (!pending) return;
         this.#pending.delete(message.id);
+        this.#timers.clearTimeout(pending.timer);
         if (message.ok) pending.resolve(message.body);
         else pending.reject(new SfuError(message.code, `peer: ${message.message}`));
       }
@@ -218,7 +249,11 @@ export class PeerChannel {
     if (this.#closed) return Promise.reject(new SfuError('unknown-peer', 'the link to this peer is closed'));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const timer = this.#timers.setTimeout(() => {
+        if (!this.#pending.delete(id)) return;
+        reject(new SfuError('peer-timeout', `the peer did not answer ${body.type} within ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
       this.#send({ kind: 'request', id, body });
     });
   }
@@ -231,7 +266,10 @@ export class PeerChannel {
   /** Stops: pending requests fail with `unknown-peer`; later messages are ignored. */
   close(): void {
     this.#closed = true;
-    for (const { reject } of this.#pending.values()) reject(new SfuError('unknown-peer', 'the link to this peer closed'));
+    for (const { reject, timer } of this.#pending.values()) {
+      this.#timers.clearTimeout(timer);
+      reject(new SfuError('unknown-peer', 'the link to this peer closed'));
+    }
     this.#pending.clear();
   }
 

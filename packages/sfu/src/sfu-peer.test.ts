@@ -9,7 +9,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sfu, SfuError, createPeerLinkPair, parsePeerMessage, type ProducerInfo, type SfuPeerLink } from './index.js';
+import { PeerChannel, Sfu, SfuError, createPeerLinkPair, parsePeerMessage, type ProducerInfo, type SfuPeerLink } from './index.js';
 
 /** A VP8 producer's RTP parameters as a browser sends them (one SSRC, PLI and FIR feedback). */
 const vp8 = (ssrc: number) => ({
@@ -154,10 +154,12 @@ describe('two Sfu instances joined by a peer link (in one process)', () => {
     expect(await code(a.pipeToPeer('errors', 'nope', 'b'))).toBe('unknown-producer');
     expect(await code(a.pipeToPeer('nope', injected.producer.producerId, 'b'))).toBe('unknown-room');
     expect(b.roomRouters('errors')).toEqual([]);
-    expect(() => parsePeerMessage({ kind: 'request', id: 1, body: { type: 'open-pipe', roomId: 'x', pipeId: 'p', srtp: false, ip: '127.0.0.1', port: 0 } }))
-      .toThrow(expect.objectContaining({ code: 'bad-peer-message' }) as Error);
-    expect(() => parsePeerMessage({ kind: 'notice', body: { type: 'producer-state', roomId: 'x', pipeId: 'p', producerId: 'q', state: 'gone' } }))
-      .toThrow(/state must be/);
+    expect(parsePeerMessage({ kind: 'request', id: 1, body: { type: 'open-pipe', roomId: 'x', pipeId: 'p', srtp: false, ip: '127.0.0.1', port: 0 } }))
+      .toEqual({ ok: false, reason: 'bad peer message: port must be an integer 1..65535' });
+    expect(parsePeerMessage({ kind: 'notice', body: { type: 'producer-state', roomId: 'x', pipeId: 'p', producerId: 'q', state: 'gone' } }))
+      .toMatchObject({ ok: false, reason: expect.stringMatching(/state must be/) as string });
+    expect(parsePeerMessage('{}')).toMatchObject({ ok: false });
+    expect(parsePeerMessage({ kind: 'notice', body: { type: 'pipe-closed', roomId: 'x', pipeId: 'p' } })).toEqual({ ok: true, message: { kind: 'notice', body: { type: 'pipe-closed', roomId: 'x', pipeId: 'p' } } });
     a.closeRoom('errors');
   });
 
@@ -175,6 +177,28 @@ describe('two Sfu instances joined by a peer link (in one process)', () => {
     } finally {
       c.close();
     }
+  });
+});
+
+describe('PeerChannel', () => {
+  it('fails a request the peer leaves unanswered with peer-timeout (injected timers), and pending ones with unknown-peer on close', async () => {
+    const timers: { fn: () => void; ms: number; cleared: boolean }[] = [];
+    const fake = {
+      setTimeout: (fn: () => void, ms: number) => timers.push({ fn, ms, cleared: false }) - 1,
+      clearTimeout: (h: unknown) => { timers[h as number]!.cleared = true; },
+    };
+    const sent: unknown[] = [];
+    const silent = { send: (m: unknown) => void sent.push(m), onMessage: () => undefined };
+    const channel = new PeerChannel(silent, { onRequest: () => Promise.reject(new Error('unused')), onNotice: () => undefined }, { requestTimeoutMs: 500, timers: fake });
+    const first = code(channel.request({ type: 'pipe-producer', roomId: 'r', pipeId: 'p', producerId: 'q', memberId: 1, source: 'video', kind: 'video', rtpParameters: {} as never, paused: false }));
+    expect(sent).toHaveLength(1);
+    expect(timers.map((t) => t.ms)).toEqual([500]);
+    timers[0]!.fn();
+    expect(await first).toBe('peer-timeout');
+    const second = code(channel.request({ type: 'open-pipe', roomId: 'r', pipeId: 'p', srtp: false, ip: '127.0.0.1', port: 4000 }));
+    channel.close();
+    expect(await second).toBe('unknown-peer');
+    expect(timers[1]!.cleared).toBe(true);
   });
 });
 

@@ -38,6 +38,8 @@ export interface SfuOptions {
   onWorkerDied?: (index: number, error: Error) => void;
   /** Encrypt the pipes this SFU opens to peer SFUs with SRTP (between hosts). Default false (loopback). */
   pipeSrtp?: boolean;
+  /** A pipe request a peer SFU has not answered after this long fails with `peer-timeout`. Default 10 000 ms. */
+  peerRequestTimeoutMs?: number;
   /** Called when a peer SFU pipes a producer into a room here (`added`) and when that producer ends (`closed`). */
   onPeerProducer?: (roomId: string, producer: ProducerInfo, event: 'added' | 'closed') => void;
 }
@@ -169,6 +171,7 @@ export class Sfu {
       maxMembersPerRouter: options.maxMembersPerRouter ?? 50,
       logLevel: options.logLevel ?? 'error',
       pipeSrtp: options.pipeSrtp ?? false,
+      peerRequestTimeoutMs: options.peerRequestTimeoutMs ?? 10_000,
       ...(options.onPeerProducer ? { onPeerProducer: options.onPeerProducer } : {}),
       ...(options.announcedIp !== undefined ? { announcedIp: options.announcedIp } : {}),
       ...(options.onWorkerDied ? { onWorkerDied: options.onWorkerDied } : {}),
@@ -396,7 +399,7 @@ export class Sfu {
       channel: new PeerChannel(link, {
         onRequest: (request) => this.#onPeerRequest(peer, request),
         onNotice: (notice) => this.#onPeerNotice(peer, notice),
-      }),
+      }, { requestTimeoutMs: this.#options.peerRequestTimeoutMs }),
     };
     this.#peers.set(peerId, peer);
   }
