@@ -13,6 +13,7 @@ export {
   type PeerMessageParse, type PeerTimers, type PeerChannelOptions,
 } from './peer.js';
 export { SfuGroup, type SfuPlacement } from './sfu-group.js';
+export { RemoteSfu, serveSfu, type SfuNode } from './sfu-remote.js';
 export { SfuError, SFU_ERROR_CODES, type SfuErrorCode } from './errors.js';
 export { ROOM_MEDIA_CODECS } from './codecs.js';
 export type { types as mediasoupTypes } from 'mediasoup';

@@ -4,41 +4,45 @@
  * (`Sfu.pipeToPeer`: PipeTransports over UDP, the path used between processes and hosts), never `pipeToRouter`.
  * It offers the same member API as one `Sfu`, so the signaling server drives it unchanged.
  *
- * Limits: every node is driven from this process (a node in another process needs a remote member API, not written
- * yet; the pipes themselves already work across processes, see sfu-peer.test.ts); placement is static.
+ * A node is an `Sfu` of this process or a `RemoteSfu` (an `Sfu` in another process, see sfu-remote.ts). The group
+ * joins every pair of local nodes itself; a remote node must already be joined (`addPeer`, e.g. over `ipcPeerLink`)
+ * to every other node under the names used here. Placement is a static function for now.
  */
 
 import type { types as ms } from 'mediasoup';
 import { createPeerLinkPair } from './peer.js';
 import { SfuError } from './errors.js';
-import type { ConsumerInfo, ProducerInfo, Sfu, TransportInfo } from './sfu.js';
+import { Sfu, type ConsumerInfo, type ProducerInfo, type TransportInfo } from './sfu.js';
+import type { SfuNode } from './sfu-remote.js';
 
 /** Picks the node of a member (by name). */
 export type SfuPlacement = (roomId: string, memberId: number) => string;
 
 /** A group of SFU nodes in this process: see the module comment. */
 export class SfuGroup {
-  readonly #nodes: Map<string, Sfu>;
+  readonly #nodes: Map<string, SfuNode>;
   readonly #place: SfuPlacement;
   readonly #homes = new Map<string, string>();
 
-  /** Joins every pair of `nodes` with a peer link; `place` picks each member's node. */
-  constructor(nodes: Record<string, Sfu>, place: SfuPlacement) {
+  /** Joins every pair of local `nodes` with a peer link; `place` picks each member's node. */
+  constructor(nodes: Record<string, SfuNode>, place: SfuPlacement) {
     this.#nodes = new Map(Object.entries(nodes));
     if (this.#nodes.size === 0) throw new RangeError('an SfuGroup needs at least one node');
     this.#place = place;
     const names = [...this.#nodes.keys()];
     for (const [i, a] of names.entries()) {
       for (const b of names.slice(i + 1)) {
+        const [nodeA, nodeB] = [this.#nodes.get(a), this.#nodes.get(b)];
+        if (!(nodeA instanceof Sfu) || !(nodeB instanceof Sfu)) continue;
         const [ab, ba] = createPeerLinkPair();
-        this.#nodes.get(a)!.addPeer(b, ab);
-        this.#nodes.get(b)!.addPeer(a, ba);
+        nodeA.addPeer(b, ab);
+        nodeB.addPeer(a, ba);
       }
     }
   }
 
   /** A node by name (tests, diagnostics). */
-  node(name: string): Sfu {
+  node(name: string): SfuNode {
     const node = this.#nodes.get(name);
     if (!node) throw new SfuError('unknown-peer', 'no such node in the group');
     return node;
@@ -92,7 +96,8 @@ export class SfuGroup {
   async consume(roomId: string, memberId: number, transportId: string, producerId: string, rtpCapabilities: ms.RtpCapabilities): Promise<ConsumerInfo> {
     const home = this.#home(roomId, memberId);
     const homeName = this.#homes.get(key(roomId, memberId))!;
-    if (!home.producers(roomId).some((p) => p.producerId === producerId)) {
+    // A remote node lists only its own members' producers: pipeToPeer is idempotent, so asking again costs one call.
+    if (!(home instanceof Sfu) || !home.producers(roomId).some((p) => p.producerId === producerId)) {
       const origin = [...this.#nodes.entries()].find(([name, node]) => name !== homeName && node.producers(roomId).some((p) => p.producerId === producerId));
       if (origin) await origin[1].pipeToPeer(roomId, producerId, homeName);
     }
@@ -130,7 +135,7 @@ export class SfuGroup {
     for (const node of this.#nodes.values()) node.close();
   }
 
-  #home(roomId: string, memberId: number): Sfu {
+  #home(roomId: string, memberId: number): SfuNode {
     const name = this.#homes.get(key(roomId, memberId));
     if (name === undefined) throw new SfuError('not-in-room', 'this member is not in the room');
     return this.node(name);
