@@ -78,4 +78,14 @@ describe('a room across two SFU processes joined by a pipe', () => {
     expect(samples.length).toBeGreaterThanOrEqual(8);
     expect(found).toEqual([]);
   });
+
+  it('when the member on the child SFU leaves, its producers end on both SFUs', async () => {
+    const aliceId = (await snap(pages[0]!)).memberId!;
+    expect(local.producers('piped').filter((p) => p.memberId === aliceId)).toHaveLength(2);
+    await pages[0]!.evaluate(() => (window as unknown as { room: { leave(): Promise<void> } }).room.leave());
+    // The child closes them; the pipe's producer-state notices close their copies here.
+    await waitFor(async () => local.producers('piped').filter((p) => p.memberId === aliceId).length, (n) => n === 0);
+    expect(group.producers('piped').every((p) => p.memberId !== aliceId)).toBe(true);
+    expect(group.homeOf('piped', aliceId)).toBeUndefined();
+  });
 });
