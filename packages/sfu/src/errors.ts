@@ -18,6 +18,10 @@ export const SFU_ERROR_CODES = [
   'too-many-transports', // more than 2 transports per direction
   'too-many-producers', // more than 4 producers per member
   'too-many-consumers', // more than 64 consumers per member
+  'unknown-peer', // no such peer SFU (or its link closed)
+  'bad-peer-message', // a peer SFU sent a malformed control message
+  'peer-failed', // a peer SFU failed a pipe request for another reason
+  'peer-timeout', // a peer SFU did not answer a pipe request in time
 ] as const;
 
 /** An SFU error code. */

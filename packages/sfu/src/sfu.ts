@@ -15,6 +15,7 @@ import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 import { SfuError } from './errors.js';
 import { ROOM_MEDIA_CODECS } from './codecs.js';
+import { PeerChannel, type SfuPeerLink, type SfuPeerNotice, type SfuPeerReply, type SfuPeerRequest } from './peer.js';
 
 /** Options of `Sfu.start`. */
 export interface SfuOptions {
@@ -35,6 +36,28 @@ export interface SfuOptions {
   logLevel?: ms.WorkerLogLevel;
   /** Called when a worker dies (mediasoup restarts nothing: rooms on it end). */
   onWorkerDied?: (index: number, error: Error) => void;
+  /** Encrypt the pipes this SFU opens to peer SFUs with SRTP (between hosts). Default false (loopback). */
+  pipeSrtp?: boolean;
+  /** A pipe request a peer SFU has not answered after this long fails with `peer-timeout`. Default 10 000 ms. */
+  peerRequestTimeoutMs?: number;
+  /** Called when a peer SFU pipes a producer into a room here (`added`) and when that producer ends (`closed`). */
+  onPeerProducer?: (roomId: string, producer: ProducerInfo, event: 'added' | 'closed') => void;
+}
+
+/** TAP handle: stops the tap when called; `requestKeyFrame` asks the tapped producer for a key frame. */
+export interface SfuTap {
+  (): void;
+  requestKeyFrame(): Promise<void>;
+}
+
+/** INJECT handle: a server-side producer fed packet by packet (tests, diagnostics). */
+export interface SfuInjection {
+  producer: ProducerInfo;
+  /** Sends one RTP packet as if the member had sent it. */
+  send(rtp: Buffer): void;
+  /** Receives the RTCP the SFU sends to this producer (receiver reports, key frame requests). */
+  onRtcp(handler: (rtcp: Buffer) => void): void;
+  close(): void;
 }
 
 /** What a client needs to create its side of a transport (mediasoup-client's `createSendTransport`/`createRecvTransport`). */
@@ -74,6 +97,32 @@ export interface SfuWorkerStats {
 
 type Direction = 'send' | 'recv';
 
+/** A pipe this SFU opened to a peer for a room: its producers flow out on it. */
+interface OutPipe {
+  pipeId: string;
+  transport: ms.PipeTransport;
+  router: RoomRouter;
+  producers: Map<string, Promise<void>>;
+}
+
+/** A pipe a peer opened to this SFU for a room: the peer's producers flow in on it. */
+interface InPipe {
+  pipeId: string;
+  transport: ms.PipeTransport;
+  room: RoomState;
+  router: RoomRouter;
+  producers: Map<string, Promise<ms.Producer>>;
+}
+
+interface PeerState {
+  peerId: string;
+  channel: PeerChannel;
+  /** By room id. */
+  out: Map<string, Promise<OutPipe>>;
+  /** By room id. */
+  in: Map<string, InPipe>;
+}
+
 interface MemberState {
   memberId: number;
   router: RoomRouter;
@@ -100,16 +149,17 @@ interface RoomState {
   id: string;
   routers: RoomRouter[];
   members: Map<number, MemberState>;
-  producers: Map<string, { producer: ms.Producer; memberId: number; source: string; router: RoomRouter }>;
+  producers: Map<string, { producer: ms.Producer; memberId: number; source: string; router: RoomRouter; peerId?: string }>;
 }
 
 /** The SFU: start it once per server process; `close()` stops its workers. */
 export class Sfu {
-  readonly #options: Required<Omit<SfuOptions, 'announcedIp' | 'workerBin' | 'onWorkerDied'>> & Pick<SfuOptions, 'announcedIp' | 'onWorkerDied'>;
+  readonly #options: Required<Omit<SfuOptions, 'announcedIp' | 'workerBin' | 'onWorkerDied' | 'onPeerProducer'>> & Pick<SfuOptions, 'announcedIp' | 'onWorkerDied' | 'onPeerProducer'>;
   readonly #workers: WorkerSlot[];
   readonly #rooms = new Map<string, RoomState>();
   /** Rooms whose first router is being created: concurrent joins wait for the same one. */
   readonly #creating = new Map<string, Promise<RoomState>>();
+  readonly #peers = new Map<string, PeerState>();
   #closed = false;
 
   private constructor(options: SfuOptions, workers: WorkerSlot[]) {
@@ -120,6 +170,9 @@ export class Sfu {
       rtcMaxPort: options.rtcMaxPort ?? 49999,
       maxMembersPerRouter: options.maxMembersPerRouter ?? 50,
       logLevel: options.logLevel ?? 'error',
+      pipeSrtp: options.pipeSrtp ?? false,
+      peerRequestTimeoutMs: options.peerRequestTimeoutMs ?? 10_000,
+      ...(options.onPeerProducer ? { onPeerProducer: options.onPeerProducer } : {}),
       ...(options.announcedIp !== undefined ? { announcedIp: options.announcedIp } : {}),
       ...(options.onWorkerDied ? { onWorkerDied: options.onWorkerDied } : {}),
     };
@@ -256,16 +309,7 @@ export class Sfu {
     if (source.memberId === memberId) throw new SfuError('own-producer', 'a member does not consume itself');
     if (member.consumers.size >= 64) throw new SfuError('too-many-consumers', 'a member has at most 64 consumers');
     const router = member.router;
-    if (source.router !== router) {
-      // One pipe per (producer, router), also when several members of that router consume it at once.
-      let piping = router.piped.get(producerId);
-      if (!piping) {
-        piping = source.router.router.pipeToRouter({ producerId, router: router.router });
-        router.piped.set(producerId, piping);
-        piping.catch(() => router.piped.delete(producerId));
-      }
-      await wrap(piping, 'bad-parameters');
-    }
+    await this.#onRouter(source.router, producerId, router);
     if (!router.router.canConsume({ producerId, rtpCapabilities })) throw new SfuError('cannot-consume', 'the receiver cannot decode this producer\'s codec');
     const consumer = await wrap(transport.consume({ producerId, rtpCapabilities, paused: true }), 'bad-parameters');
     member.consumers.set(consumer.id, consumer);
@@ -300,7 +344,7 @@ export class Sfu {
    * TAP (tests, diagnostics): a DirectTransport consumer of a producer on the server, handing every RTP packet the
    * SFU forwards to `onPacket`. What it sees is exactly what the SFU holds: sealed frames.
    */
-  async tap(roomId: string, producerId: string, onPacket: (rtp: Buffer) => void): Promise<() => void> {
+  async tap(roomId: string, producerId: string, onPacket: (rtp: Buffer) => void): Promise<SfuTap> {
     const room = this.#rooms.get(roomId);
     const source = room?.producers.get(producerId);
     if (!source) throw new SfuError('unknown-producer', 'no such producer in this room');
@@ -308,7 +352,95 @@ export class Sfu {
     const direct = await router.createDirectTransport();
     const consumer = await direct.consume({ producerId, rtpCapabilities: router.rtpCapabilities });
     consumer.on('rtp', onPacket);
-    return () => direct.close();
+    return Object.assign(() => direct.close(), { requestKeyFrame: () => consumer.requestKeyFrame() });
+  }
+
+  /**
+   * INJECT (tests, diagnostics): a producer of a member fed from the server (a DirectTransport), not from a browser.
+   * Other members consume it like any producer; its RTCP (key frame requests) comes back through `onRtcp`.
+   */
+  async inject(roomId: string, memberId: number, kind: ms.MediaKind, rtpParameters: ms.RtpParameters, source: string): Promise<SfuInjection> {
+    const room = this.#rooms.get(roomId);
+    const member = this.#member(roomId, memberId);
+    if (member.producers.size >= 4) throw new SfuError('too-many-producers', 'a member has at most 4 producers');
+    const direct = await member.router.router.createDirectTransport();
+    const producer = await wrap(direct.produce({ kind, rtpParameters, appData: { memberId, source } }), 'bad-parameters').catch((error: unknown) => {
+      direct.close();
+      throw error;
+    });
+    member.producers.set(producer.id, producer);
+    room!.producers.set(producer.id, { producer, memberId, source, router: member.router });
+    producer.observer.once('close', () => {
+      member.producers.delete(producer.id);
+      room!.producers.delete(producer.id);
+      direct.close();
+    });
+    return {
+      producer: { producerId: producer.id, memberId, kind, source, paused: producer.paused },
+      send: (rtp) => producer.send(rtp),
+      onRtcp: (handler) => { direct.on('rtcp', handler); },
+      close: () => producer.close(),
+    };
+  }
+
+  // ---- peer SFUs (other processes or hosts) ----------------------------------------------------------------------
+
+  /**
+   * Joins a peer SFU (another process or host) through `link`: from now on either side may pipe its producers to the
+   * other. `peerId` names the peer here; the peer names this SFU with its own id. Replaces an earlier link of that id.
+   */
+  addPeer(peerId: string, link: SfuPeerLink): void {
+    if (this.#closed) throw new SfuError('closed', 'the SFU is closed');
+    this.removePeer(peerId);
+    const peer: PeerState = {
+      peerId,
+      out: new Map(),
+      in: new Map(),
+      channel: new PeerChannel(link, {
+        onRequest: (request) => this.#onPeerRequest(peer, request),
+        onNotice: (notice) => this.#onPeerNotice(peer, notice),
+      }, { requestTimeoutMs: this.#options.peerRequestTimeoutMs }),
+    };
+    this.#peers.set(peerId, peer);
+  }
+
+  /** Leaves a peer: closes every pipe to and from it (its producers here close with them). */
+  removePeer(peerId: string): void {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return;
+    this.#peers.delete(peerId);
+    peer.channel.close();
+    for (const pipe of peer.out.values()) void pipe.then((p) => p.transport.close(), () => undefined);
+    for (const pipe of peer.in.values()) pipe.transport.close();
+  }
+
+  /**
+   * Pipes a producer of a room on this SFU to the same room on a peer SFU, where that peer's members can then consume
+   * it (the peer learns of it through its `onPeerProducer`). Pauses, resumes and the producer's end follow it; key
+   * frame requests of the peer's consumers come back to the producer. Idempotent per (producer, peer).
+   * Throws `SfuError` `unknown-room`, `unknown-producer`, `unknown-peer`, or the peer's refusal.
+   */
+  async pipeToPeer(roomId: string, producerId: string, peerId: string): Promise<void> {
+    const room = this.#rooms.get(roomId);
+    if (!room) throw new SfuError('unknown-room', 'no such room');
+    const source = room.producers.get(producerId);
+    if (!source) throw new SfuError('unknown-producer', 'no such producer in this room');
+    if (source.peerId === peerId) throw new SfuError('unknown-producer', 'this producer comes from that peer');
+    const peer = this.#peers.get(peerId);
+    if (!peer) throw new SfuError('unknown-peer', 'no such peer SFU');
+    const pipe = await this.#outPipe(peer, room);
+    let piping = pipe.producers.get(producerId);
+    if (!piping) {
+      piping = this.#pipeOut(peer, room, pipe, producerId);
+      pipe.producers.set(producerId, piping);
+      piping.catch(() => pipe.producers.delete(producerId));
+    }
+    await piping;
+  }
+
+  /** The peers this SFU is joined to (tests, logs). */
+  peers(): string[] {
+    return [...this.#peers.keys()];
   }
 
   /** Closes a room: its routers, transports, producers and consumers. */
@@ -346,6 +478,7 @@ export class Sfu {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const peerId of [...this.#peers.keys()]) this.removePeer(peerId);
     for (const roomId of [...this.#rooms.keys()]) this.closeRoom(roomId);
     for (const slot of this.#workers) slot.worker.close();
   }
@@ -380,6 +513,145 @@ export class Sfu {
     const entry: RoomRouter = { router, worker: slot, members: 0, piped: new Map() };
     room.routers.push(entry);
     return entry;
+  }
+
+  /** Makes a producer of `from` consumable on `to` (another router of this SFU): one pipe per (producer, router). */
+  async #onRouter(from: RoomRouter, producerId: string, to: RoomRouter): Promise<void> {
+    if (from === to) return;
+    let piping = to.piped.get(producerId);
+    if (!piping) {
+      piping = from.router.pipeToRouter({ producerId, router: to.router });
+      to.piped.set(producerId, piping);
+      piping.catch(() => to.piped.delete(producerId));
+    }
+    await wrap(piping, 'bad-parameters');
+  }
+
+  /** The pipe of this room to a peer, opened on first use (the peer creates the room on its side). */
+  #outPipe(peer: PeerState, room: RoomState): Promise<OutPipe> {
+    let opening = peer.out.get(room.id);
+    if (!opening) {
+      opening = (async () => {
+        const router = room.routers[0]!;
+        const listenIp = { ip: this.#options.listenIp, ...(this.#options.announcedIp ? { announcedIp: this.#options.announcedIp } : {}) };
+        const transport = await router.router.createPipeTransport({ listenIp, enableSctp: false, enableSrtp: this.#options.pipeSrtp });
+        const pipeId = transport.id;
+        try {
+          const reply = await peer.channel.request({
+            type: 'open-pipe', roomId: room.id, pipeId, srtp: this.#options.pipeSrtp,
+            ip: transport.tuple.localIp, port: transport.tuple.localPort,
+            ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}),
+          });
+          if (reply.type !== 'pipe-opened') throw new SfuError('bad-peer-message', 'the peer did not answer open-pipe with pipe-opened');
+          await wrap(transport.connect({ ip: reply.ip, port: reply.port, ...(reply.srtpParameters ? { srtpParameters: reply.srtpParameters } : {}) }), 'bad-parameters');
+        } catch (error) {
+          transport.close();
+          throw error;
+        }
+        transport.observer.once('close', () => {
+          if (peer.out.get(room.id) === opening) peer.out.delete(room.id);
+          peer.channel.notify({ type: 'pipe-closed', roomId: room.id, pipeId });
+        });
+        return { pipeId, transport, router, producers: new Map() };
+      })();
+      peer.out.set(room.id, opening);
+      opening.catch(() => { if (peer.out.get(room.id) === opening) peer.out.delete(room.id); });
+    }
+    return opening;
+  }
+
+  /** Consumes a producer on the room's pipe to a peer and has the peer produce it on its end. */
+  async #pipeOut(peer: PeerState, room: RoomState, pipe: OutPipe, producerId: string): Promise<void> {
+    const source = room.producers.get(producerId)!;
+    await this.#onRouter(source.router, producerId, pipe.router);
+    const consumer = await wrap(pipe.transport.consume({ producerId }), 'bad-parameters');
+    const state = (s: 'paused' | 'resumed' | 'closed') => peer.channel.notify({ type: 'producer-state', roomId: room.id, pipeId: pipe.pipeId, producerId, state: s });
+    // Hooked before the peer is asked, so no change is lost: the link keeps order and the peer applies notices in turn.
+    consumer.observer.on('pause', () => state('paused'));
+    consumer.observer.on('resume', () => state('resumed'));
+    consumer.observer.once('close', () => {
+      pipe.producers.delete(producerId);
+      state('closed');
+    });
+    try {
+      await peer.channel.request({
+        type: 'pipe-producer', roomId: room.id, pipeId: pipe.pipeId, producerId, memberId: source.memberId, source: source.source,
+        kind: consumer.kind, rtpParameters: consumer.rtpParameters, paused: consumer.producerPaused,
+      });
+    } catch (error) {
+      consumer.close();
+      throw error;
+    }
+  }
+
+  async #onPeerRequest(peer: PeerState, request: SfuPeerRequest): Promise<SfuPeerReply> {
+    if (request.type === 'open-pipe') {
+      if (request.srtp !== (request.srtpParameters !== undefined)) throw new SfuError('bad-peer-message', 'srtp and srtpParameters disagree');
+      const room = await this.#room(request.roomId);
+      peer.in.get(room.id)?.transport.close();
+      const router = room.routers[0]!;
+      const listenIp = { ip: this.#options.listenIp, ...(this.#options.announcedIp ? { announcedIp: this.#options.announcedIp } : {}) };
+      const transport = await router.router.createPipeTransport({ listenIp, enableSctp: false, enableSrtp: request.srtp });
+      try {
+        await wrap(transport.connect({ ip: request.ip, port: request.port, ...(request.srtpParameters ? { srtpParameters: request.srtpParameters } : {}) }), 'bad-parameters');
+      } catch (error) {
+        transport.close();
+        throw error;
+      }
+      const pipe: InPipe = { pipeId: request.pipeId, transport, room, router, producers: new Map() };
+      peer.in.set(room.id, pipe);
+      transport.observer.once('close', () => {
+        if (peer.in.get(room.id) === pipe) peer.in.delete(room.id);
+        peer.channel.notify({ type: 'pipe-closed', roomId: room.id, pipeId: pipe.pipeId });
+      });
+      return {
+        type: 'pipe-opened', ip: transport.tuple.localIp, port: transport.tuple.localPort,
+        ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}),
+      };
+    }
+    const pipe = peer.in.get(request.roomId);
+    if (!pipe || pipe.pipeId !== request.pipeId) throw new SfuError('unknown-room', 'no pipe of the peer for this room');
+    const { room } = pipe;
+    if (room.producers.has(request.producerId)) throw new SfuError('bad-parameters', 'a producer with this id is already in the room');
+    const producing = wrap(pipe.transport.produce({
+      id: request.producerId, kind: request.kind, rtpParameters: request.rtpParameters, paused: request.paused,
+      appData: { memberId: request.memberId, source: request.source, peerId: peer.peerId },
+    }), 'bad-parameters');
+    pipe.producers.set(request.producerId, producing);
+    let producer: ms.Producer;
+    try {
+      producer = await producing;
+    } catch (error) {
+      pipe.producers.delete(request.producerId);
+      throw error;
+    }
+    const info = (): ProducerInfo => ({ producerId: producer.id, memberId: request.memberId, kind: producer.kind, source: request.source, paused: producer.paused });
+    room.producers.set(producer.id, { producer, memberId: request.memberId, source: request.source, router: pipe.router, peerId: peer.peerId });
+    producer.observer.once('close', () => {
+      pipe.producers.delete(producer.id);
+      if (room.producers.get(producer.id)?.producer === producer) room.producers.delete(producer.id);
+      this.#options.onPeerProducer?.(room.id, info(), 'closed');
+    });
+    this.#options.onPeerProducer?.(room.id, info(), 'added');
+    return { type: 'producer-piped' };
+  }
+
+  #onPeerNotice(peer: PeerState, notice: SfuPeerNotice): void {
+    if (notice.type === 'pipe-closed') {
+      // Either end: the peer's own pipe (in here) or the one this SFU opened (out here) closed on the other side.
+      const inPipe = peer.in.get(notice.roomId);
+      if (inPipe?.pipeId === notice.pipeId) inPipe.transport.close();
+      const outPipe = peer.out.get(notice.roomId);
+      void outPipe?.then((p) => { if (p.pipeId === notice.pipeId) p.transport.close(); }, () => undefined);
+      return;
+    }
+    const pipe = peer.in.get(notice.roomId);
+    const producing = pipe?.pipeId === notice.pipeId ? pipe.producers.get(notice.producerId) : undefined;
+    void producing?.then(async (producer) => {
+      if (notice.state === 'closed') producer.close();
+      else if (notice.state === 'paused') await producer.pause();
+      else await producer.resume();
+    }).catch(() => undefined);
   }
 
   #member(roomId: string, memberId: number): MemberState {
