@@ -26,6 +26,11 @@ export interface RedisClusterOptions {
   prefix?: string;
   /** How long this instance's devices outlive its last heartbeat (ms, default 10 000). */
   instanceTtlMs?: number;
+  /**
+   * The instance that keeps the cluster's secret chats, in this Redis (`chat-redis.ts`); give every instance the
+   * same id. The others forward chat frames to it. Absent: each instance keeps its own devices' chats in memory.
+   */
+  chatInstance?: string;
 }
 
 export const DEFAULT_INSTANCE_TTL_MS = 10_000;
