@@ -154,11 +154,14 @@ describe('a cluster whose chat instance is A (two mtcall-signal processes, real 
     }
     const a = instances.get('A')!.child;
     const exited = new Promise((resolve) => a.once('exit', resolve));
+    const killedAt = Date.now();
     a.kill('SIGKILL');
     await exited;
     await startInstance('A');
+    const upAt = Date.now();
     const bobAgain = await raw('B', 'bob', 'b1');
     const kept = await updates(bobAgain, 2);
+    console.log(`chat instance SIGKILLed with 2 queued updates: started again in ${upAt - killedAt} ms (process start and Redis load); the reader had both ${Date.now() - upAt} ms later`);
     expect(kept.map((u) => u.qts)).toEqual([6, 7]);
     expect(kept.map((u) => (u.update.kind === 'message' ? u.update.data : ''))).toEqual([6, 7].map((i) => cipher(32, i)));
     // …and the chat goes on through the restarted instance.

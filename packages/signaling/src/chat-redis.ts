@@ -53,7 +53,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0`;
 
-type Client = ReturnType<typeof createClient>;
+/** A node-redis client. */
+export type Client = ReturnType<typeof createClient>;
 
 /** The Redis-backed chat store; see the module doc. Create it with `RedisChatStore.open`. */
 export class RedisChatStore extends MemoryChatStore {
@@ -103,6 +104,16 @@ export class RedisChatStore extends MemoryChatStore {
     }, Math.max(100, Math.floor(leaseMs / 3)));
     store.#lease.unref();
     return store;
+  }
+
+  /** The connection the writes go through (the cluster publishes on it too: a routed reply follows its writes). */
+  get client(): Client {
+    return this.#client;
+  }
+
+  /** Changes sent to Redis and not yet acknowledged by it. */
+  get pendingWrites(): number {
+    return this.#pending;
   }
 
   /** Resolves once every change made so far is stored in Redis (or failed and was logged). */

@@ -159,7 +159,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   let cluster: RedisClusterLink | undefined;
   if (options.redis) {
     const node = new ClusterNode(core, { instanceId, instanceTtlMs, ...(options.redis.chatInstance !== undefined ? { chatInstance: options.redis.chatInstance } : {}) }, Date.now());
-    cluster = await connectRedisCluster(node, { url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log });
+    cluster = await connectRedisCluster(node, { url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log, ...(chatStore ? { client: chatStore.client } : {}) });
   }
   /** What the socket events drive: the core, or the cluster node around it. */
   const engine: Pick<SignalingServerCore, 'open' | 'receive' | 'close' | 'tick' | 'tokenVerified' | 'roomMediaDone' | 'nextWakeAt'> = cluster ?? core;
@@ -208,7 +208,19 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     schedule();
   };
 
+  /**
+   * With the Redis chat store, outputs wait (in order) for the store's writes made before them: a reply such as
+   * `chatSent` never reaches a client before the change it confirms reached Redis. Replies routed to another
+   * instance need no wait: they are published on the store's own connection, after its writes.
+   */
+  const held: ServerOutput[][] = [];
   const applyOutputs = (outputs: ServerOutput[]) => {
+    if (chatStore === undefined || (held.length === 0 && chatStore.pendingWrites === 0)) return sendOutputs(outputs);
+    held.push(outputs);
+    if (held.length === 1) void chatStore.settled().then(() => held.splice(0).forEach(sendOutputs));
+  };
+
+  const sendOutputs = (outputs: ServerOutput[]) => {
     // A message object addressed to many connections (presence) is serialised once.
     let texts: Map<object, string> | undefined;
     for (const output of outputs) {
