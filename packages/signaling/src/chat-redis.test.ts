@@ -2,7 +2,8 @@
  * Secret chats on Redis (issue 16): the Redis chat store on a real Redis (write-through, loaded back, TTLs, one
  * writer), and a cluster of two `mtcall-signal --redis --chat-instance A` processes: a chat between devices on
  * different instances both ways, a reader offline coming back on the OTHER instance and getting its queue in order,
- * acks deleting in Redis, and the chat instance SIGKILLed with queued updates and started again: nothing lost.
+ * acks deleting in Redis, and the chat instance SIGKILLed with queued updates and started again: nothing lost (while
+ * it is down, chat frames get `chats-unavailable`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -106,7 +107,7 @@ async function updates(c: RawClient, n: number): Promise<{ qts: number; update: 
 }
 
 describe('a cluster whose chat instance is A (two mtcall-signal processes, real Redis)', () => {
-  it('chats cross instances both ways; the reader comes back on the other instance; acks delete; SIGKILL of A loses nothing', async () => {
+  it('chats cross instances both ways; the reader comes back on the other instance; acks delete; SIGKILL of A loses nothing, frames meanwhile refused', async () => {
     await Promise.all(['A', 'B'].map(startInstance));
     const bob = await raw('A', 'bob', 'b1');
     const alice = await raw('B', 'alice', 'a1');
@@ -154,14 +155,18 @@ describe('a cluster whose chat instance is A (two mtcall-signal processes, real 
     }
     const a = instances.get('A')!.child;
     const exited = new Promise((resolve) => a.once('exit', resolve));
-    const killedAt = Date.now();
     a.kill('SIGKILL');
     await exited;
+    // While it is down, a chat frame from B gets a named error at once (nobody listens on A's channel): nothing stored.
+    await expect.poll(async () => (await inspect.pubSubNumSub('mtcall:to:A'))['mtcall:to:A'], { timeout: WAIT }).toBe(0);
+    alice.send({ type: 'chatSend', requestId: 'lost', chatId, data: cipher(32, 99) });
+    expect(await alice.next('error', WAIT)).toMatchObject({ code: 'chats-unavailable', requestId: 'lost', chatId });
+    const startAt = Date.now();
     await startInstance('A');
     const upAt = Date.now();
     const bobAgain = await raw('B', 'bob', 'b1');
     const kept = await updates(bobAgain, 2);
-    console.log(`chat instance SIGKILLed with 2 queued updates: started again in ${upAt - killedAt} ms (process start and Redis load); the reader had both ${Date.now() - upAt} ms later`);
+    console.log(`chat instance SIGKILLed with 2 queued updates: its process started again in ${upAt - startAt} ms (node start, Redis load); the reader had both ${Date.now() - upAt} ms later`);
     expect(kept.map((u) => u.qts)).toEqual([6, 7]);
     expect(kept.map((u) => (u.update.kind === 'message' ? u.update.data : ''))).toEqual([6, 7].map((i) => cipher(32, i)));
     // …and the chat goes on through the restarted instance.

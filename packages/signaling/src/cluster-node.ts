@@ -265,6 +265,23 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * A message this instance routed reached no instance (nobody listens on its channel: the instance is down). For a
+   * local device's chat frame sent to the chat instance, the device is told `chats-unavailable` (nothing stored);
+   * other messages are dropped as before (calls have their own timeouts).
+   */
+  unrouted(instance: string, message: ClusterMessage): ClusterOutput[] {
+    if (message.kind !== 'frame' || instance !== this.#chatOwner) return [];
+    const id = this.#local.get(directoryField(message.device));
+    const parsed = parseClientMessage(message.text);
+    if (id === undefined || !parsed.ok || !CHAT_TYPES.has(parsed.message.type)) return [];
+    const m = parsed.message as { requestId?: string; chatId?: string };
+    const error: ServerMessage = { type: 'error', code: 'chats-unavailable', message: `the secret-chat instance ${instance} is not running: nothing was stored, send again later` };
+    if (m.requestId !== undefined) error.requestId = m.requestId;
+    if (m.chatId !== undefined) error.chatId = m.chatId;
+    return [{ kind: 'send', to: id, message: error }];
+  }
+
   /** A directory change (every instance gets every change, its own included). */
   delta(delta: DirectoryDelta, now: number): ClusterOutput[] {
     this.#deltas++;

@@ -156,7 +156,9 @@ export async function connectRedisCluster(
     for (const output of outputs) {
       switch (output.kind) {
         case 'route':
-          send(() => client.publish(`${prefix}to:${output.instance}`, JSON.stringify(output.message)));
+          send(() => client.publish(`${prefix}to:${output.instance}`, JSON.stringify(output.message)).then((listeners) => {
+            if (listeners === 0) fromOutside(node.unrouted(output.instance, output.message));
+          }));
           break;
         case 'register':
           run('register', [dir], [prefix, directoryField(output.delta), self, output.delta.tokenHash, JSON.stringify(output.delta)]);
