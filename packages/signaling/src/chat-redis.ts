@@ -67,7 +67,6 @@ export class RedisChatStore extends MemoryChatStore {
   #writes: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #lease: ReturnType<typeof setInterval> | undefined;
-  #loading = false;
 
   private constructor(client: Client, base: string, retentionMs: number, report: (error: unknown) => void) {
     super();
@@ -182,6 +181,8 @@ export class RedisChatStore extends MemoryChatStore {
   }
 
   override expire(before: number): { updates: number; files: number } {
+    const oldest = this.oldest();
+    if (oldest === undefined || oldest >= before) return { updates: 0, files: 0 }; // the common case: nothing to scan
     const updates = this.queuedDevices().flatMap((device) => this.pending(device).filter((item) => item.at < before).map((item) => ({ device, qts: item.qts })));
     const files = this.fileIds().filter((id) => this.getFile(id)!.createdAt < before);
     const result = super.expire(before);
@@ -195,7 +196,6 @@ export class RedisChatStore extends MemoryChatStore {
 
   /** Sends one change; changes go out in the order they were made (one connection). Failures are logged. */
   #write(command: (client: Client) => Promise<unknown>): void {
-    if (this.#loading) return;
     if (!this.#client.isOpen) return this.#report(new Error('redis closed: a chat change was not stored'));
     this.#pending++;
     const done = command(this.#client)
@@ -204,37 +204,34 @@ export class RedisChatStore extends MemoryChatStore {
     this.#writes = done;
   }
 
+  /** Loads every key under the prefix (through `super`: loading writes nothing back), 500 commands at a time. */
   async #load(): Promise<void> {
     const c = this.#client;
     const keys: string[] = [];
     for await (const batch of c.scanIterator({ MATCH: `${this.#base}*`, COUNT: 1000 })) keys.push(...([batch].flat() as string[]));
-    this.#loading = true;
-    try {
-      const lasts = new Map<DeviceAddress, number>();
-      const queues = new Map<DeviceAddress, QueuedUpdate[]>();
-      for (const key of keys) {
-        const rest = key.slice(this.#base.length);
-        const [kind] = rest.split(':', 1);
-        const id = rest.slice(kind!.length + 1);
-        if (kind === 'dev') for (const device of await c.sMembers(key)) super.rememberDevice(id, device as DeviceAddress);
-        else if (kind === 'c') {
-          const text = await c.get(key);
-          if (text !== null) super.putChat(JSON.parse(text) as ChatRecord);
-        } else if (kind === 'qts') lasts.set(id as DeviceAddress, Number(await c.get(key)));
-        else if (kind === 'q') queues.set(id as DeviceAddress, (await c.zRange(key, 0, -1)).map((m) => JSON.parse(m) as QueuedUpdate));
-        else if (kind === 'f') {
-          const hash = await c.hGetAll(key);
-          if (hash['meta'] === undefined) continue;
-          const meta = JSON.parse(hash['meta']) as Omit<StoredFile, 'parts'>;
-          const parts = new Map<number, Uint8Array>();
-          for (const [field, value] of Object.entries(hash)) if (field.startsWith('p:')) parts.set(Number(field.slice(2)), base64ToBytes(value)!);
-          super.putFile({ ...meta, parts });
-          this.#written.set(meta.fileId, new Map(parts));
-        }
+    const lasts = new Map<DeviceAddress, number>();
+    const queues = new Map<DeviceAddress, QueuedUpdate[]>();
+    const load = async (key: string): Promise<void> => {
+      const rest = key.slice(this.#base.length);
+      const [kind] = rest.split(':', 1);
+      const id = rest.slice(kind!.length + 1);
+      if (kind === 'dev') for (const device of await c.sMembers(key)) super.rememberDevice(id, device as DeviceAddress);
+      else if (kind === 'c') {
+        const text = await c.get(key);
+        if (text !== null) super.putChat(JSON.parse(text) as ChatRecord);
+      } else if (kind === 'qts') lasts.set(id as DeviceAddress, Number(await c.get(key)));
+      else if (kind === 'q') queues.set(id as DeviceAddress, (await c.zRange(key, 0, -1)).map((m) => JSON.parse(m) as QueuedUpdate));
+      else if (kind === 'f') {
+        const hash = await c.hGetAll(key);
+        if (hash['meta'] === undefined) return;
+        const meta = JSON.parse(hash['meta']) as Omit<StoredFile, 'parts'>;
+        const parts = new Map<number, Uint8Array>();
+        for (const [field, value] of Object.entries(hash)) if (field.startsWith('p:')) parts.set(Number(field.slice(2)), base64ToBytes(value)!);
+        super.putFile({ ...meta, parts });
+        this.#written.set(meta.fileId, new Map(parts));
       }
-      for (const device of new Set([...lasts.keys(), ...queues.keys()])) super.restoreQueue(device, lasts.get(device) ?? 0, queues.get(device) ?? []);
-    } finally {
-      this.#loading = false;
-    }
+    };
+    for (let i = 0; i < keys.length; i += 500) await Promise.all(keys.slice(i, i + 500).map(load));
+    for (const device of new Set([...lasts.keys(), ...queues.keys()])) super.restoreQueue(device, lasts.get(device) ?? 0, queues.get(device) ?? []);
   }
 }
