@@ -115,9 +115,22 @@ export class RedisChatStore extends MemoryChatStore {
     return this.#pending;
   }
 
-  /** Resolves once every change made so far is stored in Redis (or failed and was logged). */
+  /**
+   * Resolves once every change made so far is stored in Redis (or failed and was logged), or at once while Redis is
+   * unreachable (node-redis then holds the commands until it reconnects): a Redis outage must not stall the replies.
+   */
   async settled(): Promise<void> {
-    while (this.#pending > 0) await this.#writes;
+    const client = this.#client;
+    while (this.#pending > 0 && client.isReady) {
+      let off = () => {};
+      const down = new Promise<void>((resolve) => {
+        const done = () => resolve();
+        client.once('reconnecting', done).once('end', done);
+        off = () => void client.off('reconnecting', done).off('end', done);
+      });
+      await Promise.race([this.#writes, down]);
+      off();
+    }
   }
 
   /** Stops refreshing the lease, releases it and disconnects (after the pending writes). */
