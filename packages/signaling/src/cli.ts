@@ -255,6 +255,10 @@ function serve(args: string[]): void {
       process.stderr.write(turn ? `TURN relay: ${turn.urls.join(', ')} (credentials valid ${turn.ttlSeconds} s)\n` : 'no TURN relay: calls are direct only\n');
       if (turn && !auth && token === undefined) process.stderr.write('warning: without --auth-secret or --token, anyone who reaches this server gets TURN credentials\n');
       if (server.cluster) process.stderr.write(`cluster: instance ${server.cluster.instanceId} through ${redis!.url.replace(/\/\/[^@/]*@/, '//…@')}\n`);
+      if (server.cluster) {
+        const chats = redis!.chatInstance;
+        process.stderr.write(chats === undefined ? 'secret chats: in memory, per instance (no --chat-instance): lost when it stops\n' : chats === server.cluster.instanceId ? 'secret chats: kept by this instance, in Redis\n' : `secret chats: forwarded to instance ${chats} (in Redis)\n`);
+      }
       if (rooms) process.stderr.write(`rooms: on (up to ${rooms.config.maxMembers} members each; media through the embedded SFU)\n`);
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
       // SIGTERM (a deploy): tell clients to reconnect and resume, then exit — within 5 s whatever happens.
