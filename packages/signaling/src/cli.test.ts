@@ -15,7 +15,7 @@ afterEach(() => {
 it('--help documents the flags', () => {
   const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   expect(result.status).toBe(0);
-  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl', '--allow-origin', '--auth-secret', '--auth-public-key', '--max-conns-per-ip', '--max-outgoing-calls', '--max-ringing', '--max-watch', '--presence-directory', '--redis', '--instance-id', '--redis-prefix', '--instance-ttl', 'mint-token']) {
+  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl', '--allow-origin', '--auth-secret', '--auth-public-key', '--max-conns-per-ip', '--max-outgoing-calls', '--max-ringing', '--max-watch', '--presence-directory', '--redis', '--instance-id', '--redis-prefix', '--instance-ttl', '--chat-instance', 'mint-token']) {
     expect(result.stdout).toContain(flag);
   }
 });
@@ -24,6 +24,15 @@ it('refuses a bad --instance-id before starting', () => {
   const result = spawnSync(process.execPath, [cli, '--redis', 'redis://127.0.0.1:1', '--instance-id', 'a b'], { encoding: 'utf8' });
   expect(result.status).toBe(2);
   expect(result.stderr).toMatch(/instance id/);
+});
+
+it('refuses --chat-instance without --redis, and a bad chat instance id, before starting', () => {
+  const alone = spawnSync(process.execPath, [cli, '--chat-instance', 'a'], { encoding: 'utf8' });
+  expect(alone.status).not.toBe(0);
+  expect(alone.stderr).toMatch(/--chat-instance needs --redis/);
+  const bad = spawnSync(process.execPath, [cli, '--redis', 'redis://127.0.0.1:1', '--instance-id', 'a', '--chat-instance', 'a b'], { encoding: 'utf8' });
+  expect(bad.status).not.toBe(0);
+  expect(bad.stderr).toMatch(/chat instance id/);
 });
 
 it('rejects unknown flags with a hint', () => {

@@ -67,6 +67,9 @@ Cluster (several instances sharing presence, device routing and calls through Re
   --instance-id <id>        this instance's name in the cluster (A-Z a-z 0-9 . _ -; default: random)
   --redis-prefix <p>        prefix of the cluster's Redis keys and channels (default mtcall:)
   --instance-ttl <s>        how long this instance's devices outlive its last heartbeat when it dies (default 10)
+  --chat-instance <id>      the instance that keeps secret chats, their queues and files in Redis (give every
+                            instance the same id; the others forward chat messages to it). Without it: each
+                            instance keeps its own devices' chats in memory, lost when it stops
 
 Other
   --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side of every call
@@ -191,6 +194,7 @@ function serve(args: string[]): void {
       'instance-id': { type: 'string' },
       'redis-prefix': { type: 'string' },
       'instance-ttl': { type: 'string' },
+      'chat-instance': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -216,9 +220,11 @@ function serve(args: string[]): void {
     url: values.redis,
     ...(values['instance-id'] !== undefined ? { instanceId: values['instance-id'] } : {}),
     ...(values['redis-prefix'] !== undefined ? { prefix: values['redis-prefix'] } : {}),
+    ...(values['chat-instance'] !== undefined ? { chatInstance: values['chat-instance'] } : {}),
     instanceTtlMs: Math.round(number('instance-ttl', values['instance-ttl'], 10) * 1000),
   };
-  if (redis) checkClusterOptions({ instanceId: redis.instanceId ?? 'x', instanceTtlMs: redis.instanceTtlMs });
+  if (values['chat-instance'] !== undefined && !redis) throw new Error('--chat-instance needs --redis');
+  if (redis) checkClusterOptions({ instanceId: redis.instanceId ?? 'x', instanceTtlMs: redis.instanceTtlMs, ...(redis.chatInstance !== undefined ? { chatInstance: redis.chatInstance } : {}) });
   const rooms = startRooms(values);
   void rooms.then((rooms) => startSignalingServer({
     host: values.host,
@@ -249,6 +255,10 @@ function serve(args: string[]): void {
       process.stderr.write(turn ? `TURN relay: ${turn.urls.join(', ')} (credentials valid ${turn.ttlSeconds} s)\n` : 'no TURN relay: calls are direct only\n');
       if (turn && !auth && token === undefined) process.stderr.write('warning: without --auth-secret or --token, anyone who reaches this server gets TURN credentials\n');
       if (server.cluster) process.stderr.write(`cluster: instance ${server.cluster.instanceId} through ${redis!.url.replace(/\/\/[^@/]*@/, '//…@')}\n`);
+      if (server.cluster) {
+        const chats = redis!.chatInstance;
+        process.stderr.write(chats === undefined ? 'secret chats: in memory, per instance (no --chat-instance): lost when it stops\n' : chats === server.cluster.instanceId ? 'secret chats: kept by this instance, in Redis\n' : `secret chats: forwarded to instance ${chats} (in Redis)\n`);
+      }
       if (rooms) process.stderr.write(`rooms: on (up to ${rooms.config.maxMembers} members each; media through the embedded SFU)\n`);
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');
       // SIGTERM (a deploy): tell clients to reconnect and resume, then exit — within 5 s whatever happens.

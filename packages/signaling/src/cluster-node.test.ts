@@ -165,3 +165,54 @@ describe('ClusterNode (in-memory bus)', () => {
     expect(() => new ClusterNode(core, { instanceId: 'a', instanceTtlMs: 10 }, 0)).toThrow(ClusterConfigError);
   });
 });
+
+describe('ClusterNode: secret chats through the chat instance (in-memory bus)', () => {
+  const chatId = (c: MemoryCluster, at: string, id: number) => c.got(at, id, 'chatCreated')[0]!.chatId;
+  function chats(): MemoryCluster {
+    const c = new MemoryCluster();
+    for (const id of ['A', 'B', 'C']) c.add(id, { chatInstance: 'A' });
+    c.run();
+    return c;
+  }
+
+  for (const first of ['B', 'C'] as const) {
+    it(`bob's devices on B and C race to accept alice's request (from B): ${first} wins, the other is told, qts from one counter`, () => {
+      const c = chats();
+      const alice = c.connect('B', 'alice', 'a1');
+      const phone = c.connect('B', 'bob', 'phone');
+      const laptop = c.connect('C', 'bob', 'laptop');
+      c.run();
+      c.send('B', alice, { type: 'chatRequest', requestId: 'r1', userId: 'bob', gA: gB });
+      c.run();
+      const id = chatId(c, 'B', alice);
+      expect(c.got('B', phone, 'chatUpdate').map((u) => u.update.kind)).toEqual(['requested']);
+      expect(c.got('C', laptop, 'chatUpdate').map((u) => u.update.kind)).toEqual(['requested']);
+      // Both accepts are in flight before either reaches A.
+      c.send('B', phone, { type: 'chatAccept', chatId: id, gB, keyFingerprint: '1' });
+      c.send('C', laptop, { type: 'chatAccept', chatId: id, gB, keyFingerprint: '2' });
+      if (first === 'C') c.pending.reverse();
+      c.run();
+      const [winner, loser] = first === 'B' ? [['B', phone], ['C', laptop]] as const : [['C', laptop], ['B', phone]] as const;
+      expect(c.got(winner[0], winner[1], 'error')).toEqual([]);
+      expect(c.got(loser[0], loser[1], 'error').map((e) => e.code)).toEqual(['chat-wrong-state']);
+      expect(c.got(loser[0], loser[1], 'chatUpdate').map((u) => u.update)).toContainEqual({ kind: 'discarded', chatId: id, reason: 'accepted-elsewhere' });
+      expect(c.got('B', alice, 'chatUpdate').map((u) => [u.qts, u.update.kind])).toEqual([[1, 'accepted']]);
+      // The only store is A's; B's and C's hold nothing.
+      expect(c.nodes.get('A')!.core.chatStore.getChat(id)?.participantDevice).toBe(first === 'B' ? 'bob/phone' : 'bob/laptop');
+      expect(c.nodes.get('B')!.core.chatStore.getChat(id)).toBeUndefined();
+      expect(c.nodes.get('C')!.core.chatStore.getChat(id)).toBeUndefined();
+    });
+  }
+
+  it('the chat instance dead: a chat frame gets chats-unavailable with its ids, nothing else happens', () => {
+    const c = chats();
+    const alice = c.connect('B', 'alice', 'a1');
+    c.run();
+    c.kill('A');
+    c.send('B', alice, { type: 'chatSend', requestId: 's1', chatId: 'c'.repeat(32), data: gB });
+    c.run();
+    expect(c.got('B', alice, 'error')).toEqual([expect.objectContaining({ code: 'chats-unavailable', requestId: 's1', chatId: 'c'.repeat(32) })]);
+    // A call frame to a dead instance is not answered that way (calls have their own timeouts).
+    expect(c.nodes.get('B')!.unrouted('C', { kind: 'frame', from: 'B', device: { userId: 'alice', deviceId: 'a1' }, text: '{"type":"chatAck","qts":1}', bytes: 25 })).toEqual([]);
+  });
+});

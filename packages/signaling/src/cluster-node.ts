@@ -24,6 +24,7 @@
 
 import { bytesToHex, sha256 } from '@mtcall/crypto';
 import { parseClientMessage, type ServerMessage } from './protocol.js';
+import { CHAT_CLIENT_MESSAGE_TYPES } from './server-chats.js';
 import { CLOSE_CODES, type ConnectionId, type ServerOutput, type SignalingServerCore } from './server-core.js';
 
 /** A device, as the directory names it. */
@@ -69,6 +70,12 @@ export interface ClusterNodeOptions {
   instanceId: string;
   /** How long this instance's devices outlive its last heartbeat (ms); it beats every third of it. */
   instanceTtlMs: number;
+  /**
+   * The instance that keeps secret chats (its store in Redis, `chat-redis.ts`); every instance names the same one.
+   * The others forward their devices' chat frames to it, as a call's frames go to the call's owner. Absent: each
+   * instance keeps its own devices' chats in memory.
+   */
+  chatInstance?: string;
 }
 
 /** Instance ids: also used in Redis keys and channel names. */
@@ -82,6 +89,7 @@ export class ClusterConfigError extends Error {
 /** Checks cluster options; throws `ClusterConfigError` with the reason. */
 export function checkClusterOptions(options: ClusterNodeOptions): void {
   if (!INSTANCE_ID_PATTERN.test(options.instanceId)) throw new ClusterConfigError(`instance id ${JSON.stringify(options.instanceId)}: use 1 to 64 of A-Z a-z 0-9 . _ -`);
+  if (options.chatInstance !== undefined && !INSTANCE_ID_PATTERN.test(options.chatInstance)) throw new ClusterConfigError(`chat instance id ${JSON.stringify(options.chatInstance)}: use 1 to 64 of A-Z a-z 0-9 . _ -`);
   if (!Number.isInteger(options.instanceTtlMs) || options.instanceTtlMs < 300) throw new ClusterConfigError(`instance TTL ${options.instanceTtlMs} ms: use an integer of at least 300`);
 }
 
@@ -96,6 +104,7 @@ export function tokenHash(token: string): string {
 }
 
 const FORWARDED = new Set(['acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
+const CHAT_TYPES: ReadonlySet<string> = new Set(CHAT_CLIENT_MESSAGE_TYPES);
 /** Remembered resume-token hashes of devices that went down (a later reconnect elsewhere checks against them). */
 const MAX_REMEMBERED_SESSIONS = 200_000;
 
@@ -119,6 +128,8 @@ export class ClusterNode {
   readonly core: SignalingServerCore;
   readonly instanceId: string;
   readonly #ttl: number;
+  /** Where this instance's devices' chat frames go (undefined: handled here). */
+  readonly #chatOwner: string | undefined;
   /** Local devices (field) → their current connection, and back. */
   readonly #local = new Map<string, ConnectionId>();
   readonly #localDevice = new Map<ConnectionId, DeviceRef>();
@@ -143,6 +154,7 @@ export class ClusterNode {
     this.core = core;
     this.instanceId = options.instanceId;
     this.#ttl = options.instanceTtlMs;
+    this.#chatOwner = options.chatInstance === this.instanceId ? undefined : options.chatInstance;
     this.#nextHeartbeat = now;
   }
 
@@ -182,6 +194,13 @@ export class ClusterNode {
     if (device === undefined) {
       // Not admitted yet: a hello resuming a session another instance (or this one, as a stand-in) knew.
       return this.#fromCore(this.core.receive(id, this.#hello(id, text), byteLength, now), now);
+    }
+    if (this.#chatOwner !== undefined && text.includes('"chat')) {
+      const parsed = parseClientMessage(text);
+      if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) {
+        this.#routed++;
+        return [{ kind: 'route', instance: this.#chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
+      }
     }
     if (this.#remoteCalls.size > 0 && text.includes('"callId"')) {
       const parsed = parseClientMessage(text);
@@ -246,6 +265,23 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * A message this instance routed reached no instance (nobody listens on its channel: the instance is down). For a
+   * local device's chat frame sent to the chat instance, the device is told `chats-unavailable` (nothing stored);
+   * other messages are dropped as before (calls have their own timeouts).
+   */
+  unrouted(instance: string, message: ClusterMessage): ClusterOutput[] {
+    if (message.kind !== 'frame' || instance !== this.#chatOwner) return [];
+    const id = this.#local.get(directoryField(message.device));
+    const parsed = parseClientMessage(message.text);
+    if (id === undefined || !parsed.ok || !CHAT_TYPES.has(parsed.message.type)) return [];
+    const m = parsed.message as { requestId?: string; chatId?: string };
+    const error: ServerMessage = { type: 'error', code: 'chats-unavailable', message: `the secret-chat instance ${instance} is not running: nothing was stored, send again later` };
+    if (m.requestId !== undefined) error.requestId = m.requestId;
+    if (m.chatId !== undefined) error.chatId = m.chatId;
+    return [{ kind: 'send', to: id, message: error }];
+  }
+
   /** A directory change (every instance gets every change, its own included). */
   delta(delta: DirectoryDelta, now: number): ClusterOutput[] {
     this.#deltas++;
@@ -278,6 +314,8 @@ export class ClusterNode {
       standIn.instance = delta.instance;
       standIn.tokenHash = delta.tokenHash;
       for (const callId of this.core.confirmedCalls(standIn.id)) out.push(this.#route(standIn, { type: 'callRejoined', callId }));
+      // Its chat queue, again, to the instance it is on now (updates in flight to the old one may be lost).
+      out.push(...this.#fromCore(this.core.redeliverChats(standIn.id, now), now));
       return out;
     }
     if (standIn !== undefined) out.push(...this.#closeStandIn(standIn, now));

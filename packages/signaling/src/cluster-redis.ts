@@ -26,6 +26,11 @@ export interface RedisClusterOptions {
   prefix?: string;
   /** How long this instance's devices outlive its last heartbeat (ms, default 10 000). */
   instanceTtlMs?: number;
+  /**
+   * The instance that keeps the cluster's secret chats, in this Redis (`chat-redis.ts`); give every instance the
+   * same id. The others forward chat frames to it. Absent: each instance keeps its own devices' chats in memory.
+   */
+  chatInstance?: string;
 }
 
 export const DEFAULT_INSTANCE_TTL_MS = 10_000;
@@ -99,13 +104,23 @@ function isDelta(value: unknown): value is DirectoryDelta {
  * starts the heartbeat (the node's `tick`). Redis errors are logged, never thrown at the caller after start.
  * @throws when Redis cannot be reached at start.
  */
-export async function connectRedisCluster(node: ClusterNode, options: { url: string; prefix: string; instanceTtlMs: number; log?: ((entry: ServerLogEntry) => void) | undefined }): Promise<RedisClusterLink> {
+export async function connectRedisCluster(
+  node: ClusterNode,
+  options: {
+    url: string; prefix: string; instanceTtlMs: number; log?: ((entry: ServerLogEntry) => void) | undefined;
+    /** A connected client to send commands on (the chat store's: its writes then precede routed replies); its owner closes it. */
+    client?: ReturnType<typeof createClient>;
+  },
+): Promise<RedisClusterLink> {
   const { prefix } = options;
   const self = node.instanceId;
   const report = (error: unknown) => options.log?.({ event: 'redis-error', detail: error instanceof Error ? error.message : String(error) });
-  const client = createClient({ url: options.url, name: `mtcall-${self}` });
-  client.on('error', report);
-  await client.connect();
+  const owned = options.client === undefined;
+  const client = options.client ?? createClient({ url: options.url, name: `mtcall-${self}` });
+  if (owned) {
+    client.on('error', report);
+    await client.connect();
+  }
   const sub = client.duplicate();
   sub.on('error', report);
   await sub.connect();
@@ -141,7 +156,9 @@ export async function connectRedisCluster(node: ClusterNode, options: { url: str
     for (const output of outputs) {
       switch (output.kind) {
         case 'route':
-          send(() => client.publish(`${prefix}to:${output.instance}`, JSON.stringify(output.message)));
+          send(() => client.publish(`${prefix}to:${output.instance}`, JSON.stringify(output.message)).then((listeners) => {
+            if (listeners === 0) fromOutside(node.unrouted(output.instance, output.message));
+          }));
           break;
         case 'register':
           run('register', [dir], [prefix, directoryField(output.delta), self, output.delta.tokenHash, JSON.stringify(output.delta)]);
@@ -205,7 +222,7 @@ export async function connectRedisCluster(node: ClusterNode, options: { url: str
     },
     leave: async () => {
       await client.del(`${prefix}alive:${self}`).catch(report);
-      await Promise.allSettled([sub.close(), client.close()]);
+      await Promise.allSettled([sub.close(), ...(owned ? [client.close()] : [])]);
     },
   };
 }

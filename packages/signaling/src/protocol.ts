@@ -85,6 +85,7 @@ export const SERVER_ERROR_CODES = [
   'file-too-large', // a part past the server's per-file cap
   'file-quota', // this user stores as many file bytes (or files) as the server allows
   'bad-qts', // a chatAck for an update the server never sent this device
+  'chats-unavailable', // cluster: the instance that keeps secret chats (--chat-instance) is not running; nothing was stored
 ] as const;
 
 /** An error code of the server's `error` replies. */

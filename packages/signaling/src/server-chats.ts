@@ -176,6 +176,21 @@ export class MemoryChatStore implements ChatStore {
     return [...(this.#queues.get(device)?.items ?? [])];
   }
 
+  /** Devices that have a queue (even an empty one: their last qts is kept). */
+  queuedDevices(): DeviceAddress[] {
+    return [...this.#queues.keys()];
+  }
+
+  /** Replaces a device's queue as loaded from elsewhere (a persistent store): its last qts and items, oldest first. */
+  restoreQueue(device: DeviceAddress, last: number, items: readonly QueuedUpdate[]): void {
+    this.#queues.set(device, { last: Math.max(last, items.at(-1)?.qts ?? 0), items: [...items].sort((a, b) => a.qts - b.qts) });
+  }
+
+  /** Ids of the stored files. */
+  fileIds(): string[] {
+    return [...this.#files.keys()];
+  }
+
   ack(device: DeviceAddress, qts: number): number {
     const queue = this.#queues.get(device);
     if (!queue) return 0;

@@ -257,6 +257,14 @@ export class SignalingServerCore {
     return out.outputs;
   }
 
+  /** Sends a connection its chat queue again, oldest first (cluster: a device resumed on another instance). */
+  redeliverChats(id: ConnectionId, now: number): ServerOutput[] {
+    const out = this.#outbox();
+    const connection = this.#connections.get(id);
+    if (connection) this.#chats.deviceOnline(connection, now, out);
+    return out.outputs;
+  }
+
   /** The established calls a connection is part of (cluster: told to a device that moved to another instance). */
   confirmedCalls(id: ConnectionId): string[] {
     const connection = this.#connections.get(id);

@@ -10,7 +10,8 @@ import { turnCredentials, type TurnOptions } from './turn.js';
 import type { IncomingMessage } from 'node:http';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth.js';
 import { originAllowed } from './origin.js';
-import { ClusterNode } from './cluster-node.js';
+import { ClusterNode, checkClusterOptions } from './cluster-node.js';
+import { RedisChatStore } from './chat-redis.js';
 import { connectRedisCluster, DEFAULT_INSTANCE_TTL_MS, DEFAULT_REDIS_PREFIX, type RedisClusterLink, type RedisClusterOptions } from './cluster-redis.js';
 import {
   CLOSE_CODES,
@@ -37,6 +38,7 @@ export { createTokenVerifier, mintToken, type TokenVerifierOptions, type MintTok
 export { originAllowed } from './origin.js';
 export { ClusterNode, ClusterConfigError, checkClusterOptions, type ClusterNodeOptions, type ClusterMessage, type ClusterOutput, type DirectoryDelta, type ClusterStats } from './cluster-node.js';
 export { DEFAULT_INSTANCE_TTL_MS, DEFAULT_REDIS_PREFIX, type RedisClusterOptions } from './cluster-redis.js';
+export { RedisChatStore, ChatStoreLeaseError, type RedisChatStoreOptions } from './chat-redis.js';
 export { startLocalRedis, LocalRedisError, type LocalRedis } from './redis-server.js';
 export { PresenceRegistry, DEFAULT_PRESENCE_OPTIONS, type PresenceOptions } from './presence.js';
 export type {
@@ -141,12 +143,23 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     if (turn.urls.length === 0 || !turn.secret) throw new Error('turn: needs at least one URL and a secret');
     coreOptions.iceServers = (userId, now) => [turnCredentials(turn, userId, now)];
   }
+  const instanceId = options.redis?.instanceId ?? `i-${Math.random().toString(36).slice(2, 10)}`;
+  const instanceTtlMs = options.redis?.instanceTtlMs ?? DEFAULT_INSTANCE_TTL_MS;
+  let chatStore: RedisChatStore | undefined;
+  if (options.redis?.chatInstance !== undefined && options.redis.chatInstance === instanceId) {
+    checkClusterOptions({ instanceId, instanceTtlMs, chatInstance: options.redis.chatInstance });
+    chatStore = await RedisChatStore.open({
+      url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceId, leaseMs: instanceTtlMs,
+      ...(options.chatLimits?.retentionMs !== undefined ? { retentionMs: options.chatLimits.retentionMs } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    });
+    coreOptions.chatStore = chatStore;
+  }
   const core = new SignalingServerCore(coreOptions);
   let cluster: RedisClusterLink | undefined;
   if (options.redis) {
-    const instanceTtlMs = options.redis.instanceTtlMs ?? DEFAULT_INSTANCE_TTL_MS;
-    const node = new ClusterNode(core, { instanceId: options.redis.instanceId ?? `i-${Math.random().toString(36).slice(2, 10)}`, instanceTtlMs }, Date.now());
-    cluster = await connectRedisCluster(node, { url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log });
+    const node = new ClusterNode(core, { instanceId, instanceTtlMs, ...(options.redis.chatInstance !== undefined ? { chatInstance: options.redis.chatInstance } : {}) }, Date.now());
+    cluster = await connectRedisCluster(node, { url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log, ...(chatStore ? { client: chatStore.client } : {}) });
   }
   /** What the socket events drive: the core, or the cluster node around it. */
   const engine: Pick<SignalingServerCore, 'open' | 'receive' | 'close' | 'tick' | 'tokenVerified' | 'roomMediaDone' | 'nextWakeAt'> = cluster ?? core;
@@ -195,7 +208,19 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     schedule();
   };
 
+  /**
+   * With the Redis chat store, outputs wait (in order) for the store's writes made before them: a reply such as
+   * `chatSent` never reaches a client before the change it confirms reached Redis. Replies routed to another
+   * instance need no wait: they are published on the store's own connection, after its writes.
+   */
+  const held: ServerOutput[][] = [];
   const applyOutputs = (outputs: ServerOutput[]) => {
+    if (chatStore === undefined || (held.length === 0 && chatStore.pendingWrites === 0)) return sendOutputs(outputs);
+    held.push(outputs);
+    if (held.length === 1) void chatStore.settled().then(() => held.splice(0).forEach(sendOutputs));
+  };
+
+  const sendOutputs = (outputs: ServerOutput[]) => {
     // A message object addressed to many connections (presence) is serialised once.
     let texts: Map<object, string> | undefined;
     for (const output of outputs) {
@@ -271,7 +296,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
         if (wake !== undefined) clearTimeout(wake);
         for (const socket of sockets.values()) socket.terminate();
         wss.close(() => resolve());
-      }).then(() => cluster?.leave()),
+      }).then(() => cluster?.leave()).then(() => chatStore?.close()),
     shutdown: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
         stopped = true;
@@ -289,7 +314,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
           clearTimeout(force);
           wss.close(() => resolve());
         });
-      }).then(() => cluster?.leave()),
+      }).then(() => cluster?.leave()).then(() => chatStore?.close()),
   };
 }
 

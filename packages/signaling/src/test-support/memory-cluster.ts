@@ -30,9 +30,9 @@ export class MemoryCluster {
     this.ttlMs = ttlMs;
   }
 
-  add(instanceId: string, options: { resumeGraceMs?: number } = {}): ClusterNode {
+  add(instanceId: string, options: { resumeGraceMs?: number; chatInstance?: string } = {}): ClusterNode {
     const core = new SignalingServerCore({ dhConfig: DEFAULT_DH_CONFIG, ...DEFAULT_SERVER_LIMITS, rateLimit: { ...DEFAULT_SERVER_LIMITS.rateLimit }, resumeGraceMs: options.resumeGraceMs ?? 30_000 });
-    const node = new ClusterNode(core, { instanceId, instanceTtlMs: this.ttlMs }, this.now);
+    const node = new ClusterNode(core, { instanceId, instanceTtlMs: this.ttlMs, ...(options.chatInstance !== undefined ? { chatInstance: options.chatInstance } : {}) }, this.now);
     this.nodes.set(instanceId, node);
     this.connections.set(instanceId, new Map());
     const entries = [...this.directory].map(([field, e]) => {
@@ -87,7 +87,12 @@ export class MemoryCluster {
 
   deliver(p: Pending): void {
     const node = this.nodes.get(p.to);
-    if (!node) return;
+    if (!node) {
+      // Nobody listens on a dead instance's channel: the sender learns it (Redis: PUBLISH returns 0).
+      const from = p.kind === 'message' ? this.nodes.get(p.message.from) : undefined;
+      if (from && p.kind === 'message') this.apply(p.message.from, from.unrouted(p.to, p.message));
+      return;
+    }
     this.apply(p.to, p.kind === 'delta' ? node.delta(p.delta, this.now) : node.message(p.message, this.now));
   }
 

@@ -1,0 +1,178 @@
+/**
+ * Secret chats on Redis (issue 16): the Redis chat store on a real Redis (write-through, loaded back, TTLs, one
+ * writer), and a cluster of two `mtcall-signal --redis --chat-instance A` processes: a chat between devices on
+ * different instances both ways, a reader offline coming back on the OTHER instance and getting its queue in order,
+ * acks deleting in Redis, and the chat instance SIGKILLed with queued updates and started again: nothing lost (while
+ * it is down, chat frames get `chats-unavailable`).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import { bytesToBase64 } from '@mtcall/crypto';
+import { startLocalRedis, RedisChatStore, ChatStoreLeaseError, type LocalRedis } from './server.js';
+import type { ChatUpdate } from './protocol.js';
+import { RawClient } from './test-support/raw-client.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const WAIT = 30_000;
+const gA = bytesToBase64(new Uint8Array(256).fill(7));
+const gB = bytesToBase64(new Uint8Array(256).fill(9));
+const cipher = (n: number, fill: number) => bytesToBase64(new Uint8Array(n).fill(fill));
+let redis: LocalRedis;
+let inspect: ReturnType<typeof createClient>;
+const instances = new Map<string, { child: ChildProcess; url: string }>();
+const clients: RawClient[] = [];
+
+beforeAll(async () => {
+  redis = await startLocalRedis();
+  inspect = createClient({ url: redis.url });
+  await inspect.connect();
+});
+
+afterAll(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const { child } of instances.values()) child.kill('SIGKILL');
+  await inspect.close();
+  await redis.stop();
+});
+
+describe('RedisChatStore on a real Redis', () => {
+  it('writes every change through, loads it back in another process’s place, expires, and has one writer', async () => {
+    const options = { url: redis.url, prefix: 'unit:', instanceId: 'u1', leaseMs: 60_000 };
+    const store = await RedisChatStore.open(options);
+    await expect(RedisChatStore.open({ ...options, instanceId: 'u2' })).rejects.toBeInstanceOf(ChatStoreLeaseError);
+    store.rememberDevice('bob', 'bob/d1');
+    store.putChat({ chatId: 'c'.repeat(32), adminUserId: 'alice', adminDevice: 'alice/d1', participantUserId: 'bob', participantDevice: 'bob/d1', requestId: 'r1', createdAt: 1000 });
+    const update = (n: number): ChatUpdate => ({ kind: 'message', chatId: 'c'.repeat(32), data: cipher(32, n) });
+    const t0 = Date.now(); // the keys' TTLs count from the updates' times
+    for (let n = 1; n <= 4; n++) expect(store.enqueue('bob/d1', update(n), t0 + 1000 * n)).toBe(n);
+    expect(store.ack('bob/d1', 1)).toBe(1);
+    store.putFile({ fileId: 'f'.repeat(16), chatId: 'c'.repeat(32), owner: 'alice/d1', ownerUserId: 'alice', parts: new Map([[0, new Uint8Array(32).fill(1)]]), bytes: 32, createdAt: t0 + 3000 });
+    const file = store.getFile('f'.repeat(16))!;
+    file.parts.set(1, new Uint8Array(16).fill(2));
+    file.bytes += 16;
+    store.putFile(file);
+    await store.settled();
+    expect(await inspect.zCard('unit:chat:q:bob/d1')).toBe(3);
+    expect(await inspect.pTTL('unit:chat:q:bob/d1')).toBeGreaterThan(0);
+    expect(await inspect.pTTL('unit:chat:f:ffffffffffffffff')).toBeGreaterThan(0);
+
+    await store.close();
+    const again = await RedisChatStore.open({ ...options, instanceId: 'u2' }); // the lease was released
+    expect(again.devicesOf('bob')).toEqual(['bob/d1']);
+    expect(again.getChat('c'.repeat(32))?.participantDevice).toBe('bob/d1');
+    expect(again.pending('bob/d1').map((i) => [i.qts, i.at, i.update])).toEqual([2, 3, 4].map((n) => [n, t0 + 1000 * n, update(n)]));
+    expect(again.lastQts('bob/d1')).toBe(4);
+    const loaded = again.getFile('f'.repeat(16))!;
+    expect([loaded.bytes, [...loaded.parts.keys()].sort(), loaded.parts.get(1)]).toEqual([48, [0, 1], new Uint8Array(16).fill(2)]);
+    expect(again.expire(t0 + 2500)).toEqual({ updates: 1, files: 0 });
+    expect(again.enqueue('bob/d1', update(5), t0 + 5000)).toBe(5);
+    again.deleteChat('c'.repeat(32));
+    await again.settled();
+    expect(await inspect.zRange('unit:chat:q:bob/d1', 0, -1)).toHaveLength(3);
+    expect(await inspect.exists(['unit:chat:c:' + 'c'.repeat(32), 'unit:chat:f:ffffffffffffffff'])).toBe(0);
+    await again.close();
+  });
+});
+
+async function startInstance(id: string): Promise<void> {
+  const child = spawn(process.execPath, [cli, '--port', '0', '--redis', redis.url, '--instance-id', id, '--instance-ttl', '3', '--chat-instance', 'A', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (ws:\/\/\S+)/.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`instance ${id} exited ${code}: ${stderr}`)));
+  });
+  instances.set(id, { child, url });
+}
+
+async function raw(at: string, userId: string, deviceId: string): Promise<RawClient> {
+  const c = await RawClient.connect(instances.get(at)!.url, { userId, deviceId });
+  clients.push(c);
+  return c;
+}
+
+/** The next `n` chat updates of a client, in the order received. */
+async function updates(c: RawClient, n: number): Promise<{ qts: number; update: ChatUpdate }[]> {
+  const out: { qts: number; update: ChatUpdate }[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = await c.next('chatUpdate', WAIT);
+    out.push({ qts: m.qts, update: m.update });
+  }
+  return out;
+}
+
+describe('a cluster whose chat instance is A (two mtcall-signal processes, real Redis)', () => {
+  it('chats cross instances both ways; the reader comes back on the other instance; acks delete; SIGKILL of A loses nothing, frames meanwhile refused', async () => {
+    await Promise.all(['A', 'B'].map(startInstance));
+    const bob = await raw('A', 'bob', 'b1');
+    const alice = await raw('B', 'alice', 'a1');
+    // alice (on B) requests; her frames go to A (after her registration: same connection, same order), which knows bob.
+    alice.send({ type: 'chatRequest', requestId: 'r1', userId: 'bob', gA });
+    const created = await alice.next('chatCreated', WAIT);
+    const chatId = created.chatId;
+    const [request] = await updates(bob, 1);
+    expect(request!.update).toEqual({ kind: 'requested', chatId, fromUserId: 'alice', gA });
+    bob.send({ type: 'chatAccept', chatId, gB, keyFingerprint: '-42' });
+    expect((await updates(alice, 1))[0]!.update).toEqual({ kind: 'accepted', chatId, gB, keyFingerprint: '-42' });
+    alice.send({ type: 'chatSend', requestId: 's1', chatId, data: cipher(32, 1) });
+    expect((await updates(bob, 1))[0]!.update).toEqual({ kind: 'message', chatId, data: cipher(32, 1) });
+    bob.send({ type: 'chatSend', requestId: 's2', chatId, data: cipher(48, 2) });
+    expect((await alice.next('chatSent', WAIT)).chatId).toBe(chatId);
+    expect((await updates(alice, 1))[0]!.update).toEqual({ kind: 'message', chatId, data: cipher(48, 2) });
+
+    // Acks delete in Redis: bob's queue (request, message) and alice's (accepted, message).
+    bob.send({ type: 'chatAck', qts: 2 });
+    alice.send({ type: 'chatAck', qts: 2 });
+    await expect.poll(() => inspect.zCard('mtcall:chat:q:bob/b1'), { timeout: WAIT }).toBe(0);
+    await expect.poll(() => inspect.zCard('mtcall:chat:q:alice/a1'), { timeout: WAIT }).toBe(0);
+
+    // bob goes offline; alice sends three; bob comes back on B and gets them in order.
+    bob.close();
+    await bob.closed;
+    for (let i = 3; i <= 5; i++) {
+      alice.send({ type: 'chatSend', requestId: `s${i}`, chatId, data: cipher(32, i) });
+      await alice.next('chatSent', WAIT);
+    }
+    await expect.poll(() => inspect.zCard('mtcall:chat:q:bob/b1'), { timeout: WAIT }).toBe(3);
+    const bobOnB = await raw('B', 'bob', 'b1');
+    const back = await updates(bobOnB, 3);
+    expect(back.map((u) => u.qts)).toEqual([3, 4, 5]);
+    expect(back.map((u) => (u.update.kind === 'message' ? u.update.data : ''))).toEqual([3, 4, 5].map((i) => cipher(32, i)));
+    bobOnB.send({ type: 'chatAck', qts: 5 });
+    await expect.poll(() => inspect.zCard('mtcall:chat:q:bob/b1'), { timeout: WAIT }).toBe(0);
+
+    // bob offline again; two more queued; the chat instance is SIGKILLed and started again: both still there.
+    bobOnB.close();
+    await bobOnB.closed;
+    for (let i = 6; i <= 7; i++) {
+      alice.send({ type: 'chatSend', requestId: `s${i}`, chatId, data: cipher(32, i) });
+      await alice.next('chatSent', WAIT);
+    }
+    const a = instances.get('A')!.child;
+    const exited = new Promise((resolve) => a.once('exit', resolve));
+    a.kill('SIGKILL');
+    await exited;
+    // While it is down, a chat frame from B gets a named error at once (nobody listens on A's channel): nothing stored.
+    await expect.poll(async () => (await inspect.pubSubNumSub('mtcall:to:A'))['mtcall:to:A'], { timeout: WAIT }).toBe(0);
+    alice.send({ type: 'chatSend', requestId: 'lost', chatId, data: cipher(32, 99) });
+    expect(await alice.next('error', WAIT)).toMatchObject({ code: 'chats-unavailable', requestId: 'lost', chatId });
+    const startAt = Date.now();
+    await startInstance('A');
+    const upAt = Date.now();
+    const bobAgain = await raw('B', 'bob', 'b1');
+    const kept = await updates(bobAgain, 2);
+    console.log(`chat instance SIGKILLed with 2 queued updates: its process started again in ${upAt - startAt} ms (node start, Redis load); the reader had both ${Date.now() - upAt} ms later`);
+    expect(kept.map((u) => u.qts)).toEqual([6, 7]);
+    expect(kept.map((u) => (u.update.kind === 'message' ? u.update.data : ''))).toEqual([6, 7].map((i) => cipher(32, i)));
+    // …and the chat goes on through the restarted instance.
+    bobAgain.send({ type: 'chatSend', requestId: 's8', chatId, data: cipher(32, 8) });
+    expect((await bobAgain.next('chatSent', WAIT)).chatId).toBe(chatId);
+    const next = await alice.next((m) => m.type === 'chatUpdate' && m.update.kind === 'message' && m.update.data === cipher(32, 8), WAIT);
+    expect(next.type).toBe('chatUpdate');
+  });
+});

@@ -1,0 +1,250 @@
+/**
+ * Secret chats' queues, chat records and encrypted files in Redis (issue 16: "on Redis when the server runs there").
+ *
+ * A `ChatStore` whose reads are served from memory and whose every change is written through to Redis, in order, on
+ * one connection; at start the whole state is loaded back. So the `ChatRouter` stays sans-IO and synchronous, and an
+ * instance that dies (SIGKILL) and starts again finds every update it had queued. The store has ONE writer: the
+ * instance holding the lease key `chat:writer` (refreshed every third of `leaseMs`). Other instances of a cluster
+ * forward their devices' chat frames to it (`ClusterNode`'s `chatInstance`), as they forward a call's frames to the
+ * call's owner — so qts numbering, caps and "first accept wins" are decided in one place, never in two.
+ *
+ * Keys (under `prefix`, default `mtcall:`), holding only what the memory store holds (ciphertext, g_a/g_b, key
+ * fingerprints, ids — never a key):
+ * - `chat:dev:<user>` — set of the user's devices seen (requests go to every one);
+ * - `chat:c:<chatId>` — the chat record (JSON: its two ends, the request id, the creation time);
+ * - `chat:q:<user/device>` — sorted set of the device's queued updates, scored by qts (JSON `{qts, at, update}`);
+ *   the key expires `retentionMs` after its newest update; `chat:qts:<user/device>` — the last qts given;
+ * - `chat:f:<fileId>` — hash: `meta` (JSON) and `p:<n>` (part n, base64); expires `retentionMs` after its creation.
+ *
+ * Durability: a change is sent to Redis in the same event-loop turn that decides it, before the reply to the client
+ * is written by the server; the window in which a SIGKILL loses an acknowledged change is the time node-redis holds a
+ * command before writing it to its socket (it writes on the next tick). Redis itself should persist (AOF) for a
+ * Redis restart to lose nothing.
+ */
+
+import { createClient } from 'redis';
+import { base64ToBytes, bytesToBase64 } from '@mtcall/crypto';
+import { CHAT_RETENTION_MS, MemoryChatStore, type ChatRecord, type DeviceAddress, type QueuedUpdate, type StoredFile } from './server-chats.js';
+import type { ChatUpdate } from './protocol.js';
+import type { ServerLogEntry } from './server-core.js';
+
+/** Thrown by `RedisChatStore.open` when another instance holds the writer lease. */
+export class ChatStoreLeaseError extends Error {
+  override readonly name = 'ChatStoreLeaseError';
+}
+
+/** Options of the Redis chat store. */
+export interface RedisChatStoreOptions {
+  /** redis://host:port */
+  url: string;
+  /** Key prefix (default `mtcall:`), shared with the cluster's keys. */
+  prefix?: string;
+  /** This instance's id: the writer lease's holder. */
+  instanceId: string;
+  /** How long queued updates and files are kept (ms, default 7 days): the keys' TTLs. */
+  retentionMs?: number;
+  /** How long the writer lease outlives its holder's last refresh (ms, default 10 000). */
+  leaseMs?: number;
+  log?: (entry: ServerLogEntry) => void;
+}
+
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0`;
+
+/** A node-redis client. */
+export type Client = ReturnType<typeof createClient>;
+
+/** The Redis-backed chat store; see the module doc. Create it with `RedisChatStore.open`. */
+export class RedisChatStore extends MemoryChatStore {
+  readonly #client: Client;
+  readonly #base: string;
+  readonly #retentionMs: number;
+  readonly #report: (error: unknown) => void;
+  /** Parts of each file as last written (by identity): a new part or a replaced one is written, not the others. */
+  readonly #written = new Map<string, Map<number, Uint8Array>>();
+  #writes: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+  #lease: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(client: Client, base: string, retentionMs: number, report: (error: unknown) => void) {
+    super();
+    this.#client = client;
+    this.#base = base;
+    this.#retentionMs = retentionMs;
+    this.#report = report;
+  }
+
+  /**
+   * Connects, takes the writer lease and loads every chat, queue and file.
+   * @throws ChatStoreLeaseError when another instance holds the lease; the node-redis error when Redis is unreachable.
+   */
+  static async open(options: RedisChatStoreOptions): Promise<RedisChatStore> {
+    const report = (error: unknown) => options.log?.({ event: 'redis-error', detail: `chat store: ${error instanceof Error ? error.message : String(error)}` });
+    const client = createClient({ url: options.url, name: `mtcall-chats-${options.instanceId}` });
+    client.on('error', report);
+    await client.connect();
+    const base = `${options.prefix ?? 'mtcall:'}chat:`;
+    const leaseMs = options.leaseMs ?? 10_000;
+    const renew = () => client.eval(RENEW, { keys: [`${base}writer`], arguments: [options.instanceId, String(leaseMs)] });
+    if ((await renew()) !== 1) {
+      const holder = await client.get(`${base}writer`);
+      await client.close();
+      throw new ChatStoreLeaseError(`instance ${holder ?? '?'} writes the secret chats of this Redis (key ${base}writer); only one instance may`);
+    }
+    const store = new RedisChatStore(client, base, options.retentionMs ?? CHAT_RETENTION_MS, report);
+    await store.#load();
+    store.#lease = setInterval(() => {
+      if (!client.isOpen) return;
+      renew()
+        .then((ok) => void (ok !== 1 && report(new Error('the chat writer lease was taken by another instance'))))
+        .catch(report);
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+    store.#lease.unref();
+    return store;
+  }
+
+  /** The connection the writes go through (the cluster publishes on it too: a routed reply follows its writes). */
+  get client(): Client {
+    return this.#client;
+  }
+
+  /** Changes sent to Redis and not yet acknowledged by it. */
+  get pendingWrites(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Resolves once every change made so far is stored in Redis (or failed and was logged), or at once while Redis is
+   * unreachable (node-redis then holds the commands until it reconnects): a Redis outage must not stall the replies.
+   */
+  async settled(): Promise<void> {
+    const client = this.#client;
+    while (this.#pending > 0 && client.isReady) {
+      let off = () => {};
+      const down = new Promise<void>((resolve) => {
+        const done = () => resolve();
+        client.once('reconnecting', done).once('end', done);
+        off = () => void client.off('reconnecting', done).off('end', done);
+      });
+      await Promise.race([this.#writes, down]);
+      off();
+    }
+  }
+
+  /** Stops refreshing the lease, releases it and disconnects (after the pending writes). */
+  async close(): Promise<void> {
+    clearInterval(this.#lease);
+    await this.settled();
+    await this.#client.del(`${this.#base}writer`).catch(this.#report);
+    await this.#client.close().catch(this.#report);
+  }
+
+  override rememberDevice(userId: string, device: DeviceAddress): void {
+    const known = this.devicesOf(userId).includes(device);
+    super.rememberDevice(userId, device);
+    if (!known) this.#write((c) => c.sAdd(`${this.#base}dev:${userId}`, device));
+  }
+
+  override putChat(chat: ChatRecord): void {
+    super.putChat(chat);
+    this.#write((c) => c.set(`${this.#base}c:${chat.chatId}`, JSON.stringify(chat)));
+  }
+
+  override deleteChat(chatId: string): void {
+    const files = this.fileIds().filter((id) => this.getFile(id)?.chatId === chatId);
+    super.deleteChat(chatId);
+    for (const id of files) this.#written.delete(id);
+    this.#write((c) => c.del([`${this.#base}c:${chatId}`, ...files.map((id) => `${this.#base}f:${id}`)]));
+  }
+
+  override enqueue(device: DeviceAddress, update: ChatUpdate, now: number): number {
+    const qts = super.enqueue(device, update, now);
+    const queue = `${this.#base}q:${device}`;
+    const item: QueuedUpdate = { qts, at: now, update };
+    this.#write((c) => c.multi().zAdd(queue, { score: qts, value: JSON.stringify(item) }).set(`${this.#base}qts:${device}`, String(qts)).pExpireAt(queue, now + this.#retentionMs).exec());
+    return qts;
+  }
+
+  override ack(device: DeviceAddress, qts: number): number {
+    const n = super.ack(device, qts);
+    if (n > 0) this.#write((c) => c.zRemRangeByScore(`${this.#base}q:${device}`, '-inf', qts));
+    return n;
+  }
+
+  override putFile(file: StoredFile): void {
+    super.putFile(file);
+    let written = this.#written.get(file.fileId);
+    if (!written) this.#written.set(file.fileId, (written = new Map()));
+    const fields: Record<string, string> = { meta: JSON.stringify({ fileId: file.fileId, chatId: file.chatId, owner: file.owner, ownerUserId: file.ownerUserId, bytes: file.bytes, createdAt: file.createdAt }) };
+    for (const [n, bytes] of file.parts) {
+      if (written.get(n) === bytes) continue;
+      written.set(n, bytes);
+      fields[`p:${n}`] = bytesToBase64(bytes);
+    }
+    const key = `${this.#base}f:${file.fileId}`;
+    this.#write((c) => c.multi().hSet(key, fields).pExpireAt(key, file.createdAt + this.#retentionMs).exec());
+  }
+
+  override deleteFile(fileId: string): void {
+    super.deleteFile(fileId);
+    this.#written.delete(fileId);
+    this.#write((c) => c.del(`${this.#base}f:${fileId}`));
+  }
+
+  override expire(before: number): { updates: number; files: number } {
+    const oldest = this.oldest();
+    if (oldest === undefined || oldest >= before) return { updates: 0, files: 0 }; // the common case: nothing to scan
+    const updates = this.queuedDevices().flatMap((device) => this.pending(device).filter((item) => item.at < before).map((item) => ({ device, qts: item.qts })));
+    const files = this.fileIds().filter((id) => this.getFile(id)!.createdAt < before);
+    const result = super.expire(before);
+    for (const { device, qts } of updates) this.#write((c) => c.zRemRangeByScore(`${this.#base}q:${device}`, qts, qts));
+    for (const id of files) {
+      this.#written.delete(id);
+      this.#write((c) => c.del(`${this.#base}f:${id}`));
+    }
+    return result;
+  }
+
+  /** Sends one change; changes go out in the order they were made (one connection). Failures are logged. */
+  #write(command: (client: Client) => Promise<unknown>): void {
+    if (!this.#client.isOpen) return this.#report(new Error('redis closed: a chat change was not stored'));
+    this.#pending++;
+    const done = command(this.#client)
+      .catch(this.#report)
+      .finally(() => this.#pending--);
+    this.#writes = done;
+  }
+
+  /** Loads every key under the prefix (through `super`: loading writes nothing back), 500 commands at a time. */
+  async #load(): Promise<void> {
+    const c = this.#client;
+    const keys: string[] = [];
+    for await (const batch of c.scanIterator({ MATCH: `${this.#base}*`, COUNT: 1000 })) keys.push(...([batch].flat() as string[]));
+    const lasts = new Map<DeviceAddress, number>();
+    const queues = new Map<DeviceAddress, QueuedUpdate[]>();
+    const load = async (key: string): Promise<void> => {
+      const rest = key.slice(this.#base.length);
+      const [kind] = rest.split(':', 1);
+      const id = rest.slice(kind!.length + 1);
+      if (kind === 'dev') for (const device of await c.sMembers(key)) super.rememberDevice(id, device as DeviceAddress);
+      else if (kind === 'c') {
+        const text = await c.get(key);
+        if (text !== null) super.putChat(JSON.parse(text) as ChatRecord);
+      } else if (kind === 'qts') lasts.set(id as DeviceAddress, Number(await c.get(key)));
+      else if (kind === 'q') queues.set(id as DeviceAddress, (await c.zRange(key, 0, -1)).map((m) => JSON.parse(m) as QueuedUpdate));
+      else if (kind === 'f') {
+        const hash = await c.hGetAll(key);
+        if (hash['meta'] === undefined) return;
+        const meta = JSON.parse(hash['meta']) as Omit<StoredFile, 'parts'>;
+        const parts = new Map<number, Uint8Array>();
+        for (const [field, value] of Object.entries(hash)) if (field.startsWith('p:')) parts.set(Number(field.slice(2)), base64ToBytes(value)!);
+        super.putFile({ ...meta, parts });
+        this.#written.set(meta.fileId, new Map(parts));
+      }
+    };
+    for (let i = 0; i < keys.length; i += 500) await Promise.all(keys.slice(i, i + 500).map(load));
+    for (const device of new Set([...lasts.keys(), ...queues.keys()])) super.restoreQueue(device, lasts.get(device) ?? 0, queues.get(device) ?? []);
+  }
+}
