@@ -257,6 +257,7 @@ export class MediaPeer {
       case 'reconnecting':
         this.#path.reconnecting = true;
         say('media path down: reconnecting');
+        void this.#call.checkConnection(); // a changed address may have killed the signaling socket too
         return;
       case 'restart-ice':
         this.#path.iceRestarts++;

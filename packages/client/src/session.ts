@@ -515,6 +515,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
       switch (action.type) {
         case 'reconnecting':
           this.emit('reconnecting', { since: action.since });
+          // If our address changed, the signaling socket may be dead too: the ICE restart offer needs a live one.
+          void this.#call?.checkConnection();
           break;
         case 'restart-ice':
           // New candidates and ICE credentials; negotiationneeded carries the offer over the sealed channel.
