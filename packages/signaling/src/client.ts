@@ -471,8 +471,8 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
    * through, and an ICE restart offer sent on it would never arrive. Sends a request the server always answers
    * (`getDhConfig` for the version held: `dhConfigNotModified`); if its answer does not arrive within `timeoutMs`
    * (other messages do not count: the server → device direction may still work while nothing we send gets out), the
-   * socket is given up and the client reconnects as after a drop (established calls resume; their in-call
-   * signaling, queued meanwhile, goes out once resumed).
+   * socket is given up and the client reconnects as after a drop (established calls resume). In-call signaling
+   * sent during the check is held, and goes out when the answer comes or once the calls resumed on a new socket.
    * @param timeoutMs how long the server has to answer
    * @returns true if the connection answered (or is not open: nothing to check), false if it was given up
    */
@@ -489,7 +489,13 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
         this.#checkAnswered = undefined;
         resolve(alive);
       };
-      this.#checkAnswered = () => done(true);
+      this.#checkAnswered = () => {
+        done(true);
+        // Alive: what was held during the check goes out now, in order.
+        const held = this.#offlineQueue;
+        this.#offlineQueue = [];
+        for (const { message } of held) this.send(message);
+      };
       const timer = setTimeout(() => {
         done(this.#socket !== socket); // replaced meanwhile: that one is new
         if (this.#socket !== socket) return;
@@ -549,7 +555,8 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
 
   /** @internal Sends one protocol message (a call's messages are queued while reconnecting). */
   send(message: ClientMessage): void {
-    if (this.#reconnecting && (message.type === 'signalingData' || message.type === 'discardCall')) {
+    // While reconnecting, and while a liveness check is under way (a socket that may be dead would swallow them).
+    if ((this.#reconnecting || this.#check !== undefined) && (message.type === 'signalingData' || message.type === 'discardCall')) {
       if (this.#offlineQueue.length < OFFLINE_QUEUE_LIMIT) this.#offlineQueue.push({ callId: message.callId, message });
       return;
     }

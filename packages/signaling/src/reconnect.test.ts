@@ -130,22 +130,32 @@ describe('a dropped WebSocket', () => {
     const { outgoing, incoming } = await establish(alice, bob);
     let reconnects = 0;
     alice.on('reconnecting', () => reconnects++);
-    expect(await outgoing.checkConnection()).toBe(true);
+    const atAlice = collect(outgoing);
+    const atBob = collect(incoming);
+    const live = outgoing.checkConnection();
+    outgoing.sendSignal({ type: 'app', data: 'during a check that is answered' }); // held until the answer
+    expect(await live).toBe(true);
     expect(reconnects).toBe(0);
+    await until(() => atBob.length === 1, 'the message held during the check');
 
     // As after an address change: the socket stays open but nothing reaches alice any more.
     (tracked.sockets[0] as unknown as { _socket: { pause(): void } })._socket.pause();
     const reconnected = alice.next('reconnected', 15_000);
-    expect(await alice.checkConnection(500)).toBe(false);
+    const dead = alice.checkConnection(500);
+    outgoing.sendSignal({ type: 'app', data: 'during a check that is not' }); // not swallowed by the dead socket
+    expect(await dead).toBe(false);
     expect(reconnects).toBe(1);
     const { resumed } = await reconnected;
     expect(resumed).toEqual([outgoing.callId]);
     expect(tracked.sockets).toHaveLength(2);
-    const atAlice = collect(outgoing);
-    const atBob = collect(incoming);
     outgoing.sendSignal({ type: 'app', data: 'to bob' });
     incoming.sendSignal({ type: 'app', data: 'to alice' });
-    await until(() => atAlice.length === 1 && atBob.length === 1, 'in-call signaling both ways on the new connection');
+    await until(() => atAlice.length === 1 && atBob.length === 3, 'in-call signaling both ways on the new connection');
+    expect(atBob).toEqual([
+      { type: 'app', data: 'during a check that is answered' },
+      { type: 'app', data: 'during a check that is not' },
+      { type: 'app', data: 'to bob' },
+    ]);
     expect(outgoing.state).toBe('established');
   });
 
