@@ -91,6 +91,24 @@ export function setLink(ns: Namespace, layout: NetnsLayout, up: boolean): void {
   if (up && ip('-n', ns.name, 'route', 'get', layout.sharedIp).status !== 0) ip('-n', ns.name, 'route', 'add', `${layout.sharedIp}/32`, 'via', ns.host);
 }
 
+/**
+ * Moves a namespace to another address on its veth (as a phone handed a new address): `from` is deleted, then `to`
+ * added on the same /24 (in that order: deleting a primary address deletes its secondaries). The host end stays;
+ * the route to the shared address, dropped with the last address, is re-added. Sockets bound to `from` are left
+ * with an address that is no longer there.
+ * @throws Error when `ip` fails.
+ */
+export function moveAddress(ns: Namespace, layout: NetnsLayout, from: string, to: string): void {
+  for (const args of [
+    ['-n', ns.name, 'addr', 'del', `${from}/24`, 'dev', ns.vethNs],
+    ['-n', ns.name, 'addr', 'add', `${to}/24`, 'dev', ns.vethNs],
+  ]) {
+    const r = ip(...args);
+    if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
+  }
+  if (ip('-n', ns.name, 'route', 'get', layout.sharedIp).status !== 0) ip('-n', ns.name, 'route', 'add', `${layout.sharedIp}/32`, 'via', ns.host);
+}
+
 /** The command line that runs `command args…` inside the namespace. */
 export function inNamespace(ns: Namespace, command: string, args: string[] = []): [string, string[]] {
   return ['ip', ['netns', 'exec', ns.name, command, ...args]];

@@ -11,12 +11,13 @@
  * colliding offer, the callee rolls back). After a recovery the peer asks for a key frame (PLI) until one arrives.
  */
 
-import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, useOPUS, useVP8, type RTCRtpTransceiver } from 'werift';
+import { MediaStreamTrack, RtpHeader, RtpPacket, useOPUS, useVP8, type RTCRtpTransceiver } from 'werift';
 import { ReconnectPolicy, type PathState, type ReconnectAction, type ReconnectOptions } from '@mtcall/client';
 import type { Call, IceServerInfo, InCallMessage } from '@mtcall/signaling';
 import { AudioPipeline, FRAME_SAMPLES, type MediaReport } from './media.js';
 import { VideoReceiver, type VideoReport } from './video.js';
 import { PathWatch, type PathWatchOptions } from './path-watch.js';
+import { PeerConnection } from './peer-connection.js';
 
 /** What the peer sends: a sine tone (Opus-encoded here), the frames it receives re-sealed (echo), or nothing. */
 export type SendMode = { type: 'tone'; frequency: number } | { type: 'echo' } | { type: 'none' };
@@ -61,7 +62,7 @@ export interface PeerReport extends MediaReport {
 }
 
 export class MediaPeer {
-  readonly pc: RTCPeerConnection;
+  readonly pc: PeerConnection;
   readonly pipeline: AudioPipeline;
   readonly #call: Call;
   readonly #options: MediaPeerOptions;
@@ -94,7 +95,7 @@ export class MediaPeer {
     this.#now = options.now ?? Date.now;
     this.#policy = new ReconnectPolicy(options.reconnect ?? {});
     this.#watch = new PathWatch(options.pathWatch ?? {});
-    this.pc = new RTCPeerConnection({
+    this.pc = new PeerConnection({
       codecs: { audio: [useOPUS()], video: [useVP8()] },
       iceServers: (options.iceServers ?? []).map((s) => ({ ...s, urls: [...s.urls] })),
       iceTransportPolicy: options.relay ? 'relay' : 'all',
@@ -256,6 +257,7 @@ export class MediaPeer {
       case 'reconnecting':
         this.#path.reconnecting = true;
         say('media path down: reconnecting');
+        void this.#call.checkConnection(); // a changed address may have killed the signaling socket too
         return;
       case 'restart-ice':
         this.#path.iceRestarts++;

@@ -11,13 +11,14 @@
  */
 
 import WebSocket from 'ws';
-import { RTCPeerConnection, useOPUS, useVP8, type MediaStreamTrack } from 'werift';
+import { useOPUS, useVP8, type MediaStreamTrack } from 'werift';
 import { OpusDecoder } from 'opus-decoder';
 import { base64ToBytes, bytesToBase64, bytesToHex, randomBytes } from '@mtcall/crypto';
 import { SignalingClient, type Call, type InCallMessage, type RoomServerMessage, type WebSocketConstructor } from '@mtcall/signaling';
 import { RoomFrameCryptor, type RoomFrameCryptorStats } from '@mtcall/transport';
 import { RoomKeyAgent, type RoomKeyOutput, type RoomMember } from '@mtcall/client';
 import { SAMPLE_RATE } from './media.js';
+import { PeerConnection } from './peer-connection.js';
 import { Vp8Depacketizer } from './video.js';
 
 export interface RoomBotOptions {
@@ -89,7 +90,7 @@ export class RoomBot {
   readonly #pending = new Map<string, (m: RoomServerMessage | Error) => void>();
   #queue: Promise<unknown> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #pc: RTCPeerConnection | undefined;
+  #pc: PeerConnection | undefined;
   #transport: TransportParameters | undefined;
   #connected = false;
   #negotiation: Promise<void> = Promise.resolve();
@@ -173,7 +174,7 @@ export class RoomBot {
     this.#agent = new RoomKeyAgent({ roomId: this.#options.roomId, self });
     this.#setMembers(joined.members, joined.distributor);
     this.#transport = (await this.#request({ type: 'createTransport', roomId: this.#options.roomId, direction: 'recv' })) as unknown as TransportParameters;
-    this.#pc = new RTCPeerConnection({ codecs: { audio: [useOPUS()], video: [useVP8()] }, iceAdditionalHostAddresses: ['127.0.0.1'] });
+    this.#pc = new PeerConnection({ codecs: { audio: [useOPUS()], video: [useVP8()] }, iceAdditionalHostAddresses: ['127.0.0.1'] });
     this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
     for (const p of joined.producers) await this.#consume(p.producerId, p.memberId, p.kind, p.source);
   }

@@ -428,6 +428,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
         const collision = description.type === 'offer' && pc.signalingState !== 'stable';
         // Perfect negotiation: the caller is impolite and ignores a colliding offer; the callee rolls back.
         if (collision && this.role === 'caller') return;
+        // The answer to an offer we rolled back (see restart-ice) arrives too late to apply: a newer offer follows.
+        if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return;
         await pc.setRemoteDescription(description);
         if (description.type === 'offer') {
           this.#adoptTransceivers(pc);
@@ -515,11 +517,20 @@ export class CallSession extends Emitter<CallSessionEvents> {
       switch (action.type) {
         case 'reconnecting':
           this.emit('reconnecting', { since: action.since });
+          // If our address changed, the signaling socket may be dead too: the ICE restart offer needs a live one.
+          void this.#call?.checkConnection();
           break;
         case 'restart-ice':
           // New candidates and ICE credentials; negotiationneeded carries the offer over the sealed channel.
-          // Same key, same seq counters: nothing about the encryption changes.
-          this.#pc?.restartIce();
+          // Same key, same seq counters: nothing about the encryption changes. An earlier offer still unanswered
+          // (lost with a signaling socket that died, e.g. when an address changed) is rolled back first: restartIce()
+          // alone would wait for its answer forever.
+          this.#enqueue(async () => {
+            const pc = this.#pc;
+            if (!pc || this.#ended) return;
+            if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
+            pc.restartIce();
+          });
           break;
         case 'recovered':
           this.#announceConnected(action.downForMs);

@@ -206,6 +206,15 @@ export class Call extends Emitter<CallEvents> {
     this.#apply(this.#handshake.hangUp(reason));
   }
 
+  /**
+   * The media path broke (the network may have changed): checks that the server connection carrying this call's
+   * signaling is alive, reconnecting if not (`SignalingClient.checkConnection`).
+   * @returns true if it answered, false if it was given up (the client reconnects)
+   */
+  checkConnection(): Promise<boolean> {
+    return this.#client.checkConnection();
+  }
+
   /** Sends messages over the encrypted signaling channel (needs the key: after `established`). */
   sendSignal(...messages: InCallMessage[]): void {
     if (!this.#channel || this.state !== 'established') throw new Error('the call has no key yet (wait for "established")');
@@ -323,6 +332,10 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   readonly #urls: string[];
   #urlIndex = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The liveness check under way (`checkConnection`): its result, shared by concurrent callers. */
+  #check: Promise<boolean> | undefined;
+  /** Ends the liveness check under way: the server answered its request (a message from the peer is not enough). */
+  #checkAnswered: (() => void) | undefined;
   /** Call messages sent while the connection was down, sent on resume (bounded). */
   #offlineQueue: { callId: string; message: ClientMessage }[] = [];
   #reconnecting = false;
@@ -453,6 +466,53 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
   }
 
   /**
+   * Checks that the server connection is alive. Call it when the network may have changed under this device (a
+   * call's media path broke): a socket whose local address went away stays open for minutes while nothing gets
+   * through, and an ICE restart offer sent on it would never arrive. Sends a request the server always answers
+   * (`getDhConfig` for the version held: `dhConfigNotModified`); if its answer does not arrive within `timeoutMs`
+   * (other messages do not count: the server → device direction may still work while nothing we send gets out), the
+   * socket is given up and the client reconnects as after a drop (established calls resume). In-call signaling
+   * sent during the check is held, and goes out when the answer comes or once the calls resumed on a new socket.
+   * @param timeoutMs how long the server has to answer
+   * @returns true if the connection answered (or is not open: nothing to check), false if it was given up
+   */
+  checkConnection(timeoutMs = 4_000): Promise<boolean> {
+    const socket = this.#socket;
+    const WebSocketImpl = this.#options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!this.online || !socket || !WebSocketImpl) return Promise.resolve(true);
+    if (this.#check) return this.#check;
+    this.send({ type: 'getDhConfig', version: this.#dhConfig!.version });
+    this.#check = new Promise<boolean>((resolve) => {
+      const done = (alive: boolean) => {
+        clearTimeout(timer);
+        this.#check = undefined;
+        this.#checkAnswered = undefined;
+        resolve(alive);
+      };
+      this.#checkAnswered = () => {
+        done(true);
+        // Alive: what was held during the check goes out now, in order.
+        const held = this.#offlineQueue;
+        this.#offlineQueue = [];
+        for (const { message } of held) this.send(message);
+      };
+      const timer = setTimeout(() => {
+        done(this.#socket !== socket); // replaced meanwhile: that one is new
+        if (this.#socket !== socket) return;
+        this.#socket = undefined; // whatever the dead socket does later is ignored
+        try {
+          socket.close(4000, 'no answer');
+        } catch {
+          // closing a dead socket may throw; it is given up either way
+        }
+        this.#onClose(1006, 'no answer from the server', WebSocketImpl);
+      }, timeoutMs);
+      (timer as { unref?: () => void }).unref?.();
+    });
+    return this.#check;
+  }
+
+  /**
    * Places a call. Listen to the returned call's `established` and `ended`. With `room`, a pairwise key exchange with
    * one member of a room this device is in (`calleeId` is that member's user id).
    */
@@ -495,7 +555,8 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
 
   /** @internal Sends one protocol message (a call's messages are queued while reconnecting). */
   send(message: ClientMessage): void {
-    if (this.#reconnecting && (message.type === 'signalingData' || message.type === 'discardCall')) {
+    // While reconnecting, and while a liveness check is under way (a socket that may be dead would swallow them).
+    if ((this.#reconnecting || this.#check !== undefined) && (message.type === 'signalingData' || message.type === 'discardCall')) {
       if (this.#offlineQueue.length < OFFLINE_QUEUE_LIMIT) this.#offlineQueue.push({ callId: message.callId, message });
       return;
     }
@@ -535,6 +596,7 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       }
       case 'dhConfig':
       case 'dhConfigNotModified':
+        this.#checkAnswered?.(); // the round trip a liveness check waits for
         return this.#onDhConfig(message);
       case 'presence':
         // A snapshot of one subscription (watch or directory): what it lists replaces what we knew of them.

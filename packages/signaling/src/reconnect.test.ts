@@ -122,6 +122,43 @@ describe('a dropped WebSocket', () => {
     expect((await ended).reason).toBe('hangup');
   });
 
+  it('checkConnection: a live connection answers; one that silently stopped delivering is given up, and the call resumes on a new one', async () => {
+    server = await startSignalingServer({ port: 0, tickMs: 20 });
+    const tracked = trackedWebSocket();
+    const alice = await client('alice', { WebSocket: tracked.WebSocket as never });
+    const bob = await client('bob');
+    const { outgoing, incoming } = await establish(alice, bob);
+    let reconnects = 0;
+    alice.on('reconnecting', () => reconnects++);
+    const atAlice = collect(outgoing);
+    const atBob = collect(incoming);
+    const live = outgoing.checkConnection();
+    outgoing.sendSignal({ type: 'app', data: 'during a check that is answered' }); // held until the answer
+    expect(await live).toBe(true);
+    expect(reconnects).toBe(0);
+    await until(() => atBob.length === 1, 'the message held during the check');
+
+    // As after an address change: the socket stays open but nothing reaches alice any more.
+    (tracked.sockets[0] as unknown as { _socket: { pause(): void } })._socket.pause();
+    const reconnected = alice.next('reconnected', 15_000);
+    const dead = alice.checkConnection(500);
+    outgoing.sendSignal({ type: 'app', data: 'during a check that is not' }); // not swallowed by the dead socket
+    expect(await dead).toBe(false);
+    expect(reconnects).toBe(1);
+    const { resumed } = await reconnected;
+    expect(resumed).toEqual([outgoing.callId]);
+    expect(tracked.sockets).toHaveLength(2);
+    outgoing.sendSignal({ type: 'app', data: 'to bob' });
+    incoming.sendSignal({ type: 'app', data: 'to alice' });
+    await until(() => atAlice.length === 1 && atBob.length === 3, 'in-call signaling both ways on the new connection');
+    expect(atBob).toEqual([
+      { type: 'app', data: 'during a check that is answered' },
+      { type: 'app', data: 'during a check that is not' },
+      { type: 'app', data: 'to bob' },
+    ]);
+    expect(outgoing.state).toBe('established');
+  });
+
   it('a call still ringing when the caller drops ends on both sides with disconnected', async () => {
     server = await startSignalingServer({ port: 0, tickMs: 20 });
     const tracked = trackedWebSocket();
