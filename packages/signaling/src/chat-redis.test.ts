@@ -3,7 +3,9 @@
  * writer), and a cluster of two `mtcall-signal --redis --chat-instance A` processes: a chat between devices on
  * different instances both ways, a reader offline coming back on the OTHER instance and getting its queue in order,
  * acks deleting in Redis, and the chat instance SIGKILLed with queued updates and started again: nothing lost (while
- * it is down, chat frames get `chats-unavailable`).
+ * it is down, chat frames get `chats-unavailable`). Then two processes started with `--redis` alone: the writer is
+ * elected (the first to take the lease), a chat across them is in Redis, and when the writer is SIGKILLed the other
+ * takes the lease over and delivers the queued updates.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -76,8 +78,8 @@ describe('RedisChatStore on a real Redis', () => {
   });
 });
 
-async function startInstance(id: string): Promise<void> {
-  const child = spawn(process.execPath, [cli, '--port', '0', '--redis', redis.url, '--instance-id', id, '--instance-ttl', '3', '--chat-instance', 'A', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+async function startInstance(id: string, flags: string[] = ['--instance-ttl', '3', '--chat-instance', 'A']): Promise<void> {
+  const child = spawn(process.execPath, [cli, '--port', '0', '--redis', redis.url, '--instance-id', id, ...flags, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -108,7 +110,7 @@ async function updates(c: RawClient, n: number): Promise<{ qts: number; update: 
 
 describe('a cluster whose chat instance is A (two mtcall-signal processes, real Redis)', () => {
   it('chats cross instances both ways; the reader comes back on the other instance; acks delete; SIGKILL of A loses nothing, frames meanwhile refused', async () => {
-    await Promise.all(['A', 'B'].map(startInstance));
+    await Promise.all(['A', 'B'].map((id) => startInstance(id)));
     const bob = await raw('A', 'bob', 'b1');
     const alice = await raw('B', 'alice', 'a1');
     // alice (on B) requests; her frames go to A (after her registration: same connection, same order), which knows bob.
@@ -173,6 +175,48 @@ describe('a cluster whose chat instance is A (two mtcall-signal processes, real 
     bobAgain.send({ type: 'chatSend', requestId: 's8', chatId, data: cipher(32, 8) });
     expect((await bobAgain.next('chatSent', WAIT)).chatId).toBe(chatId);
     const next = await alice.next((m) => m.type === 'chatUpdate' && m.update.kind === 'message' && m.update.data === cipher(32, 8), WAIT);
+    expect(next.type).toBe('chatUpdate');
+  });
+});
+
+describe('a cluster started with --redis alone: the chat writer is elected (two mtcall-signal processes, real Redis)', () => {
+  it('the first instance takes the lease, the other forwards; SIGKILL of the writer: the other takes over and delivers the queue', async () => {
+    const flags = ['--instance-ttl', '1', '--redis-prefix', 'el:'];
+    await startInstance('E1', flags); // first: it takes the lease
+    await startInstance('E2', flags);
+    expect(await inspect.get('el:chat:writer')).toBe('E1');
+    const bob = await raw('E1', 'bob', 'b1');
+    const alice = await raw('E2', 'alice', 'a1');
+    alice.send({ type: 'chatRequest', requestId: 'r1', userId: 'bob', gA });
+    const { chatId } = await alice.next('chatCreated', WAIT);
+    expect((await updates(bob, 1))[0]!.update).toEqual({ kind: 'requested', chatId, fromUserId: 'alice', gA });
+    bob.send({ type: 'chatAccept', chatId, gB, keyFingerprint: '-7' });
+    expect((await updates(alice, 1))[0]!.update).toEqual({ kind: 'accepted', chatId, gB, keyFingerprint: '-7' });
+    alice.send({ type: 'chatSend', requestId: 's1', chatId, data: cipher(32, 1) });
+    expect((await updates(bob, 1))[0]!.update).toEqual({ kind: 'message', chatId, data: cipher(32, 1) });
+    bob.send({ type: 'chatAck', qts: 2 });
+    await expect.poll(() => inspect.zCard('el:chat:q:bob/b1'), { timeout: WAIT }).toBe(0);
+
+    // bob offline; alice queues one; the writer is SIGKILLed: E2 takes the lease once it expires, loading from Redis.
+    bob.close();
+    await bob.closed;
+    alice.send({ type: 'chatSend', requestId: 's2', chatId, data: cipher(32, 2) });
+    await alice.next((m) => m.type === 'chatSent' && m.requestId === 's2', WAIT);
+    expect(await inspect.zCard('el:chat:q:bob/b1')).toBe(1);
+    const e1 = instances.get('E1')!.child;
+    const exited = new Promise((resolve) => e1.once('exit', resolve));
+    const killedAt = Date.now();
+    e1.kill('SIGKILL');
+    await exited;
+    await expect.poll(() => inspect.get('el:chat:writer'), { timeout: WAIT }).toBe('E2');
+    console.log(`elected chat writer SIGKILLed (lease TTL 1 s): the other instance held the lease ${Date.now() - killedAt} ms later`);
+    const bobOnE2 = await raw('E2', 'bob', 'b1');
+    const [queued] = await updates(bobOnE2, 1);
+    expect(queued).toEqual({ qts: 3, update: { kind: 'message', chatId, data: cipher(32, 2) } });
+    // …and the chat goes on through the new writer, both ways.
+    bobOnE2.send({ type: 'chatSend', requestId: 's3', chatId, data: cipher(32, 3) });
+    expect((await bobOnE2.next('chatSent', WAIT)).chatId).toBe(chatId);
+    const next = await alice.next((m) => m.type === 'chatUpdate' && m.update.kind === 'message' && m.update.data === cipher(32, 3), WAIT);
     expect(next.type).toBe('chatUpdate');
   });
 });

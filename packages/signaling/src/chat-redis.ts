@@ -31,6 +31,13 @@ import type { ServerLogEntry } from './server-core.js';
 /** Thrown by `RedisChatStore.open` when another instance holds the writer lease. */
 export class ChatStoreLeaseError extends Error {
   override readonly name = 'ChatStoreLeaseError';
+  constructor(
+    /** The instance holding the lease (null: it expired meanwhile). */
+    readonly holder: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Options of the Redis chat store. */
@@ -46,6 +53,11 @@ export interface RedisChatStoreOptions {
   /** How long the writer lease outlives its holder's last refresh (ms, default 10 000). */
   leaseMs?: number;
   log?: (entry: ServerLogEntry) => void;
+  /**
+   * A connected client to use instead of a new one (an instance waiting to be elected tries again on the same one).
+   * It is the store's once the lease is taken; it stays open, its caller's, when `open` throws.
+   */
+  client?: Client;
 }
 
 const RENEW = `
@@ -82,16 +94,18 @@ export class RedisChatStore extends MemoryChatStore {
    */
   static async open(options: RedisChatStoreOptions): Promise<RedisChatStore> {
     const report = (error: unknown) => options.log?.({ event: 'redis-error', detail: `chat store: ${error instanceof Error ? error.message : String(error)}` });
-    const client = createClient({ url: options.url, name: `mtcall-chats-${options.instanceId}` });
-    client.on('error', report);
-    await client.connect();
+    const client = options.client ?? createClient({ url: options.url, name: `mtcall-chats-${options.instanceId}` });
+    if (!options.client) {
+      client.on('error', report);
+      await client.connect();
+    }
     const base = `${options.prefix ?? 'mtcall:'}chat:`;
     const leaseMs = options.leaseMs ?? 10_000;
     const renew = () => client.eval(RENEW, { keys: [`${base}writer`], arguments: [options.instanceId, String(leaseMs)] });
     if ((await renew()) !== 1) {
       const holder = await client.get(`${base}writer`);
-      await client.close();
-      throw new ChatStoreLeaseError(`instance ${holder ?? '?'} writes the secret chats of this Redis (key ${base}writer); only one instance may`);
+      if (!options.client) await client.close();
+      throw new ChatStoreLeaseError(holder, `instance ${holder ?? '?'} writes the secret chats of this Redis (key ${base}writer); only one instance may`);
     }
     const store = new RedisChatStore(client, base, options.retentionMs ?? CHAT_RETENTION_MS, report);
     await store.#load();

@@ -15,7 +15,7 @@ afterEach(() => {
 it('--help documents the flags', () => {
   const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   expect(result.status).toBe(0);
-  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl', '--allow-origin', '--auth-secret', '--auth-public-key', '--max-conns-per-ip', '--max-outgoing-calls', '--max-ringing', '--max-watch', '--presence-directory', '--redis', '--instance-id', '--redis-prefix', '--instance-ttl', '--chat-instance', 'mint-token']) {
+  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl', '--allow-origin', '--auth-secret', '--auth-public-key', '--max-conns-per-ip', '--max-outgoing-calls', '--max-ringing', '--max-watch', '--presence-directory', '--redis', '--instance-id', '--redis-prefix', '--instance-ttl', '--chat-instance', '--no-redis-chats', 'mint-token']) {
     expect(result.stdout).toContain(flag);
   }
 });
@@ -33,6 +33,15 @@ it('refuses --chat-instance without --redis, and a bad chat instance id, before 
   const bad = spawnSync(process.execPath, [cli, '--redis', 'redis://127.0.0.1:1', '--instance-id', 'a', '--chat-instance', 'a b'], { encoding: 'utf8' });
   expect(bad.status).not.toBe(0);
   expect(bad.stderr).toMatch(/chat instance id/);
+});
+
+it('refuses --no-redis-chats without --redis, and with --chat-instance, before starting', () => {
+  const alone = spawnSync(process.execPath, [cli, '--no-redis-chats'], { encoding: 'utf8' });
+  expect(alone.status).toBe(2);
+  expect(alone.stderr).toMatch(/--no-redis-chats needs --redis/);
+  const both = spawnSync(process.execPath, [cli, '--redis', 'redis://127.0.0.1:1', '--chat-instance', 'a', '--no-redis-chats'], { encoding: 'utf8' });
+  expect(both.status).toBe(2);
+  expect(both.stderr).toMatch(/either --chat-instance or --no-redis-chats/);
 });
 
 it('rejects unknown flags with a hint', () => {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mintToken, type TokenVerifierOptions } from './auth.js';
-import { consoleLog, startSignalingServer, type RoomsConfig } from './server.js';
+import { consoleLog, RedisChatStore, startSignalingServer, type RoomsConfig } from './server.js';
 import { DEFAULT_ABUSE_LIMITS, DEFAULT_ROOM_OPTIONS, DEFAULT_SERVER_LIMITS } from './server-core.js';
 import { DEFAULT_PRESENCE_OPTIONS } from './presence.js';
 import { parseTurnOptions } from './turn.js';
@@ -67,9 +67,14 @@ Cluster (several instances sharing presence, device routing and calls through Re
   --instance-id <id>        this instance's name in the cluster (A-Z a-z 0-9 . _ -; default: random)
   --redis-prefix <p>        prefix of the cluster's Redis keys and channels (default mtcall:)
   --instance-ttl <s>        how long this instance's devices outlive its last heartbeat when it dies (default 10)
-  --chat-instance <id>      the instance that keeps secret chats, their queues and files in Redis (give every
-                            instance the same id; the others forward chat messages to it). Without it: each
-                            instance keeps its own devices' chats in memory, lost when it stops
+                            secret chats, their queues and files are kept in Redis by ONE instance, elected: the
+                            first to take the lease key <prefix>chat:writer; the others forward chat messages to
+                            it; when it dies, another takes over within --instance-ttl, loading them from Redis
+                            (meanwhile chat messages get the error chats-unavailable)
+  --chat-instance <id>      pin the instance that keeps secret chats in Redis instead of electing it (give every
+                            instance the same id)
+  --no-redis-chats          keep each instance's devices' secret chats in its memory instead (lost when it stops;
+                            chats work only between devices on the same instance)
 
 Other
   --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side of every call
@@ -195,6 +200,7 @@ function serve(args: string[]): void {
       'redis-prefix': { type: 'string' },
       'instance-ttl': { type: 'string' },
       'chat-instance': { type: 'string' },
+      'no-redis-chats': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -221,9 +227,12 @@ function serve(args: string[]): void {
     ...(values['instance-id'] !== undefined ? { instanceId: values['instance-id'] } : {}),
     ...(values['redis-prefix'] !== undefined ? { prefix: values['redis-prefix'] } : {}),
     ...(values['chat-instance'] !== undefined ? { chatInstance: values['chat-instance'] } : {}),
+    electChats: !values['no-redis-chats'],
     instanceTtlMs: Math.round(number('instance-ttl', values['instance-ttl'], 10) * 1000),
   };
   if (values['chat-instance'] !== undefined && !redis) throw new Error('--chat-instance needs --redis');
+  if (values['no-redis-chats'] && !redis) throw new Error('--no-redis-chats needs --redis');
+  if (values['no-redis-chats'] && values['chat-instance'] !== undefined) throw new Error('give either --chat-instance or --no-redis-chats, not both');
   if (redis) checkClusterOptions({ instanceId: redis.instanceId ?? 'x', instanceTtlMs: redis.instanceTtlMs, ...(redis.chatInstance !== undefined ? { chatInstance: redis.chatInstance } : {}) });
   const rooms = startRooms(values);
   void rooms.then((rooms) => startSignalingServer({
@@ -257,7 +266,8 @@ function serve(args: string[]): void {
       if (server.cluster) process.stderr.write(`cluster: instance ${server.cluster.instanceId} through ${redis!.url.replace(/\/\/[^@/]*@/, '//…@')}\n`);
       if (server.cluster) {
         const chats = redis!.chatInstance;
-        process.stderr.write(chats === undefined ? 'secret chats: in memory, per instance (no --chat-instance): lost when it stops\n' : chats === server.cluster.instanceId ? 'secret chats: kept by this instance, in Redis\n' : `secret chats: forwarded to instance ${chats} (in Redis)\n`);
+        const elected = server.cluster.core.chatStore instanceof RedisChatStore ? 'secret chats: kept by this instance, in Redis (elected: it holds the writer lease)\n' : 'secret chats: in Redis, forwarded to the instance holding the writer lease (elected)\n';
+        process.stderr.write(chats === undefined ? (redis!.electChats ? elected : 'secret chats: in memory, per instance (--no-redis-chats): lost when it stops\n') : chats === server.cluster.instanceId ? 'secret chats: kept by this instance, in Redis\n' : `secret chats: forwarded to instance ${chats} (in Redis)\n`);
       }
       if (rooms) process.stderr.write(`rooms: on (up to ${rooms.config.maxMembers} members each; media through the embedded SFU)\n`);
       if (values.mitm) process.stderr.write('!!! --mitm: this server is a MAN IN THE MIDDLE (demonstration). Emoji will NOT match. !!!\n');

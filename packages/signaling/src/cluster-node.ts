@@ -128,8 +128,8 @@ export class ClusterNode {
   readonly core: SignalingServerCore;
   readonly instanceId: string;
   readonly #ttl: number;
-  /** Where this instance's devices' chat frames go (undefined: handled here). */
-  readonly #chatOwner: string | undefined;
+  /** Where this instance's devices' chat frames go (undefined: handled here; null: no writer now, refused). */
+  #chatOwner: string | undefined | null;
   /** Local devices (field) → their current connection, and back. */
   readonly #local = new Map<string, ConnectionId>();
   readonly #localDevice = new Map<ConnectionId, DeviceRef>();
@@ -198,6 +198,7 @@ export class ClusterNode {
     if (this.#chatOwner !== undefined && text.includes('"chat')) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) {
+        if (this.#chatOwner === null) return [{ kind: 'send', to: id, message: chatsUnavailable(parsed.message, 'no instance holds the secret-chat writer lease now') }];
         this.#routed++;
         return [{ kind: 'route', instance: this.#chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
       }
@@ -275,11 +276,24 @@ export class ClusterNode {
     const id = this.#local.get(directoryField(message.device));
     const parsed = parseClientMessage(message.text);
     if (id === undefined || !parsed.ok || !CHAT_TYPES.has(parsed.message.type)) return [];
-    const m = parsed.message as { requestId?: string; chatId?: string };
-    const error: ServerMessage = { type: 'error', code: 'chats-unavailable', message: `the secret-chat instance ${instance} is not running: nothing was stored, send again later` };
-    if (m.requestId !== undefined) error.requestId = m.requestId;
-    if (m.chatId !== undefined) error.chatId = m.chatId;
-    return [{ kind: 'send', to: id, message: error }];
+    return [{ kind: 'send', to: id, message: chatsUnavailable(parsed.message, `the secret-chat instance ${instance} is not running`) }];
+  }
+
+  /**
+   * Who keeps the secret chats now (elected through the Redis lease): another instance's id (frames are forwarded
+   * there), this instance's own id (handled here) or null (nobody: frames get `chats-unavailable`).
+   */
+  setChatOwner(owner: string | null): void {
+    this.#chatOwner = owner === this.instanceId ? undefined : owner;
+  }
+
+  /**
+   * This instance was elected the secret chats' writer (its core already uses the store it loaded): chat frames are
+   * handled here from now on, and every device it knows, local or a stand-in, gets its queue again.
+   */
+  takeChats(now: number): ClusterOutput[] {
+    this.#chatOwner = undefined;
+    return [...this.#localDevice.keys(), ...this.#standInById.keys()].flatMap((id) => this.#fromCore(this.core.redeliverChats(id, now), now));
   }
 
   /** A directory change (every instance gets every change, its own included). */
@@ -402,4 +416,13 @@ export class ClusterNode {
     void now;
     return out;
   }
+}
+
+/** The error told to a device whose chat frame no writer took: nothing was stored. */
+function chatsUnavailable(message: object, why: string): ServerMessage {
+  const m = message as { requestId?: string; chatId?: string };
+  const error: ServerMessage = { type: 'error', code: 'chats-unavailable', message: `${why}: nothing was stored, send again later` };
+  if (m.requestId !== undefined) error.requestId = m.requestId;
+  if (m.chatId !== undefined) error.chatId = m.chatId;
+  return error;
 }

@@ -31,6 +31,13 @@ export interface RedisClusterOptions {
    * same id. The others forward chat frames to it. Absent: each instance keeps its own devices' chats in memory.
    */
   chatInstance?: string;
+  /**
+   * Without `chatInstance`: elect the secret chats' writer through the Redis lease (`chat:writer`, TTL `instanceTtlMs`)
+   * — the first instance to take it keeps the chats in Redis, the others forward to it, and when it dies another
+   * takes over, loading them back. False (the default here; `mtcall-signal --redis` turns it on): each instance keeps
+   * its own devices' chats in memory.
+   */
+  electChats?: boolean;
 }
 
 export const DEFAULT_INSTANCE_TTL_MS = 10_000;
@@ -88,6 +95,8 @@ export interface RedisClusterLink {
   tokenVerified(...args: Parameters<ClusterNode['tokenVerified']>): ServerOutput[];
   roomMediaDone(...args: Parameters<ClusterNode['roomMediaDone']>): ServerOutput[];
   nextWakeAt(): number;
+  /** This instance was elected the secret chats' writer (`ClusterNode.takeChats`). */
+  takeChats(now: number): ServerOutput[];
   /** Where outputs caused by other instances (deltas, routed messages) go; those arriving before are kept. */
   attach(apply: (outputs: ServerOutput[]) => void): void;
   /** Leaves the cluster: deletes this instance's heartbeat (the others then sweep its devices) and disconnects. */
@@ -216,6 +225,7 @@ export async function connectRedisCluster(
     tokenVerified: (...args) => carryOut(node.tokenVerified(...args)),
     roomMediaDone: (...args) => carryOut(node.roomMediaDone(...args)),
     nextWakeAt: () => node.nextWakeAt(),
+    takeChats: (now) => carryOut(node.takeChats(now)),
     attach: (to) => {
       apply = to;
       for (const outputs of early.splice(0)) to(outputs);

@@ -290,7 +290,7 @@ class Refused {
 /** Routes secret-chat messages between devices through their queues. */
 export class ChatRouter {
   readonly #connections: ConnectionTable;
-  readonly #store: ChatStore;
+  #store: ChatStore;
   readonly #limits: ChatLimits;
   readonly stats: ChatStats = { chatsCreated: 0, messagesQueued: 0, updatesDelivered: 0, updatesAcked: 0, updatesExpired: 0, filesExpired: 0, fileParts: 0 };
 
@@ -303,6 +303,11 @@ export class ChatRouter {
   /** The store (for stats and tests). */
   get store(): ChatStore {
     return this.#store;
+  }
+
+  /** Replaces the store (an elected chat instance taking over the Redis store); queues are delivered again by the caller. */
+  useStore(store: ChatStore): void {
+    this.#store = store;
   }
 
   /** When the oldest update or file expires (undefined: nothing stored). */

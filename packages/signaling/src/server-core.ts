@@ -180,6 +180,11 @@ export class SignalingServerCore {
     return this.#chats.store;
   }
 
+  /** Replaces the secret chats' store (this instance was elected their writer): `redeliverChats` then sends queues. */
+  useChatStore(store: ChatStore): void {
+    this.#chats.useStore(store);
+  }
+
   /**
    * A new connection opened from `address` (the remote IP, when known). Returns a close when the address already
    * has `maxConnectionsPerAddress` connections open.

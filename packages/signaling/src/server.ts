@@ -11,7 +11,8 @@ import type { IncomingMessage } from 'node:http';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth.js';
 import { originAllowed } from './origin.js';
 import { ClusterNode, checkClusterOptions } from './cluster-node.js';
-import { RedisChatStore } from './chat-redis.js';
+import { createClient } from 'redis';
+import { ChatStoreLeaseError, RedisChatStore } from './chat-redis.js';
 import { connectRedisCluster, DEFAULT_INSTANCE_TTL_MS, DEFAULT_REDIS_PREFIX, type RedisClusterLink, type RedisClusterOptions } from './cluster-redis.js';
 import {
   CLOSE_CODES,
@@ -146,21 +147,69 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   const instanceId = options.redis?.instanceId ?? `i-${Math.random().toString(36).slice(2, 10)}`;
   const instanceTtlMs = options.redis?.instanceTtlMs ?? DEFAULT_INSTANCE_TTL_MS;
   let chatStore: RedisChatStore | undefined;
-  if (options.redis?.chatInstance !== undefined && options.redis.chatInstance === instanceId) {
-    checkClusterOptions({ instanceId, instanceTtlMs, chatInstance: options.redis.chatInstance });
-    chatStore = await RedisChatStore.open({
-      url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceId, leaseMs: instanceTtlMs,
-      ...(options.chatLimits?.retentionMs !== undefined ? { retentionMs: options.chatLimits.retentionMs } : {}),
-      ...(options.log ? { log: options.log } : {}),
+  const redis = options.redis;
+  const storeOptions = redis && {
+    url: redis.url, prefix: redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceId, leaseMs: instanceTtlMs,
+    ...(options.chatLimits?.retentionMs !== undefined ? { retentionMs: options.chatLimits.retentionMs } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  };
+  /** Elected writer: the client an instance not (yet) elected tries the lease on, and who holds it as last seen. */
+  const elect = redis?.chatInstance === undefined && redis?.electChats === true ? { client: createClient({ url: redis.url, name: `mtcall-chats-${instanceId}` }), holder: null as string | null } : undefined;
+  if (storeOptions && redis?.chatInstance !== undefined && redis.chatInstance === instanceId) {
+    checkClusterOptions({ instanceId, instanceTtlMs, chatInstance: redis.chatInstance });
+    chatStore = await RedisChatStore.open(storeOptions);
+  } else if (storeOptions && elect) {
+    checkClusterOptions({ instanceId, instanceTtlMs });
+    elect.client.on('error', (error: Error) => options.log?.({ event: 'redis-error', detail: `chat election: ${error.message}` }));
+    await elect.client.connect();
+    chatStore = await RedisChatStore.open({ ...storeOptions, client: elect.client }).catch((error: unknown) => {
+      if (!(error instanceof ChatStoreLeaseError)) throw error;
+      elect.holder = error.holder;
+      return undefined;
     });
-    coreOptions.chatStore = chatStore;
   }
+  if (chatStore) coreOptions.chatStore = chatStore;
   const core = new SignalingServerCore(coreOptions);
   let cluster: RedisClusterLink | undefined;
-  if (options.redis) {
-    const node = new ClusterNode(core, { instanceId, instanceTtlMs, ...(options.redis.chatInstance !== undefined ? { chatInstance: options.redis.chatInstance } : {}) }, Date.now());
-    cluster = await connectRedisCluster(node, { url: options.redis.url, prefix: options.redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log, ...(chatStore ? { client: chatStore.client } : {}) });
+  if (redis) {
+    const node = new ClusterNode(core, { instanceId, instanceTtlMs, ...(redis.chatInstance !== undefined ? { chatInstance: redis.chatInstance } : {}) }, Date.now());
+    if (elect && !chatStore) node.setChatOwner(elect.holder);
+    cluster = await connectRedisCluster(node, { url: redis.url, prefix: redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log, ...(chatStore ? { client: chatStore.client } : elect ? { client: elect.client } : {}) });
   }
+  /**
+   * Not elected at start: try the lease again every third of its TTL; while another instance holds it, forward chat
+   * frames there; once taken, load the chats from Redis into the core and send every known device its queue.
+   */
+  let electing: ReturnType<typeof setInterval> | undefined;
+  if (elect && !chatStore && storeOptions && cluster) {
+    const link = cluster;
+    const node = cluster.node;
+    let trying = false;
+    electing = setInterval(() => {
+      if (trying || stopped || chatStore || !elect.client.isReady) return;
+      trying = true;
+      RedisChatStore.open({ ...storeOptions, client: elect.client }).then(
+        (store) => {
+          clearInterval(electing);
+          if (stopped) return void store.close();
+          chatStore = store;
+          core.useChatStore(store);
+          options.log?.({ event: 'chat-writer', detail: `this instance now keeps the secret chats (lease ${storeOptions.prefix}chat:writer)` });
+          apply(link.takeChats(Date.now()));
+        },
+        (error: unknown) => {
+          if (error instanceof ChatStoreLeaseError) node.setChatOwner(error.holder);
+          else options.log?.({ event: 'redis-error', detail: `chat election: ${error instanceof Error ? error.message : String(error)}` });
+        },
+      ).finally(() => (trying = false));
+    }, Math.max(100, Math.floor(instanceTtlMs / 3)));
+    electing.unref();
+  }
+  const closeChats = async () => {
+    clearInterval(electing);
+    if (chatStore) return chatStore.close();
+    if (elect?.client.isOpen) await elect.client.close().catch(() => {});
+  };
   /** What the socket events drive: the core, or the cluster node around it. */
   const engine: Pick<SignalingServerCore, 'open' | 'receive' | 'close' | 'tick' | 'tokenVerified' | 'roomMediaDone' | 'nextWakeAt'> = cluster ?? core;
   const path = options.path ?? '/signal';
@@ -296,7 +345,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
         if (wake !== undefined) clearTimeout(wake);
         for (const socket of sockets.values()) socket.terminate();
         wss.close(() => resolve());
-      }).then(() => cluster?.leave()).then(() => chatStore?.close()),
+      }).then(() => cluster?.leave()).then(closeChats),
     shutdown: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
         stopped = true;
@@ -314,7 +363,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
           clearTimeout(force);
           wss.close(() => resolve());
         });
-      }).then(() => cluster?.leave()).then(() => chatStore?.close()),
+      }).then(() => cluster?.leave()).then(closeChats),
   };
 }
 
