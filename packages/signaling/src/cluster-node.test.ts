@@ -215,4 +215,36 @@ describe('ClusterNode: secret chats through the chat instance (in-memory bus)', 
     // A call frame to a dead instance is not answered that way (calls have their own timeouts).
     expect(c.nodes.get('B')!.unrouted('C', { kind: 'frame', from: 'B', device: { userId: 'alice', deviceId: 'a1' }, text: '{"type":"chatAck","qts":1}', bytes: 25 })).toEqual([]);
   });
+
+  it('elected writer: with no writer a chat frame is refused here; the instance taking over serves the queues again, local and remote', () => {
+    const c = chats();
+    const alice = c.connect('B', 'alice', 'a1');
+    const bob = c.connect('C', 'bob', 'b1');
+    c.run();
+    c.send('B', alice, { type: 'chatRequest', requestId: 'r1', userId: 'bob', gA: gB });
+    c.run();
+    const id = chatId(c, 'B', alice);
+    c.send('C', bob, { type: 'chatAccept', chatId: id, gB, keyFingerprint: '1' });
+    c.run();
+    const store = c.nodes.get('A')!.core.chatStore; // what the new writer loads from Redis
+    c.kill('A');
+    c.nodes.get('B')!.setChatOwner(null);
+    c.send('B', alice, { type: 'chatSend', requestId: 's1', chatId: id, data: gB });
+    expect(c.pending).toEqual([]);
+    expect(c.got('B', alice, 'error')).toEqual([expect.objectContaining({ code: 'chats-unavailable', requestId: 's1', chatId: id })]);
+    // B takes the lease: it loads the store, C learns the holder; every device known to B gets its queue again.
+    const b = c.nodes.get('B')!;
+    b.core.useChatStore(store);
+    c.nodes.get('C')!.setChatOwner('B');
+    c.apply('B', b.takeChats(c.now));
+    c.run();
+    expect(c.got('B', alice, 'chatUpdate').map((u) => [u.qts, u.update.kind])).toEqual([[1, 'accepted'], [1, 'accepted']]);
+    expect(c.got('C', bob, 'chatUpdate').map((u) => [u.qts, u.update.kind])).toEqual([[1, 'requested'], [1, 'requested']]);
+    c.send('B', alice, { type: 'chatSend', requestId: 's2', chatId: id, data: gB });
+    c.send('C', bob, { type: 'chatSend', requestId: 's3', chatId: id, data: gB });
+    c.run();
+    expect(c.got('C', bob, 'chatUpdate').map((u) => [u.qts, u.update.kind])).toEqual([[1, 'requested'], [1, 'requested'], [2, 'message']]);
+    expect(c.got('C', bob, 'chatSent').map((m) => m.requestId)).toEqual(['s3']);
+    expect(c.got('B', alice, 'chatUpdate').map((u) => [u.qts, u.update.kind]).at(-1)).toEqual([2, 'message']);
+  });
 });
