@@ -64,13 +64,13 @@ Rooms (group calls through an embedded mediasoup SFU; the 1:1 path needs none of
 Cluster (several instances sharing presence, device routing and calls through Redis)
   --redis <url>             join the cluster whose state is in this Redis, e.g. redis://127.0.0.1:6379; a caller on
                             any instance reaches the callee's devices on every other (default: in-memory, alone)
+                            Secret chats, their queues and files are then kept in Redis by ONE instance, elected:
+                            the first to take the lease key <prefix>chat:writer; the others forward chat messages
+                            to it; when it dies, another takes over within --instance-ttl, loading them from Redis
+                            (meanwhile chat messages get the error chats-unavailable)
   --instance-id <id>        this instance's name in the cluster (A-Z a-z 0-9 . _ -; default: random)
   --redis-prefix <p>        prefix of the cluster's Redis keys and channels (default mtcall:)
   --instance-ttl <s>        how long this instance's devices outlive its last heartbeat when it dies (default 10)
-                            secret chats, their queues and files are kept in Redis by ONE instance, elected: the
-                            first to take the lease key <prefix>chat:writer; the others forward chat messages to
-                            it; when it dies, another takes over within --instance-ttl, loading them from Redis
-                            (meanwhile chat messages get the error chats-unavailable)
   --chat-instance <id>      pin the instance that keeps secret chats in Redis instead of electing it (give every
                             instance the same id)
   --no-redis-chats          keep each instance's devices' secret chats in its memory instead (lost when it stops;
