@@ -109,6 +109,14 @@ export const totalDrops = (s: Snapshot) => (s.transport ? Object.values(s.transp
  */
 export const harmfulDrops = (s: Snapshot) => totalDrops(s) - (s.transport?.dropped.replay ?? 0);
 export const duplicates = (s: Snapshot) => s.transport?.dropped.replay ?? 0;
+/**
+ * Such a copy that comes late — after 64 more frames of the call (audio and video share the seq counter, so ~0.8 s)
+ * — has fallen behind the replay window and is dropped as 'too-old' instead of 'replay' (seen in a loopback CI run:
+ * 14 replays and 2 too-old); so is a retransmitted frame that completes that late. Neither is a bug or an attack.
+ */
+export const lateCopies = (s: Snapshot) => s.transport?.dropped['too-old'] ?? 0;
+/** Drops that mean a bug or an attack: auth, malformed, wrong-stream, clear-mismatch (not duplicates, not late copies). */
+export const integrityDrops = (s: Snapshot) => harmfulDrops(s) - lateCopies(s);
 
 /**
  * How many such duplicates a call may show: 10, or a tenth of the frames opened when more. The copies come with

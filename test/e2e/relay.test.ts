@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
 import { haveTurnserver, startRelay, TURNSERVER, type RunningRelay } from '@mtcall/demo/dist-server/relay.js';
 import { turnCredentials, turnPassword } from '@mtcall/signaling/server';
-import { both, CHROMIUM, CHROMIUM_ARGS, harmfulDrops, launchChromium, openPeer, startDemo, until, type Snapshot } from './harness.js';
+import { both, CHROMIUM, CHROMIUM_ARGS, integrityDrops, launchChromium, openPeer, startDemo, until, type Snapshot } from './harness.js';
 import { createNamespaces, destroyNamespaces, ip, namespacesProblem, namespaceWrapper, type NetnsLayout } from './netns.js';
 
 const installed = haveTurnserver();
@@ -68,7 +68,7 @@ describe.skipIf(!installed)('calls through a TURN relay (coturn on loopback)', (
       expect(s.inbound!.remoteCandidateType).toBe('relay');
       expect(s.inbound!.localCandidateTypes).toEqual(['relay']); // policy 'relay': no host candidate ever leaves the page
       expect(s.inbound!.connectionState).toBe('connected');
-      expect(harmfulDrops(s)).toBe(0);
+      expect(integrityDrops(s)).toBe(0);
       expect(s.transport!.opened.frames).toBeGreaterThan(30);
       expect(s.pathProblem).toBeUndefined();
     }
@@ -201,6 +201,6 @@ describe.skipIf(!installed || !!netnsProblem)('two browsers in separate network 
       expect(s.inbound!.connectionState).toBe('connected');
     }
     expect(a.emoji).toEqual(b.emoji);
-    expect(harmfulDrops(a) + harmfulDrops(b)).toBe(0);
+    expect(integrityDrops(a) + integrityDrops(b)).toBe(0);
   });
 });
