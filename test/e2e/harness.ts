@@ -112,7 +112,8 @@ export const duplicates = (s: Snapshot) => s.transport?.dropped.replay ?? 0;
 /**
  * Such a copy that comes late — after 64 more frames of the call (audio and video share the seq counter, so ~0.8 s)
  * — has fallen behind the replay window and is dropped as 'too-old' instead of 'replay' (seen in a loopback CI run:
- * 14 replays and 2 too-old); so is a retransmitted frame that completes that late. Neither is a bug or an attack.
+ * 14 replays and 2 too-old); so is a retransmitted frame that completes that late, as after a link cut or a relay
+ * switch. Neither is a bug or an attack.
  */
 export const lateCopies = (s: Snapshot) => s.transport?.dropped['too-old'] ?? 0;
 /** Drops that mean a bug or an attack: auth, malformed, wrong-stream, clear-mismatch (not duplicates, not late copies). */

@@ -10,15 +10,13 @@ import type { Browser, Page } from 'playwright-core';
 import { turnCredentials } from '@mtcall/signaling/server';
 import { haveTurnserver, startRelay, type RunningRelay } from '@mtcall/demo/dist-server/relay.js';
 import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
-import { both, duplicateAllowance, duplicates, harmfulDrops, launchChromium, openPeer, startDemo, until, type Snapshot } from './harness.js';
+import { both, duplicateAllowance, duplicates, integrityDrops, launchChromium, openPeer, startDemo, until, type Snapshot } from './harness.js';
 import { ImpairedLink } from './impair.js';
 
 const installed = haveTurnserver();
 if (!installed) console.warn('SKIPPED the relay failover test: coturn is not installed (bash scripts/setup.sh --browsers)');
 
 const decoded = (s: Snapshot) => s.inbound?.videoFramesDecoded ?? 0;
-/** Drops that would mean a bug or an attack (too-old: retransmissions of frames sent before the switch, late). */
-const integrityDrops = (s: Snapshot) => harmfulDrops(s) - (s.transport?.dropped['too-old'] ?? 0);
 
 describe.skipIf(!installed)('two TURN relays, the one carrying the call killed mid-call', () => {
   let browser: Browser;

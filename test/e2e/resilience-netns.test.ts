@@ -22,7 +22,7 @@ import type { RunningDemoServer } from '@mtcall/demo/dist-server/server.js';
 import { haveTurnserver, startRelay, type RunningRelay } from '@mtcall/demo/dist-server/relay.js';
 import type { PeerReport } from '@mtcall/peer/dist/peer.js';
 import { turnCredentials } from '@mtcall/signaling/server';
-import { both, CHROMIUM, CHROMIUM_ARGS, duplicateAllowance, duplicates, harmfulDrops, openPeer, snapshot, startDemo, until, type Snapshot } from './harness.js';
+import { both, CHROMIUM, CHROMIUM_ARGS, duplicateAllowance, duplicates, integrityDrops, openPeer, snapshot, startDemo, until, type Snapshot } from './harness.js';
 import { createNamespaces, destroyNamespaces, inNamespace, namespacesProblem, namespaceWrapper, setLink, type NetnsLayout } from './netns.js';
 
 /** Names and subnets of this file's own (relay.test.ts uses 10.77.*: the two can run at the same time). */
@@ -103,11 +103,6 @@ async function cut(): Promise<number> {
   return Date.now();
 }
 
-/**
- * Drops that would mean a bug or an attack after a cut: `harmfulDrops` less `too-old` — a cut leaves retransmissions
- * of frames sent before it arriving after the 64-entry window moved on (network loss, counted for what it is).
- */
-const integrityDrops = (s: Snapshot) => harmfulDrops(s) - (s.transport?.dropped['too-old'] ?? 0);
 const decoded = (s: Snapshot) => s.inbound?.videoFramesDecoded ?? 0;
 const sealed = (s: Snapshot) => s.transport?.sealed.frames ?? 0;
 const opened = (s: Snapshot) => s.transport?.opened.frames ?? 0;
