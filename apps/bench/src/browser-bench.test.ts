@@ -2,7 +2,7 @@
 // bytes, and the check that guards the browser run really fails on a path that differs.
 import { FrameCryptor } from '@mtcall/transport';
 import { describe, expect, it } from 'vitest';
-import { checkPaths, openWorkload, randomBytes, randomFrames, sealFrames, sealWorkload, type FrameCryptorClass } from './browser-bench.js';
+import { checkPaths, openWorkload, pacedWorkload, randomBytes, randomFrames, sealFrames, sealWorkload, timeRepeat, type FrameCryptorClass } from './browser-bench.js';
 
 describe('checkPaths', () => {
   it('finds the default, synchronous and Web Crypto paths byte-identical', async () => {
@@ -40,6 +40,23 @@ describe('seal and open rows', () => {
     wires[3]![30]! ^= 1;
     open.prepare?.();
     await expect(open.run()).rejects.toThrow(/1 frame\(s\) dropped \(last reason auth\)/);
+  });
+});
+
+describe('paced rows', () => {
+  it('run every step once per frame, in order, after prepare, and count only the steps: never the gaps', async () => {
+    const seen: number[] = [];
+    let prepared = 0;
+    const workload = pacedWorkload(async (i) => void seen.push(i), { prepare: () => void prepared++, frames: 5, gapMs: 30 });
+    workload.prepare?.();
+    const counted = await workload.run();
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+    expect(prepared).toBe(1);
+    // Five gaps of 30 ms passed; the counted time is the five steps' (each a resolved promise).
+    expect(typeof counted).toBe('number');
+    expect(counted as number).toBeLessThan(5 * 30);
+    // timeRepeat uses the counted time: at 30 ms per gap a wall-clock rate could not reach 1000 / 30 frames/s.
+    expect(await timeRepeat(workload, 0.1)).toBeGreaterThan(1000 / 30);
   });
 });
 

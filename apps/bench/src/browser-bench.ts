@@ -15,10 +15,15 @@
  *   seal-sync       `encryptAsync` on a cryptor without the async backend: the synchronous path alone.
  *   seal-webcrypto  `encryptAsync` with the switch at 0 bytes: the Web Crypto path alone. These two tune the switch.
  *   seal-noble      the synchronous path on @noble alone (the browsers' backend before the WebAssembly SHA-256).
+ *   gcm-paced, seal-paced, open-paced, seal-sync-paced, seal-webcrypto-paced
+ *                   the gcm, seal, open, seal-sync and seal-webcrypto rows at a call's pace: one frame every `PACED_GAP_MS` (a timer between
+ *                   frames, so the thread goes idle as an encoded transform's does between frames), only the frame's
+ *                   own awaited call counted. A hot loop keeps code, tables and caches warm; a call does not: these
+ *                   rows measure the difference (issue 17: a frame in a call costs several times the hot loop).
  */
 
 import { nobleBackend, preferredBackend, type CryptoBackend } from '@mtcall/crypto';
-import type { BrowserBenchConfig, BrowserBenchResult, BrowserMeasurement, BrowserOp } from './browser-protocol.js';
+import { PACED_GAP_MS, type BrowserBenchConfig, type BrowserBenchResult, type BrowserMeasurement, type BrowserOp } from './browser-protocol.js';
 import { median, poolCount } from './shared.js';
 
 /** The stream every benchmark frame belongs to (a video transceiver with mid '1'). */
@@ -47,11 +52,40 @@ export const NOBLE_ONLY: FrameCryptorRowOptions = { backend: nobleBackend, async
 
 type Subtle = typeof crypto.subtle;
 
-/** A unit of work: `run()` processes exactly `opsPerRun` frames; `prepare()` (untimed) runs before each batch. */
+/**
+ * A unit of work: `run()` processes exactly `opsPerRun` frames; `prepare()` (untimed) runs before each batch. A run
+ * that resolves to a number counts that many milliseconds instead of its wall time (the paced rows: pauses excluded).
+ */
 export interface FrameWorkload {
   readonly opsPerRun: number;
   prepare?(): void;
-  run(): void | Promise<void>;
+  run(): void | Promise<void | number>;
+}
+
+/** Frames per batch of a paced row. */
+export const PACED_FRAMES = 20;
+
+/**
+ * A paced row: `step(i)` for frames 0 … frames − 1, `gapMs` of idle timer wait before each, only the steps timed.
+ * `prepare` (untimed) runs before each batch.
+ */
+export function pacedWorkload(step: (i: number) => Promise<void>, options: { prepare?: () => void; frames?: number; gapMs?: number } = {}): FrameWorkload {
+  const frames = options.frames ?? PACED_FRAMES;
+  const gapMs = options.gapMs ?? PACED_GAP_MS;
+  return {
+    opsPerRun: frames,
+    ...(options.prepare ? { prepare: options.prepare } : {}),
+    async run() {
+      let timed = 0;
+      for (let i = 0; i < frames; i++) {
+        await new Promise((resolve) => setTimeout(resolve, gapMs));
+        const t0 = performance.now();
+        await step(i);
+        timed += performance.now() - t0;
+      }
+      return timed;
+    },
+  };
 }
 
 /** Workloads fold a byte of each result in here, so no result is ever provably unused. */
@@ -105,25 +139,33 @@ export function randomFrames(size: number, count: number): Uint8Array[] {
   return Array.from({ length: count }, () => randomBytes(size));
 }
 
-/** The peers' scheme: WebCrypto AES-256-GCM, key imported once, a fresh 12-byte IV (4-byte salt ‖ 8-byte counter) per frame. */
-export async function gcmWorkload(frames: readonly Uint8Array[], subtle: Subtle = crypto.subtle): Promise<FrameWorkload> {
+/**
+ * The peers' scheme, one frame: WebCrypto AES-256-GCM, key imported once, a fresh 12-byte IV (4-byte salt ‖ 8-byte
+ * counter) per frame; resolves with the first byte of the result.
+ */
+export async function gcmSealer(subtle: Subtle = crypto.subtle): Promise<(frame: Uint8Array) => Promise<number>> {
   const key = await subtle.importKey('raw', randomBytes(32), 'AES-GCM', false, ['encrypt']);
   const salt = randomBytes(4);
   let counter = 0;
+  return async (frame) => {
+    counter++;
+    const iv = new Uint8Array(12);
+    iv.set(salt, 0);
+    const view = new DataView(iv.buffer);
+    view.setUint32(4, Math.floor(counter / 0x1_0000_0000));
+    view.setUint32(8, counter >>> 0);
+    return new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv }, key, frame), 0, 1)[0]!;
+  };
+}
+
+/** The peers' scheme over every frame, one after another (see `gcmSealer`). */
+export async function gcmWorkload(frames: readonly Uint8Array[], subtle: Subtle = crypto.subtle): Promise<FrameWorkload> {
+  const seal = await gcmSealer(subtle);
   return {
     opsPerRun: frames.length,
     async run() {
       let sink = 0;
-      for (let i = 0; i < frames.length; i++) {
-        counter++;
-        const iv = new Uint8Array(12);
-        iv.set(salt, 0);
-        const view = new DataView(iv.buffer);
-        view.setUint32(4, Math.floor(counter / 0x1_0000_0000));
-        view.setUint32(8, counter >>> 0);
-        const sealed = await subtle.encrypt({ name: 'AES-GCM', iv }, key, frames[i]!);
-        sink ^= new Uint8Array(sealed, 0, 1)[0]!;
-      }
+      for (let i = 0; i < frames.length; i++) sink ^= await seal(frames[i]!);
       blackhole.value ^= sink;
     },
   };
@@ -197,8 +239,8 @@ export async function timeRepeat(workload: FrameWorkload, seconds: number): Prom
     workload.prepare?.();
     const t0 = performance.now();
     const pending = workload.run();
-    if (pending) await pending;
-    timed += performance.now() - t0;
+    const counted = pending ? await pending : undefined;
+    timed += typeof counted === 'number' ? counted : performance.now() - t0;
     ops += workload.opsPerRun;
   } while (performance.now() - start < budget);
   return ops / (timed / 1000);
@@ -227,6 +269,35 @@ export async function measureInterleaved(
   return results.map((repeats) => ({ median: median(repeats), repeats }));
 }
 
+/** The paced rows at one size (see the header), one frame every `PACED_GAP_MS`. */
+async function pacedJobs(FrameCryptor: FrameCryptorClass, key: Uint8Array, frames: readonly Uint8Array[], wires: readonly Uint8Array[]): Promise<{ op: BrowserOp; workload: FrameWorkload }[]> {
+  const gcm = await gcmSealer();
+  const sealer = new FrameCryptor(key, 'caller');
+  const syncSealer = new FrameCryptor(key, 'caller', SYNC_ONLY);
+  const webSealer = new FrameCryptor(key, 'caller', ASYNC_ONLY);
+  let opener = new FrameCryptor(key, 'callee');
+  let next = 0;
+  const frame = () => frames[next++ % frames.length]!;
+  return [
+    { op: 'gcm-paced', workload: pacedWorkload(async () => void (blackhole.value ^= await gcm(frame()))) },
+    { op: 'seal-paced', workload: pacedWorkload(async () => void (blackhole.value ^= (await sealer.encryptAsync(frame(), VIDEO, 'VP9'))[0]!)) },
+    { op: 'seal-sync-paced', workload: pacedWorkload(async () => void (blackhole.value ^= (await syncSealer.encryptAsync(frame(), VIDEO, 'VP9'))[0]!)) },
+    { op: 'seal-webcrypto-paced', workload: pacedWorkload(async () => void (blackhole.value ^= (await webSealer.encryptAsync(frame(), VIDEO, 'VP9'))[0]!)) },
+    {
+      op: 'open-paced',
+      workload: pacedWorkload(
+        async (i) => {
+          const result = await opener.decryptAsync(wires[i % wires.length]!, VIDEO);
+          if (!result.ok) throw new Error(`open-paced: frame ${i} dropped (${result.reason}); the benchmark is invalid`);
+          blackhole.value ^= result.frame.length;
+        },
+        // A fresh cryptor per batch, its frames from seq 1 on: every timed decrypt goes the full path.
+        { prepare: () => (opener.destroy(), (opener = new FrameCryptor(key, 'callee'))), frames: Math.min(PACED_FRAMES, wires.length) },
+      ),
+    },
+  ];
+}
+
 const formatUs = (framesPerSec: number): string => (1e6 / framesPerSec).toFixed(1);
 
 /** The whole run: the paths check, then every size's rows. `progress` gets one line per step. */
@@ -250,6 +321,7 @@ export async function runBrowserBench(
       { op: 'seal-sync', workload: sealWorkload(FrameCryptor, key, frames, SYNC_ONLY) },
       { op: 'seal-webcrypto', workload: sealWorkload(FrameCryptor, key, frames, ASYNC_ONLY) },
       { op: 'seal-noble', workload: sealWorkload(FrameCryptor, key, frames, NOBLE_ONLY) },
+      ...(await pacedJobs(FrameCryptor, key, frames, wires)),
     ];
     progress(`${size} B: ${count} distinct frames, warming up ${jobs.length} rows`);
     const results = await measureInterleaved(jobs.map((j) => j.workload), config);

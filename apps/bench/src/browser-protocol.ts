@@ -10,8 +10,10 @@ export type BrowserName = (typeof BROWSERS)[number];
 export const BROWSER_LABELS: Readonly<Record<BrowserName, string>> = { chromium: 'Chromium', firefox: 'Firefox ESR' };
 
 /** The rows of a browser run, in table order within a size (the reference first). */
-export const BROWSER_OPS = ['gcm', 'seal', 'open', 'seal-sync', 'seal-webcrypto', 'seal-noble'] as const;
+export const BROWSER_OPS = ['gcm', 'seal', 'open', 'seal-sync', 'seal-webcrypto', 'seal-noble', 'gcm-paced', 'seal-paced', 'open-paced', 'seal-sync-paced', 'seal-webcrypto-paced'] as const;
 export type BrowserOp = (typeof BROWSER_OPS)[number];
+/** The paced rows' gap between frames (ms): a 1:1 video call's worker handles a frame every ~7 ms per direction. */
+export const PACED_GAP_MS = 8;
 
 /** What the page posts to the worker to start. */
 export interface BrowserBenchConfig {

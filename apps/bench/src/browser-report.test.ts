@@ -46,6 +46,17 @@ describe('buildBrowserRows', () => {
     expect(new Set(buildBrowserRows(measurements, 'firefox').map((r) => r.backend))).toEqual(new Set(['firefox-worker']));
   });
 
+  it('takes a paced row\'s ratios against gcm-paced, never against the hot gcm row', () => {
+    const paced = buildBrowserRows([
+      { op: 'gcm', size: 160, framesPerSec: 100_000 },
+      { op: 'gcm-paced', size: 160, framesPerSec: 40_000 },
+      { op: 'seal-paced', size: 160, framesPerSec: 20_000 },
+    ]);
+    expect(paced.map((r) => r.op)).toEqual(['gcm', 'gcm-paced', 'seal-paced']);
+    expect(paced[2]!.ratioToGcm).toBeCloseTo(0.5, 9);
+    expect(paced[2]!.ratioToFloor).toBeCloseTo(2 / 1.23, 9);
+  });
+
   it('has no ratio without a gcm row at the size', () => {
     expect(buildBrowserRows([{ op: 'seal', size: 1200, framesPerSec: 1000 }])[0]!.ratioToGcm).toBeNull();
   });
@@ -60,6 +71,18 @@ describe('sizeSwitches', () => {
     ]);
     expect(switches[0]!.factor).toBeCloseTo(1.25, 9);
     expect(switches[1]!.factor).toBeCloseTo(10, 9);
+  });
+
+  it('gives the verdict at a call\'s pace from the paced rows alone', () => {
+    const rows = buildBrowserRows([
+      ...measurements,
+      { op: 'seal-sync-paced', size: 1200, framesPerSec: 3000 },
+      { op: 'seal-webcrypto-paced', size: 1200, framesPerSec: 4500 },
+    ]);
+    const paced = sizeSwitches(rows, true);
+    expect(paced.map((s) => [s.size, s.faster])).toEqual([[1200, 'seal-webcrypto']]);
+    expect(paced[0]!.factor).toBeCloseTo(1.5, 9);
+    expect(sizeSwitches(rows).map((s) => s.size)).toEqual([160, 65536]);
   });
 });
 

@@ -9,6 +9,7 @@
  *   wrongkey         the worker uses a media key with one byte changed       seqStart=<n>  the first seq sealed
  *   twoVideoTracks   send a second video track (two video streams: the stream binding in real browsers)
  *   giveUpMs=<n>     end the call with connection-lost after the media path was down this long (default 30 s)
+ *   asyncThreshold=<n>  the frame size from which the worker's cryptor seals and opens with Web Crypto (perf runs)
  *
  * The production entry (main.ts) contains none of this; test/bundle.test.ts proves it on a fresh production build.
  */
@@ -23,6 +24,7 @@ const hooks: TestHooksMessage = {
   ...(params.has('samples') ? { plaintextSamples: true } : {}),
   ...(params.has('wrongkey') ? { wrongKey: true } : {}),
   ...(params.has('seqStart') ? { firstSeq: Number(params.get('seqStart')) } : {}),
+  ...(params.has('asyncThreshold') ? { asyncThreshold: Number(params.get('asyncThreshold')) } : {}),
 };
 
 /** The report path, only when it stays on this origin (never posts the page's state anywhere else). */

@@ -20,6 +20,8 @@ export interface TestHooksMessage {
   firstSeq?: number;
   /** Seal and open with a key that differs in one byte (the peer then opens nothing). */
   wrongKey?: boolean;
+  /** The frame size from which the cryptor uses Web Crypto (perf measurements of the switch point). */
+  asyncThreshold?: number;
 }
 
 /** The stats of the test worker: the product's and the diagnostics. */
@@ -50,7 +52,10 @@ export function testWorkerHooks(settings: TestHooksMessage): WorkerHooks {
     createCryptor(key, outgoing) {
       if (settings.plaintextSamples) samples = [];
       const used = settings.wrongKey ? key.map((b, i) => (i === 100 ? b ^ 1 : b)) : key;
-      const cryptor = new FrameCryptor(used, outgoing ? 'caller' : 'callee', settings.firstSeq !== undefined ? { firstSeq: settings.firstSeq } : {});
+      const cryptor = new FrameCryptor(used, outgoing ? 'caller' : 'callee', {
+        ...(settings.firstSeq !== undefined ? { firstSeq: settings.firstSeq } : {}),
+        ...(settings.asyncThreshold !== undefined ? { asyncThreshold: settings.asyncThreshold } : {}),
+      });
       if (used !== key) used.fill(0);
       return cryptor;
     },
