@@ -78,6 +78,49 @@ describe('RedisChatStore on a real Redis', () => {
   });
 });
 
+describe('the writer lease fences every change (real Redis)', () => {
+  const update = (n: number): ChatUpdate => ({ kind: 'message', chatId: 'd'.repeat(32), data: cipher(32, n) });
+
+  it('a writer whose lease another instance took writes nothing more: Redis refuses the change, the store gives up', async () => {
+    const lost: string[] = [];
+    const store = await RedisChatStore.open({ url: redis.url, prefix: 'fence1:', instanceId: 'w1', leaseMs: 60_000, onLeaseLost: (why) => lost.push(why) });
+    expect(store.enqueue('bob/d1', update(1), Date.now())).toBe(1);
+    await store.settled();
+    expect(await inspect.zCard('fence1:chat:q:bob/d1')).toBe(1);
+    // Another instance holds the lease now (as after this one's pause outlived it).
+    await inspect.set('fence1:chat:writer', 'w2');
+    expect(store.enqueue('bob/d1', update(2), Date.now())).toBe(2); // the store is synchronous: Redis decides
+    await store.settled();
+    expect(await inspect.zCard('fence1:chat:q:bob/d1')).toBe(1); // refused: nothing of the stale writer stored
+    expect(await inspect.get('fence1:chat:qts:bob/d1')).toBe('1');
+    expect(store.leaseLost).toBe(true);
+    expect(lost).toEqual(['Redis refused a change: another instance holds the lease']);
+    store.enqueue('bob/d1', update(3), Date.now()); // not even sent
+    expect(store.pendingWrites).toBe(0);
+    await store.close();
+    expect(await inspect.get('fence1:chat:writer')).toBe('w2'); // closing never releases another's lease
+  });
+
+  it('a writer that cannot renew (Redis paused longer than the lease) gives the lease up by itself', async () => {
+    const lost: string[] = [];
+    const leaseMs = 900;
+    const store = await RedisChatStore.open({ url: redis.url, prefix: 'fence2:', instanceId: 'w1', leaseMs, onLeaseLost: (why) => lost.push(why) });
+    const control = createClient({ url: redis.url });
+    await control.connect();
+    // Every client's commands wait for 3 lease times: renewals go unanswered.
+    await control.sendCommand(['CLIENT', 'PAUSE', String(3 * leaseMs), 'ALL']);
+    const pausedAt = Date.now();
+    await expect.poll(() => lost.length, { timeout: WAIT, interval: 20 }).toBe(1);
+    expect(lost[0]).toMatch(/^no lease renewal acknowledged by Redis for \d+ ms$/);
+    expect(store.leaseLost).toBe(true);
+    console.log(`lease given up ${Date.now() - pausedAt} ms into a Redis pause (lease ${leaseMs} ms)`);
+    store.enqueue('bob/d1', update(1), Date.now()); // not sent
+    expect(store.pendingWrites).toBe(0);
+    await control.close(); // after the pause
+    await store.close();
+  });
+});
+
 async function startInstance(id: string, flags: string[] = ['--instance-ttl', '3', '--chat-instance', 'A']): Promise<void> {
   const child = spawn(process.execPath, [cli, '--port', '0', '--redis', redis.url, '--instance-id', id, ...flags, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -218,5 +261,54 @@ describe('a cluster started with --redis alone: the chat writer is elected (two 
     expect((await bobOnE2.next('chatSent', WAIT)).chatId).toBe(chatId);
     const next = await alice.next((m) => m.type === 'chatUpdate' && m.update.kind === 'message' && m.update.data === cipher(32, 3), WAIT);
     expect(next.type).toBe('chatUpdate');
+  });
+
+  it('a writer paused longer than its lease (SIGSTOP) steps down when it wakes: the new writer alone numbers the updates', async () => {
+    const flags = ['--instance-ttl', '1', '--redis-prefix', 'sb:'];
+    await startInstance('S1', flags);
+    await startInstance('S2', flags);
+    expect(await inspect.get('sb:chat:writer')).toBe('S1');
+    const bob = await raw('S1', 'bob', 'b1'); // on the writer
+    const alice = await raw('S2', 'alice', 'a1');
+    alice.send({ type: 'chatRequest', requestId: 'r1', userId: 'bob', gA });
+    const { chatId } = await alice.next('chatCreated', WAIT);
+    await updates(bob, 1);
+    bob.send({ type: 'chatAccept', chatId, gB, keyFingerprint: '-7' });
+    await updates(alice, 1); // alice's qts 1
+    alice.send({ type: 'chatAck', qts: 1 });
+    await expect.poll(() => inspect.zCard('sb:chat:q:alice/a1'), { timeout: WAIT }).toBe(0);
+
+    // S1 freezes (a GC or VM pause, a partition): S2 takes the lease once it expired and goes on numbering.
+    const s1 = instances.get('S1')!.child;
+    s1.kill('SIGSTOP');
+    try {
+      await expect.poll(() => inspect.get('sb:chat:writer'), { timeout: WAIT }).toBe('S2');
+      const carol = await raw('S2', 'carol', 'c1');
+      carol.send({ type: 'chatRequest', requestId: 'r2', userId: 'alice', gA });
+      await carol.next('chatCreated', WAIT);
+      expect((await updates(alice, 1))[0]!.qts).toBe(2); // numbered by S2
+    } finally {
+      s1.kill('SIGCONT');
+    }
+    // S1 wakes believing it writes; bob, connected to it, sends at once. Before the fence S1 handled this with its
+    // stale numbering (alice's qts 2 again, written beside S2's); now S1 refuses it or forwards it to S2.
+    bob.send({ type: 'chatSend', requestId: 's1', chatId, data: cipher(32, 1) });
+    const reply = await bob.next((m) => (m.type === 'chatSent' && m.requestId === 's1') || (m.type === 'error' && m.code === 'chats-unavailable'), WAIT);
+    let sent = reply.type === 'chatSent';
+    for (let i = 2; !sent && i < 200; i++) {
+      // Refused while S1 learns the new writer: the SDK would retry; so does the test, until it goes through.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      bob.send({ type: 'chatSend', requestId: `s${i}`, chatId, data: cipher(32, 1) });
+      const again = await bob.next((m) => (m.type === 'chatSent' && m.requestId === `s${i}`) || (m.type === 'error' && m.code === 'chats-unavailable'), WAIT);
+      sent = again.type === 'chatSent';
+    }
+    expect(sent).toBe(true);
+    const delivered = await updates(alice, 1);
+    expect(delivered[0]).toEqual({ qts: 3, update: { kind: 'message', chatId, data: cipher(32, 1) } });
+    // Redis holds alice's two unacknowledged updates under distinct qts, each written once, both by S2.
+    const queued = (await inspect.zRangeWithScores('sb:chat:q:alice/a1', 0, -1)).map((m) => m.score);
+    expect(queued).toEqual([2, 3]);
+    expect(await inspect.get('sb:chat:qts:alice/a1')).toBe('3');
+    expect(await inspect.get('sb:chat:writer')).toBe('S2');
   });
 });

@@ -8,6 +8,13 @@
  * forward their devices' chat frames to it (`ClusterNode`'s `chatInstance`), as they forward a call's frames to the
  * call's owner — so qts numbering, caps and "first accept wins" are decided in one place, never in two.
  *
+ * **Fenced**: every change is a Lua script that first checks that the lease is still this instance's, so a writer
+ * that lost its lease without knowing it (a process paused or cut off from Redis for longer than the lease, while
+ * another instance took over) can never write beside the new one: Redis refuses its changes. And the store gives the
+ * lease up by itself — `leaseLost` turns true and `onLeaseLost` is called once — when a renewal or a change finds
+ * another holder, or when no renewal was acknowledged for `leaseMs` minus a margin (before Redis could expire the
+ * key, counted from the renewal's sending). A store that lost its lease writes nothing more; its owner stops using it.
+ *
  * Keys (under `prefix`, default `mtcall:`), holding only what the memory store holds (ciphertext, g_a/g_b, key
  * fingerprints, ids — never a key):
  * - `chat:dev:<user>` — set of the user's devices seen (requests go to every one);
@@ -58,12 +65,31 @@ export interface RedisChatStoreOptions {
    * It is the store's once the lease is taken; it stays open, its caller's, when `open` throws.
    */
   client?: Client;
+  /** Called once when the store loses its lease (see the module doc); it writes nothing afterwards. */
+  onLeaseLost?: (why: string) => void;
 }
 
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0`;
+
+/**
+ * A fenced change: the commands (ARGV[2], a JSON array of string arrays) run, atomically, only while the lease
+ * (KEYS[1]) is held by ARGV[1]; otherwise nothing runs and the reply is 0.
+ */
+/** Deletes the lease only while ARGV[1] holds it. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const FENCED = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for _, command in ipairs(cjson.decode(ARGV[2])) do redis.call(unpack(command)) end
+return 1`;
+
+/** One Redis command as the fenced script runs it. */
+type Command = string[];
 
 /** A node-redis client. */
 export type Client = ReturnType<typeof createClient>;
@@ -79,13 +105,22 @@ export class RedisChatStore extends MemoryChatStore {
   #writes: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #lease: ReturnType<typeof setInterval> | undefined;
+  /** Fires when no renewal was acknowledged in time: the lease is then given up before Redis could expire it. */
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  readonly #instanceId: string;
+  readonly #onLeaseLost: ((why: string) => void) | undefined;
+  #leaseLost = false;
+  /** When (Date.now()) the lease is given up unless a renewal is acknowledged before. */
+  #deadlineAt = Infinity;
 
-  private constructor(client: Client, base: string, retentionMs: number, report: (error: unknown) => void) {
+  private constructor(client: Client, base: string, retentionMs: number, report: (error: unknown) => void, instanceId: string, onLeaseLost: ((why: string) => void) | undefined) {
     super();
     this.#client = client;
     this.#base = base;
     this.#retentionMs = retentionMs;
     this.#report = report;
+    this.#instanceId = instanceId;
+    this.#onLeaseLost = onLeaseLost;
   }
 
   /**
@@ -102,21 +137,66 @@ export class RedisChatStore extends MemoryChatStore {
     const base = `${options.prefix ?? 'mtcall:'}chat:`;
     const leaseMs = options.leaseMs ?? 10_000;
     const renew = () => client.eval(RENEW, { keys: [`${base}writer`], arguments: [options.instanceId, String(leaseMs)] });
+    const firstSent = Date.now();
     if ((await renew()) !== 1) {
       const holder = await client.get(`${base}writer`);
       if (!options.client) await client.close();
       throw new ChatStoreLeaseError(holder, `instance ${holder ?? '?'} writes the secret chats of this Redis (key ${base}writer); only one instance may`);
     }
-    const store = new RedisChatStore(client, base, options.retentionMs ?? CHAT_RETENTION_MS, report);
-    await store.#load();
+    const store = new RedisChatStore(client, base, options.retentionMs ?? CHAT_RETENTION_MS, report, options.instanceId, options.onLeaseLost);
+    const every = Math.max(100, Math.floor(leaseMs / 3));
+    // Give the lease up a margin before Redis could expire it: its TTL counts from when Redis ran the renewal, which
+    // is after it was sent, so a deadline counted from the sending is always early.
+    const margin = Math.max(50, Math.floor(leaseMs / 10));
+    const renewed = (sentAt: number) => {
+      clearTimeout(store.#deadline);
+      store.#deadlineAt = sentAt + leaseMs - margin;
+      const left = store.#deadlineAt - Date.now();
+      store.#deadline = setTimeout(() => store.#lose(`no lease renewal acknowledged by Redis for ${leaseMs - margin} ms`), Math.max(0, left));
+      store.#deadline.unref();
+    };
+    renewed(firstSent);
     store.#lease = setInterval(() => {
-      if (!client.isOpen) return;
+      if (!client.isOpen || store.#leaseLost) return;
+      const sentAt = Date.now();
       renew()
-        .then((ok) => void (ok !== 1 && report(new Error('the chat writer lease was taken by another instance'))))
+        .then((ok) => {
+          if (store.#leaseLost) return;
+          if (ok === 1) renewed(sentAt);
+          else store.#lose('the lease was taken by another instance');
+        })
         .catch(report);
-    }, Math.max(100, Math.floor(leaseMs / 3)));
+    }, every);
     store.#lease.unref();
+    await store.#load(); // renewing meanwhile: a long load must not cost the lease
     return store;
+  }
+
+  /** True once the store gave its lease up (see the module doc): it writes nothing more. */
+  get leaseLost(): boolean {
+    return this.#leaseLost;
+  }
+
+  /**
+   * Whether this instance may still change the chats at `now`: not once the lease is lost, nor past the deadline of
+   * the last acknowledged renewal — checked on every frame, so a process that wakes from a pause longer than the
+   * lease refuses the frames that waited for it even before its timers run (and gives the lease up then).
+   */
+  writable(now: number): boolean {
+    if (this.#leaseLost) return false;
+    if (now < this.#deadlineAt) return true;
+    queueMicrotask(() => this.#lose(`no lease renewal acknowledged by Redis before ${new Date(this.#deadlineAt).toISOString()}`));
+    return false;
+  }
+
+  /** Gives the lease up, once: stops renewing, reports, tells the owner. */
+  #lose(why: string): void {
+    if (this.#leaseLost) return;
+    this.#leaseLost = true;
+    clearInterval(this.#lease);
+    clearTimeout(this.#deadline);
+    this.#report(new Error(`secret-chat writer lease lost: ${why}; this instance stops writing the chats`));
+    this.#onLeaseLost?.(why);
   }
 
   /** The connection the writes go through (the cluster publishes on it too: a routed reply follows its writes). */
@@ -147,43 +227,51 @@ export class RedisChatStore extends MemoryChatStore {
     }
   }
 
-  /** Stops refreshing the lease, releases it and disconnects (after the pending writes). */
-  async close(): Promise<void> {
+  /**
+   * Stops refreshing the lease, releases it (only if still this instance's) and disconnects (after the pending
+   * writes). `keepClient`: leave the connection open (its owner goes on using it, e.g. to be elected again).
+   */
+  async close(keepClient = false): Promise<void> {
     clearInterval(this.#lease);
+    clearTimeout(this.#deadline);
     await this.settled();
-    await this.#client.del(`${this.#base}writer`).catch(this.#report);
-    await this.#client.close().catch(this.#report);
+    await this.#client.eval(RELEASE, { keys: [`${this.#base}writer`], arguments: [this.#instanceId] }).catch(this.#report);
+    if (!keepClient) await this.#client.close().catch(this.#report);
   }
 
   override rememberDevice(userId: string, device: DeviceAddress): void {
     const known = this.devicesOf(userId).includes(device);
     super.rememberDevice(userId, device);
-    if (!known) this.#write((c) => c.sAdd(`${this.#base}dev:${userId}`, device));
+    if (!known) this.#write([['SADD', `${this.#base}dev:${userId}`, device]]);
   }
 
   override putChat(chat: ChatRecord): void {
     super.putChat(chat);
-    this.#write((c) => c.set(`${this.#base}c:${chat.chatId}`, JSON.stringify(chat)));
+    this.#write([['SET', `${this.#base}c:${chat.chatId}`, JSON.stringify(chat)]]);
   }
 
   override deleteChat(chatId: string): void {
     const files = this.fileIds().filter((id) => this.getFile(id)?.chatId === chatId);
     super.deleteChat(chatId);
     for (const id of files) this.#written.delete(id);
-    this.#write((c) => c.del([`${this.#base}c:${chatId}`, ...files.map((id) => `${this.#base}f:${id}`)]));
+    this.#write([['DEL', `${this.#base}c:${chatId}`, ...files.map((id) => `${this.#base}f:${id}`)]]);
   }
 
   override enqueue(device: DeviceAddress, update: ChatUpdate, now: number): number {
     const qts = super.enqueue(device, update, now);
     const queue = `${this.#base}q:${device}`;
     const item: QueuedUpdate = { qts, at: now, update };
-    this.#write((c) => c.multi().zAdd(queue, { score: qts, value: JSON.stringify(item) }).set(`${this.#base}qts:${device}`, String(qts)).pExpireAt(queue, now + this.#retentionMs).exec());
+    this.#write([
+      ['ZADD', queue, String(qts), JSON.stringify(item)],
+      ['SET', `${this.#base}qts:${device}`, String(qts)],
+      ['PEXPIREAT', queue, String(now + this.#retentionMs)],
+    ]);
     return qts;
   }
 
   override ack(device: DeviceAddress, qts: number): number {
     const n = super.ack(device, qts);
-    if (n > 0) this.#write((c) => c.zRemRangeByScore(`${this.#base}q:${device}`, '-inf', qts));
+    if (n > 0) this.#write([['ZREMRANGEBYSCORE', `${this.#base}q:${device}`, '-inf', String(qts)]]);
     return n;
   }
 
@@ -191,20 +279,21 @@ export class RedisChatStore extends MemoryChatStore {
     super.putFile(file);
     let written = this.#written.get(file.fileId);
     if (!written) this.#written.set(file.fileId, (written = new Map()));
-    const fields: Record<string, string> = { meta: JSON.stringify({ fileId: file.fileId, chatId: file.chatId, owner: file.owner, ownerUserId: file.ownerUserId, bytes: file.bytes, createdAt: file.createdAt }) };
+    const key = `${this.#base}f:${file.fileId}`;
+    const commands: Command[] = [['HSET', key, 'meta', JSON.stringify({ fileId: file.fileId, chatId: file.chatId, owner: file.owner, ownerUserId: file.ownerUserId, bytes: file.bytes, createdAt: file.createdAt })]];
     for (const [n, bytes] of file.parts) {
       if (written.get(n) === bytes) continue;
       written.set(n, bytes);
-      fields[`p:${n}`] = bytesToBase64(bytes);
+      commands.push(['HSET', key, `p:${n}`, bytesToBase64(bytes)]);
     }
-    const key = `${this.#base}f:${file.fileId}`;
-    this.#write((c) => c.multi().hSet(key, fields).pExpireAt(key, file.createdAt + this.#retentionMs).exec());
+    commands.push(['PEXPIREAT', key, String(file.createdAt + this.#retentionMs)]);
+    this.#write(commands);
   }
 
   override deleteFile(fileId: string): void {
     super.deleteFile(fileId);
     this.#written.delete(fileId);
-    this.#write((c) => c.del(`${this.#base}f:${fileId}`));
+    this.#write([['DEL', `${this.#base}f:${fileId}`]]);
   }
 
   override expire(before: number): { updates: number; files: number } {
@@ -213,19 +302,25 @@ export class RedisChatStore extends MemoryChatStore {
     const updates = this.queuedDevices().flatMap((device) => this.pending(device).filter((item) => item.at < before).map((item) => ({ device, qts: item.qts })));
     const files = this.fileIds().filter((id) => this.getFile(id)!.createdAt < before);
     const result = super.expire(before);
-    for (const { device, qts } of updates) this.#write((c) => c.zRemRangeByScore(`${this.#base}q:${device}`, qts, qts));
+    for (const { device, qts } of updates) this.#write([['ZREMRANGEBYSCORE', `${this.#base}q:${device}`, String(qts), String(qts)]]);
     for (const id of files) {
       this.#written.delete(id);
-      this.#write((c) => c.del(`${this.#base}f:${id}`));
+      this.#write([['DEL', `${this.#base}f:${id}`]]);
     }
     return result;
   }
 
-  /** Sends one change; changes go out in the order they were made (one connection). Failures are logged. */
-  #write(command: (client: Client) => Promise<unknown>): void {
+  /**
+   * Sends one change, fenced by the lease (atomically: all its commands or none); changes go out in the order they
+   * were made (one connection). Failures are logged; a change Redis refuses for want of the lease loses the lease.
+   */
+  #write(commands: Command[]): void {
+    if (this.#leaseLost) return this.#report(new Error('a chat change was not stored: this instance no longer holds the writer lease'));
     if (!this.#client.isOpen) return this.#report(new Error('redis closed: a chat change was not stored'));
     this.#pending++;
-    const done = command(this.#client)
+    const done = this.#client
+      .eval(FENCED, { keys: [`${this.#base}writer`], arguments: [this.#instanceId, JSON.stringify(commands)] })
+      .then((ok) => void (ok !== 1 && this.#lose('Redis refused a change: another instance holds the lease')))
       .catch(this.#report)
       .finally(() => this.#pending--);
     this.#writes = done;

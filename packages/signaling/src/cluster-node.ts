@@ -257,6 +257,12 @@ export class ClusterNode {
       case 'frame': {
         const standIn = this.#standIns.get(directoryField(message.device));
         if (standIn === undefined) return [];
+        if (this.#chatOwner !== undefined && message.text.includes('"chat')) {
+          // A chat frame forwarded by an instance that still takes this one for the writer (its lease was lost, or
+          // another took over): refused, never handled by a core whose chats are no longer the truth.
+          const parsed = parseClientMessage(message.text);
+          if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) return [this.#route(standIn, chatsUnavailable(parsed.message, 'this instance does not keep the secret chats (the writer changed)'))];
+        }
         return this.#fromCore(this.core.receive(standIn.id, message.text, message.bytes, now), now);
       }
       case 'close': {

@@ -114,6 +114,11 @@ export interface ChatStore {
   oldest(): number | undefined;
   /** Every stored byte array (queued payloads decoded, file parts): for tests that look for plaintext. */
   dump(): Uint8Array[];
+  /**
+   * False when this instance may no longer change the store at `now` (a Redis store whose writer lease lapsed or is
+   * about to): chat frames are then refused with `chats-unavailable` and nothing is delivered from it. Absent: always.
+   */
+  writable?(now: number): boolean;
 }
 
 /** The in-memory store (the server's default): lost when the process ends. */
@@ -318,6 +323,7 @@ export class ChatRouter {
 
   /** Deletes what is older than the retention time. */
   expire(now: number): void {
+    if (this.#store.writable?.(now) === false) return;
     const { updates, files } = this.#store.expire(now - this.#limits.retentionMs);
     this.stats.updatesExpired += updates;
     this.stats.filesExpired += files;
@@ -326,7 +332,7 @@ export class ChatRouter {
   /** A device was admitted: remember it and deliver its queue, oldest first. */
   deviceOnline(connection: Connection, now: number, out: Outbox): void {
     const device = address(connection);
-    if (!device) return;
+    if (!device || this.#store.writable?.(now) === false) return;
     this.expire(now);
     this.#store.rememberDevice(connection.userId!, device);
     for (const item of this.#store.pending(device)) {
@@ -340,6 +346,10 @@ export class ChatRouter {
     const ids: { requestId?: string; chatId?: string } = {};
     if ('requestId' in message) ids.requestId = message.requestId;
     if ('chatId' in message) ids.chatId = message.chatId;
+    if (this.#store.writable?.(now) === false) {
+      out.error(connection.id, 'chats-unavailable', 'this instance no longer keeps the secret chats (its writer lease lapsed): nothing was stored, send again later', ids);
+      return;
+    }
     const result = this.#run(connection, device, message, now, out);
     if (result instanceof Refused) out.error(connection.id, result.code, result.message, ids);
   }

@@ -18,6 +18,7 @@ import {
   CLOSE_CODES,
   DEFAULT_ROOM_OPTIONS,
   DEFAULT_SERVER_LIMITS,
+  MemoryChatStore,
   SignalingServerCore,
   runRoomRequest,
   type ConnectionId,
@@ -152,6 +153,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     url: redis.url, prefix: redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceId, leaseMs: instanceTtlMs,
     ...(options.chatLimits?.retentionMs !== undefined ? { retentionMs: options.chatLimits.retentionMs } : {}),
     ...(options.log ? { log: options.log } : {}),
+    onLeaseLost: (why: string) => stepDown(why),
   };
   /** Elected writer: the client an instance not (yet) elected tries the lease on, and who holds it as last seen. */
   const elect = redis?.chatInstance === undefined && redis?.electChats === true ? { client: createClient({ url: redis.url, name: `mtcall-chats-${instanceId}` }), holder: null as string | null } : undefined;
@@ -177,21 +179,26 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     cluster = await connectRedisCluster(node, { url: redis.url, prefix: redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log, ...(chatStore ? { client: chatStore.client } : elect ? { client: elect.client } : {}) });
   }
   /**
-   * Not elected at start: try the lease again every third of its TTL; while another instance holds it, forward chat
-   * frames there; once taken, load the chats from Redis into the core and send every known device its queue.
+   * Not the writer (not elected at start, or its lease was lost): try the lease again every third of its TTL; while
+   * another instance holds it, forward chat frames there; once taken, load the chats from Redis into the core and send
+   * every known device its queue.
    */
   let electing: ReturnType<typeof setInterval> | undefined;
-  if (elect && !chatStore && storeOptions && cluster) {
+  /** The connection the lease is taken on (the writer's store's, or the election's). */
+  const leaseClient = chatStore?.client ?? elect?.client;
+  const startElecting = () => {
+    if (!storeOptions || !cluster || !leaseClient || electing !== undefined) return;
     const link = cluster;
     const node = cluster.node;
     let trying = false;
     electing = setInterval(() => {
-      if (trying || stopped || chatStore || !elect.client.isReady) return;
+      if (trying || stopped || chatStore || !leaseClient.isReady) return;
       trying = true;
-      RedisChatStore.open({ ...storeOptions, client: elect.client }).then(
+      RedisChatStore.open({ ...storeOptions, client: leaseClient }).then(
         (store) => {
           clearInterval(electing);
-          if (stopped) return void store.close();
+          electing = undefined;
+          if (stopped) return void store.close(true);
           chatStore = store;
           core.useChatStore(store);
           options.log?.({ event: 'chat-writer', detail: `this instance now keeps the secret chats (lease ${storeOptions.prefix}chat:writer)` });
@@ -204,11 +211,26 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
       ).finally(() => (trying = false));
     }, Math.max(100, Math.floor(instanceTtlMs / 3)));
     electing.unref();
+  };
+  if (elect && !chatStore) startElecting();
+  /**
+   * The writer's lease was lost (a pause or a Redis partition longer than the lease; Redis already refuses its
+   * changes): chat frames are refused until the new writer is known, the core drops the chats it held (the new
+   * writer has them in Redis), and this instance tries for the lease again like any other.
+   */
+  function stepDown(why: string): void {
+    const lost = chatStore;
+    chatStore = undefined;
+    cluster?.node.setChatOwner(null);
+    core.useChatStore(new MemoryChatStore());
+    options.log?.({ event: 'chat-writer-lost', detail: `this instance no longer keeps the secret chats: ${why}` });
+    void lost?.close(true);
+    startElecting();
   }
   const closeChats = async () => {
     clearInterval(electing);
     if (chatStore) return chatStore.close();
-    if (elect?.client.isOpen) await elect.client.close().catch(() => {});
+    if (leaseClient?.isOpen) await leaseClient.close().catch(() => {});
   };
   /** What the socket events drive: the core, or the cluster node around it. */
   const engine: Pick<SignalingServerCore, 'open' | 'receive' | 'close' | 'tick' | 'tokenVerified' | 'roomMediaDone' | 'nextWakeAt'> = cluster ?? core;
