@@ -18,8 +18,17 @@
  *   the device reconnects to checks the token against it, and the owners of its established calls tell it
  *   `callRejoined` for each (the client then resumes them).
  *
- * Limits: rooms, busy state in presence, and calls still ringing are per instance (a ringing call dies with its
- * owner; established calls survive a non-owner's death, their media never passing through any server).
+ * - **One owner per room.** A room lives in the core (and the SFU) of the instance that claimed it in Redis (a Lua
+ *   script: the claim is taken when nobody holds it or its holder's heartbeat expired — a takeover — and every new
+ *   holder bumps the room's generation). A device on another instance joins through its stand-in there: its room
+ *   frames (and its pairwise key exchanges in the room) are forwarded to the owner, the owner's answers come back
+ *   as for calls; its media goes to the owner's SFU directly. An owner releases the claim when the room empties; an
+ *   owner that finds its claim gone (it missed heartbeats and another instance took over) drops the room, and the
+ *   members whose owner died are told `room-lost` by their own instance: they join again, on a new owner.
+ *
+ * Limits: busy state in presence and calls still ringing are per instance (a ringing call dies with its owner;
+ * established calls survive a non-owner's death, their media never passing through any server); a room's media
+ * dies with its owner's SFU (its members join again elsewhere).
  */
 
 import { bytesToHex, sha256 } from '@mtcall/crypto';
@@ -61,8 +70,36 @@ export type ClusterOutput =
   | { kind: 'register'; delta: Extract<DirectoryDelta, { op: 'up' }> }
   /** Remove directory[device] if this instance still owns it, and publish the delta (atomically). */
   | { kind: 'unregister'; device: DeviceRef }
-  /** Refresh this instance's TTL key; remove (with deltas) the devices of instances whose key expired. */
-  | { kind: 'heartbeat' };
+  /**
+   * Refresh this instance's TTL key; remove (with deltas) the devices of instances whose key expired and free their
+   * rooms; report (`roomsLost`) the rooms this instance claimed that another instance has taken over meanwhile.
+   */
+  | { kind: 'heartbeat' }
+  /**
+   * Claim the room for this instance unless a live instance holds it (atomically), then report the holder with
+   * `roomClaimed(claim, owner)`: the frame that asked (a `joinRoom`) then goes to it.
+   */
+  | { kind: 'claim-room'; claim: RoomClaim }
+  /** The room emptied here: remove this instance's claim on it (only while it still holds it). */
+  | { kind: 'release-room'; roomId: string };
+
+/** A `joinRoom` waiting for the room's owner (`claim-room`). */
+export interface RoomClaim {
+  roomId: string;
+  /** The connection (local, or a stand-in) whose frame it is. */
+  connection: ConnectionId;
+  text: string;
+  bytes: number;
+}
+
+/** A local device's room that another instance owns. */
+interface RemoteRoom {
+  roomId: string;
+  owner: string;
+  /** The owner answered the join (`roomJoined`): a later failed request no longer means the join failed. */
+  joined: boolean;
+  joinRequestId: string;
+}
 
 /** Options of a cluster node. */
 export interface ClusterNodeOptions {
@@ -104,6 +141,10 @@ export function tokenHash(token: string): string {
 }
 
 const FORWARDED = new Set(['acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
+/** A member's room frames, forwarded to the room's owner (`joinRoom` goes through a claim first). */
+const ROOM_FRAMES: ReadonlySet<string> = new Set([
+  'leaveRoom', 'createTransport', 'connectTransport', 'produce', 'closeProducer', 'pauseProducer', 'consume', 'resumeConsumer', 'requestKeyFrame', 'roomCode',
+]);
 const CHAT_TYPES: ReadonlySet<string> = new Set(CHAT_CLIENT_MESSAGE_TYPES);
 /** Remembered resume-token hashes of devices that went down (a later reconnect elsewhere checks against them). */
 const MAX_REMEMBERED_SESSIONS = 200_000;
@@ -121,6 +162,10 @@ export interface ClusterStats {
   routed: number;
   deltas: number;
   remoteCalls: number;
+  /** Rooms this instance holds the claim on. */
+  ownedRooms: number;
+  /** Local devices in a room another instance owns. */
+  remoteRooms: number;
 }
 
 /** One instance of a signaling cluster; see the module doc. */
@@ -143,6 +188,10 @@ export class ClusterNode {
   readonly #tokens = new Map<string, string>();
   /** Calls a local device is in that another instance owns. */
   readonly #remoteCalls = new Map<string, string>();
+  /** Rooms this instance claimed (and has not released). */
+  readonly #owned = new Set<string>();
+  /** Local devices (field) in a room another instance owns. */
+  readonly #remoteRooms = new Map<string, RemoteRoom>();
   #nextStandIn = -1;
   #nextHeartbeat: number;
   #routed = 0;
@@ -159,7 +208,7 @@ export class ClusterNode {
   }
 
   get stats(): ClusterStats {
-    return { standIns: this.#standIns.size, routed: this.#routed, deltas: this.#deltas, remoteCalls: this.#remoteCalls.size };
+    return { standIns: this.#standIns.size, routed: this.#routed, deltas: this.#deltas, remoteCalls: this.#remoteCalls.size, ownedRooms: this.#owned.size, remoteRooms: this.#remoteRooms.size };
   }
 
   /** When `tick` is next needed: the core's next deadline or the next heartbeat. */
@@ -203,6 +252,10 @@ export class ClusterNode {
         return [{ kind: 'route', instance: this.#chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
       }
     }
+    if (this.core.roomsEnabled && text.includes('"roomId"')) {
+      const routed = this.#roomFrame(id, device, text, byteLength);
+      if (routed !== undefined) return routed;
+    }
     if (this.#remoteCalls.size > 0 && text.includes('"callId"')) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && FORWARDED.has(parsed.message.type)) {
@@ -227,6 +280,7 @@ export class ClusterNode {
       const field = directoryField(device);
       if (this.#local.get(field) === id) {
         this.#local.delete(field);
+        this.#remoteRooms.delete(field);
         out.push({ kind: 'unregister', device });
       }
     }
@@ -249,7 +303,9 @@ export class ClusterNode {
         const m = message.message;
         // Forgotten even when the device is gone meanwhile: the call ended for it.
         if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
-        const id = this.#local.get(directoryField(message.device));
+        const field = directoryField(message.device);
+        if ('roomId' in m) this.#roomDelivered(field, message.from, m);
+        const id = this.#local.get(field);
         if (id === undefined) return [];
         if ('callId' in m && m.type !== 'error' && m.type !== 'phoneCallDiscarded') this.#remoteCalls.set(m.callId, message.from);
         return [{ kind: 'send', to: id, message: m }];
@@ -257,6 +313,13 @@ export class ClusterNode {
       case 'frame': {
         const standIn = this.#standIns.get(directoryField(message.device));
         if (standIn === undefined) return [];
+        // A join for a room this instance does not hold (it released it meanwhile): claim it, or pass the frame on.
+        if (this.core.roomsEnabled && message.text.includes('"joinRoom"')) {
+          const parsed = parseClientMessage(message.text);
+          if (parsed.ok && parsed.message.type === 'joinRoom' && !this.#owned.has(parsed.message.roomId)) {
+            return [{ kind: 'claim-room', claim: { roomId: parsed.message.roomId, connection: standIn.id, text: message.text, bytes: message.bytes } }];
+          }
+        }
         return this.#fromCore(this.core.receive(standIn.id, message.text, message.bytes, now), now);
       }
       case 'close': {
@@ -294,6 +357,69 @@ export class ClusterNode {
   takeChats(now: number): ClusterOutput[] {
     this.#chatOwner = undefined;
     return [...this.#localDevice.keys(), ...this.#standInById.keys()].flatMap((id) => this.#fromCore(this.core.redeliverChats(id, now), now));
+  }
+
+  /**
+   * The room's owner as Redis decided it (`claim-room`): this instance (its core takes the join) or another one (the
+   * frame goes there; a local device's later room frames follow it).
+   */
+  roomClaimed(claim: RoomClaim, owner: string, now: number): ClusterOutput[] {
+    const { roomId, connection } = claim;
+    if (owner === this.instanceId) {
+      this.#owned.add(roomId);
+      const out = this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now), now);
+      // The connection left meanwhile (or the join was refused): nobody keeps the room here.
+      if (!this.core.hasRoom(roomId) && this.#owned.delete(roomId)) out.push({ kind: 'release-room', roomId });
+      return out;
+    }
+    const device = this.#localDevice.get(connection) ?? this.#standInById.get(connection)?.device;
+    if (device === undefined) return [];
+    if (connection > 0) {
+      const parsed = parseClientMessage(claim.text);
+      const joinRequestId = parsed.ok && parsed.message.type === 'joinRoom' ? parsed.message.requestId : '';
+      const field = directoryField(device);
+      if (!this.#remoteRooms.get(field)?.joined) this.#remoteRooms.set(field, { roomId, owner, joined: false, joinRequestId });
+    }
+    this.#routed++;
+    return [{ kind: 'route', instance: owner, message: { kind: 'frame', from: this.instanceId, device, text: claim.text, bytes: claim.bytes } }];
+  }
+
+  /** Redis could not say who holds the room (it is unreachable): the join is refused, nothing changed. */
+  roomUnclaimed(claim: RoomClaim): ClusterOutput[] {
+    const parsed = parseClientMessage(claim.text);
+    const requestId = parsed.ok && parsed.message.type === 'joinRoom' ? parsed.message.requestId : undefined;
+    const error: ServerMessage = { type: 'error', code: 'room-lost', message: 'the cluster cannot tell which instance holds this room now (Redis unreachable): join again later', roomId: claim.roomId };
+    if (requestId !== undefined) error.requestId = requestId;
+    return this.#fromCore([{ kind: 'send', to: claim.connection, message: error }], 0);
+  }
+
+  /**
+   * Rooms this instance claimed that another instance took over (it missed its heartbeats): dropped here, their
+   * members told `room-lost`.
+   */
+  roomsLost(roomIds: readonly string[], now: number): ClusterOutput[] {
+    const out: ClusterOutput[] = [];
+    for (const roomId of roomIds) {
+      if (!this.#owned.delete(roomId)) continue;
+      out.push(...this.#fromCore(this.core.dropRoom(roomId, now), now));
+    }
+    return out;
+  }
+
+  /**
+   * An instance was declared dead (its heartbeat expired; its devices and room claims are gone): the local devices
+   * in its rooms are told `room-lost` (their media went with its SFU); they join again.
+   */
+  instanceGone(instance: string): ClusterOutput[] {
+    if (instance === this.instanceId) return [];
+    const out: ClusterOutput[] = [];
+    for (const [field, room] of [...this.#remoteRooms]) {
+      if (room.owner !== instance) continue;
+      this.#remoteRooms.delete(field);
+      const id = this.#local.get(field);
+      if (id !== undefined) out.push({ kind: 'send', to: id, message: { type: 'error', code: 'room-lost', message: `the instance that held the room (${instance}) stopped: join it again`, roomId: room.roomId } });
+    }
+    return out;
   }
 
   /** A directory change (every instance gets every change, its own included). */
@@ -369,6 +495,42 @@ export class ClusterNode {
     return mine === undefined || mine === hello.resume ? text : JSON.stringify({ ...hello, resume: mine });
   }
 
+  /**
+   * A local member's room frame: a join asks Redis who owns the room; a frame for a room another instance owns goes
+   * there. Undefined: the local core handles it (its own rooms, or the errors for a room the device is not in).
+   */
+  #roomFrame(id: ConnectionId, device: DeviceRef, text: string, bytes: number): ClusterOutput[] | undefined {
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok) return undefined;
+    const message = parsed.message;
+    const field = directoryField(device);
+    const remote = this.#remoteRooms.get(field);
+    if (message.type === 'joinRoom') {
+      if (remote !== undefined) {
+        return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${remote.roomId}; leave it first`, requestId: message.requestId, roomId: message.roomId } }];
+      }
+      if (this.core.roomOf(id) !== undefined) return undefined;
+      return [{ kind: 'claim-room', claim: { roomId: message.roomId, connection: id, text, bytes } }];
+    }
+    const roomId = message.type === 'requestCall' ? message.room?.roomId : ROOM_FRAMES.has(message.type) ? (message as { roomId: string }).roomId : undefined;
+    if (remote === undefined || roomId !== remote.roomId) return undefined;
+    if (message.type === 'leaveRoom') this.#remoteRooms.delete(field);
+    this.#routed++;
+    return [{ kind: 'route', instance: remote.owner, message: { kind: 'frame', from: this.instanceId, device, text, bytes } }];
+  }
+
+  /** A room message from an owner to a local device: who owns the room, and whether the join failed. */
+  #roomDelivered(field: string, from: string, m: ServerMessage & { roomId?: string }): void {
+    const room = this.#remoteRooms.get(field);
+    if (m.type === 'roomJoined' || m.type === 'roomResumed') {
+      if (room === undefined || room.roomId !== m.roomId || !room.joined) this.#remoteRooms.set(field, { roomId: m.roomId, owner: from, joined: true, joinRequestId: '' });
+      else room.owner = from;
+      return;
+    }
+    if (m.type !== 'error' || room === undefined || room.roomId !== m.roomId) return;
+    if (m.code === 'room-lost' || (!room.joined && m.requestId === room.joinRequestId)) this.#remoteRooms.delete(field);
+  }
+
   #route(standIn: StandIn, message: ServerMessage): ClusterOutput {
     this.#routed++;
     return { kind: 'route', instance: standIn.instance, message: { kind: 'deliver', from: this.instanceId, device: standIn.device, message } };
@@ -377,7 +539,15 @@ export class ClusterNode {
   /** The core's outputs: those for stand-ins go to their device's instance; welcomes register local devices. */
   #fromCore(outputs: ServerOutput[], now: number): ClusterOutput[] {
     const out: ClusterOutput[] = [];
+    let touched: Set<string> | undefined;
     for (const output of outputs) {
+      if (output.kind === 'room-media') {
+        // The SFU of this instance serves every member, local or a stand-in (even one closed meanwhile: a leave).
+        (touched ??= new Set()).add(output.request.roomId);
+        out.push(output);
+        continue;
+      }
+      if (output.kind === 'send' && output.message.type === 'error' && output.message.roomId !== undefined) (touched ??= new Set()).add(output.message.roomId);
       const standIn = output.to < 0 ? this.#standInById.get(output.to) : undefined;
       if (output.to < 0) {
         if (standIn === undefined) continue; // closed meanwhile
@@ -411,6 +581,13 @@ export class ClusterNode {
         this.#remember(field, hash);
         const resumed = this.#resuming.delete(output.to) || m.resumed !== undefined;
         out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: hash, resumed } });
+      }
+    }
+    // A room that emptied here is released, so that the next join may claim it anywhere.
+    for (const roomId of touched ?? []) {
+      if (this.#owned.has(roomId) && !this.core.hasRoom(roomId)) {
+        this.#owned.delete(roomId);
+        out.push({ kind: 'release-room', roomId });
       }
     }
     void now;

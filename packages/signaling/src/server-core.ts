@@ -270,6 +270,29 @@ export class SignalingServerCore {
     return out.outputs;
   }
 
+  /** Cluster: whether this core serves rooms at all (`rooms` option). */
+  get roomsEnabled(): boolean {
+    return this.#options.rooms !== undefined;
+  }
+
+  /** Cluster: whether this core holds the room now (so its instance must keep its claim on it). */
+  hasRoom(roomId: string): boolean {
+    return this.#rooms.has(roomId);
+  }
+
+  /** Cluster: the room a connection is in here (joined or joining), if any. */
+  roomOf(id: ConnectionId): string | undefined {
+    return this.#connections.get(id)?.room?.roomId;
+  }
+
+  /** Cluster: another instance took the room over; its members here are told `room-lost` and the SFU drops them. */
+  dropRoom(roomId: string, now: number): ServerOutput[] {
+    const out = this.#outbox();
+    this.#rooms.drop(roomId, out);
+    void now;
+    return out.outputs;
+  }
+
   /** The established calls a connection is part of (cluster: told to a device that moved to another instance). */
   confirmedCalls(id: ConnectionId): string[] {
     const connection = this.#connections.get(id);

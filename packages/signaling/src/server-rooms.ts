@@ -164,6 +164,32 @@ export class RoomRegistry {
     return this.#rooms.size;
   }
 
+  /** Whether this registry holds the room (members joined, joining or parked). */
+  has(roomId: string): boolean {
+    return this.#rooms.has(roomId);
+  }
+
+  /**
+   * The room is gone from this server (cluster: another instance took it over): every member is told `room-lost`
+   * (parked ones are simply forgotten), their pairwise key exchanges end and the SFU drops their media.
+   */
+  drop(roomId: string, out: Outbox): void {
+    const room = this.#rooms.get(roomId);
+    if (!room) return;
+    this.#rooms.delete(roomId);
+    for (const member of room.members.values()) {
+      const connection = member.away?.connection ?? this.#connections.get(member.connection);
+      if (member.away) this.#parked.delete(member.away.device);
+      if (connection) {
+        if (connection.room?.roomId === roomId) delete connection.room;
+        this.#left(connection, roomId, out);
+      }
+      if (!member.away) out.error(member.connection, 'room-lost', 'the server that held this room handed it over: join it again', { roomId });
+      if (member.joined) out.push({ kind: 'room-media', to: member.connection, request: { roomId, memberId: member.memberId, op: 'leave' } });
+    }
+    out.log({ event: 'room-dropped', roomId, detail: `${room.members.size} members told room-lost` });
+  }
+
   /** Members (joined) of a room, in join order. */
   members(roomId: string): RoomMemberInfo[] {
     const room = this.#rooms.get(roomId);
