@@ -59,8 +59,16 @@ export type DirectoryDelta =
       tokenHash: string;
       /** The device proved it is the same session (its resume token): its calls carry over. */
       resumed: boolean;
+      /** The room the device is a member of, and the instance holding it: where it resumes if it moves. */
+      room?: DeviceRoom;
     }
   | { op: 'down'; userId: string; deviceId: string; instance: string };
+
+/** A device's room, as its directory entry names it. */
+export interface DeviceRoom {
+  roomId: string;
+  owner: string;
+}
 
 /** What the adapter must do: the core's outputs for local connections, and the cluster's. */
 export type ClusterOutput =
@@ -192,6 +200,10 @@ export class ClusterNode {
   readonly #owned = new Set<string>();
   /** Local devices (field) in a room another instance owns. */
   readonly #remoteRooms = new Map<string, RemoteRoom>();
+  /** Every device's room as its last directory delta named it (kept after it goes down, like its session). */
+  readonly #deviceRooms = new Map<string, DeviceRoom>();
+  /** Local connections resuming a device whose directory entry names a room. */
+  readonly #resumingRoom = new Map<ConnectionId, DeviceRoom>();
   #nextStandIn = -1;
   #nextHeartbeat: number;
   #routed = 0;
@@ -274,6 +286,7 @@ export class ClusterNode {
   close(id: ConnectionId, now: number): ClusterOutput[] {
     const out: ClusterOutput[] = [];
     this.#resuming.delete(id);
+    this.#resumingRoom.delete(id);
     const device = this.#localDevice.get(id);
     if (device !== undefined) {
       this.#localDevice.delete(id);
@@ -304,9 +317,10 @@ export class ClusterNode {
         // Forgotten even when the device is gone meanwhile: the call ended for it.
         if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
         const field = directoryField(message.device);
-        if ('roomId' in m) this.#roomDelivered(field, message.from, m);
+        const joined = 'roomId' in m && this.#roomDelivered(field, message.from, m);
         const id = this.#local.get(field);
         if (id === undefined) return [];
+        if (joined) return [{ kind: 'send', to: id, message: m }, ...this.#reregister(field, message.device)];
         if ('callId' in m && m.type !== 'error' && m.type !== 'phoneCallDiscarded') this.#remoteCalls.set(m.callId, message.from);
         return [{ kind: 'send', to: id, message: m }];
       }
@@ -433,7 +447,8 @@ export class ClusterNode {
         // Our own device declared gone (we missed heartbeats) while still connected here: claim it again.
         const id = this.#local.get(field);
         const token = this.#tokens.get(field);
-        if (id !== undefined && token !== undefined) out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: tokenHash(token), resumed: true } });
+        const room = this.#roomOfLocal(field);
+        if (id !== undefined && token !== undefined) out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: tokenHash(token), resumed: true, ...(room ? { room } : {}) } });
         return out;
       }
       const standIn = this.#standIns.get(field);
@@ -441,6 +456,9 @@ export class ClusterNode {
       return out;
     }
     this.#remember(field, delta.tokenHash);
+    const room = isDeviceRoom(delta.room) ? delta.room : undefined;
+    if (room) this.#deviceRooms.set(field, room);
+    else this.#deviceRooms.delete(field);
     if (delta.instance === this.instanceId) return out;
     const local = this.#local.get(field);
     if (local !== undefined) {
@@ -454,6 +472,12 @@ export class ClusterNode {
       standIn.instance = delta.instance;
       standIn.tokenHash = delta.tokenHash;
       for (const callId of this.core.confirmedCalls(standIn.id)) out.push(this.#route(standIn, { type: 'callRejoined', callId }));
+      // Its room membership here carried over too (its new home told it resumedRoom): the room as it is now.
+      if (room?.owner === this.instanceId) {
+        const snapshot = this.core.roomSnapshot(standIn.id, now);
+        if (snapshot?.roomId === room.roomId) out.push(...this.#fromCore(snapshot.outputs, now));
+        else out.push(this.#roomLost(standIn, room.roomId));
+      }
       // Its chat queue, again, to the instance it is on now (updates in flight to the old one may be lost).
       out.push(...this.#fromCore(this.core.redeliverChats(standIn.id, now), now));
       return out;
@@ -462,8 +486,18 @@ export class ClusterNode {
     const created: StandIn = { id: this.#nextStandIn--, device, instance: delta.instance, tokenHash: delta.tokenHash };
     this.#standIns.set(field, created);
     this.#standInById.set(created.id, created);
-    out.push(...this.#fromCore(this.core.openStandIn(created.id, device, delta.resumed ? this.#tokens.get(field) : undefined, now), now));
+    const opened = this.core.openStandIn(created.id, device, delta.resumed ? this.#tokens.get(field) : undefined, now);
+    out.push(...this.#fromCore(opened, now));
+    // A device resuming a membership of a room held here (its new home told it resumedRoom) that ended meanwhile.
+    if (delta.resumed && room?.owner === this.instanceId) {
+      const resumedRoom = opened.some((o) => o.kind === 'send' && o.message.type === 'welcome' && o.message.resumedRoom === room.roomId);
+      if (!resumedRoom) out.push(this.#roomLost(created, room.roomId));
+    }
     return out;
+  }
+
+  #roomLost(standIn: StandIn, roomId: string): ClusterOutput {
+    return this.#route(standIn, { type: 'error', code: 'room-lost', message: 'the room no longer holds this member (it was away too long, or the room ended): join it again', roomId });
   }
 
   #closeStandIn(standIn: StandIn, now: number): ClusterOutput[] {
@@ -476,7 +510,11 @@ export class ClusterNode {
   #remember(field: string, hash: string): void {
     this.#sessions.delete(field);
     this.#sessions.set(field, hash);
-    if (this.#sessions.size > MAX_REMEMBERED_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+    if (this.#sessions.size > MAX_REMEMBERED_SESSIONS) {
+      const oldest = this.#sessions.keys().next().value!;
+      this.#sessions.delete(oldest);
+      this.#deviceRooms.delete(oldest);
+    }
   }
 
   /**
@@ -491,6 +529,8 @@ export class ClusterNode {
     const field = directoryField(hello);
     if (this.#sessions.get(field) !== tokenHash(hello.resume!)) return text;
     this.#resuming.add(id);
+    const room = this.#deviceRooms.get(field);
+    if (room !== undefined && room.owner !== this.instanceId && this.core.roomsEnabled) this.#resumingRoom.set(id, room);
     const mine = this.#tokens.get(field);
     return mine === undefined || mine === hello.resume ? text : JSON.stringify({ ...hello, resume: mine });
   }
@@ -514,21 +554,41 @@ export class ClusterNode {
     }
     const roomId = message.type === 'requestCall' ? message.room?.roomId : ROOM_FRAMES.has(message.type) ? (message as { roomId: string }).roomId : undefined;
     if (remote === undefined || roomId !== remote.roomId) return undefined;
-    if (message.type === 'leaveRoom') this.#remoteRooms.delete(field);
     this.#routed++;
-    return [{ kind: 'route', instance: remote.owner, message: { kind: 'frame', from: this.instanceId, device, text, bytes } }];
+    const routed: ClusterOutput = { kind: 'route', instance: remote.owner, message: { kind: 'frame', from: this.instanceId, device, text, bytes } };
+    if (message.type !== 'leaveRoom') return [routed];
+    this.#remoteRooms.delete(field);
+    return [routed, ...this.#reregister(field, device)];
   }
 
   /** A room message from an owner to a local device: who owns the room, and whether the join failed. */
-  #roomDelivered(field: string, from: string, m: ServerMessage & { roomId?: string }): void {
+  #roomDelivered(field: string, from: string, m: ServerMessage & { roomId?: string }): boolean {
     const room = this.#remoteRooms.get(field);
     if (m.type === 'roomJoined' || m.type === 'roomResumed') {
       if (room === undefined || room.roomId !== m.roomId || !room.joined) this.#remoteRooms.set(field, { roomId: m.roomId, owner: from, joined: true, joinRequestId: '' });
       else room.owner = from;
-      return;
+      return m.type === 'roomJoined';
     }
-    if (m.type !== 'error' || room === undefined || room.roomId !== m.roomId) return;
+    if (m.type !== 'error' || room === undefined || room.roomId !== m.roomId) return false;
     if (m.code === 'room-lost' || (!room.joined && m.requestId === room.joinRequestId)) this.#remoteRooms.delete(field);
+    return false;
+  }
+
+  /** The room a local device is in (held here or elsewhere), for its directory entry. */
+  #roomOfLocal(field: string): DeviceRoom | undefined {
+    const remote = this.#remoteRooms.get(field);
+    if (remote !== undefined) return { roomId: remote.roomId, owner: remote.owner };
+    const id = this.#local.get(field);
+    const roomId = id === undefined ? undefined : this.core.roomOf(id);
+    return roomId === undefined ? undefined : { roomId, owner: this.instanceId };
+  }
+
+  /** Publishes a local device's entry again: its room changed (every instance learns where it would resume). */
+  #reregister(field: string, device: DeviceRef): ClusterOutput[] {
+    const token = this.#tokens.get(field);
+    if (token === undefined || !this.#local.has(field)) return [];
+    const room = this.#roomOfLocal(field);
+    return [{ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: tokenHash(token), resumed: false, ...(room ? { room } : {}) } }];
   }
 
   #route(standIn: StandIn, message: ServerMessage): ClusterOutput {
@@ -563,11 +623,17 @@ export class ClusterNode {
         }
         continue;
       }
-      out.push(output);
       if (output.kind === 'send' && output.message.type === 'welcome' && output.message.resumeToken !== undefined) {
         const m = output.message;
         const device = { userId: m.userId, deviceId: m.deviceId };
         const field = directoryField(device);
+        // Resuming a membership of a room another instance holds: the owner carries it over (`roomResumed` follows).
+        const room = this.#resumingRoom.get(output.to);
+        this.#resumingRoom.delete(output.to);
+        if (room !== undefined && m.resumedRoom === undefined) {
+          this.#remoteRooms.set(field, { roomId: room.roomId, owner: room.owner, joined: true, joinRequestId: '' });
+          out.push({ ...output, message: { ...m, resumedRoom: room.roomId } });
+        } else out.push(output);
         // Admitted here: a stand-in of the same device was replaced by the core (its calls resumed if the token matched).
         const standIn2 = this.#standIns.get(field);
         if (standIn2) {
@@ -580,7 +646,15 @@ export class ClusterNode {
         const hash = tokenHash(m.resumeToken!);
         this.#remember(field, hash);
         const resumed = this.#resuming.delete(output.to) || m.resumed !== undefined;
-        out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: hash, resumed } });
+        const held = this.#roomOfLocal(field);
+        out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: hash, resumed, ...(held ? { room: held } : {}) } });
+        continue;
+      }
+      out.push(output);
+      // A local device joined a room held here: its directory entry names it (where it resumes if it moves).
+      if (output.kind === 'send' && output.message.type === 'roomJoined') {
+        const device = this.#localDevice.get(output.to);
+        if (device !== undefined) out.push(...this.#reregister(directoryField(device), device));
       }
     }
     // A room that emptied here is released, so that the next join may claim it anywhere.
@@ -593,6 +667,11 @@ export class ClusterNode {
     void now;
     return out;
   }
+}
+
+function isDeviceRoom(value: unknown): value is DeviceRoom {
+  const r = value as Partial<Record<string, unknown>> | null | undefined;
+  return typeof r === 'object' && r !== null && typeof r.roomId === 'string' && typeof r.owner === 'string' && INSTANCE_ID_PATTERN.test(r.owner);
 }
 
 /** The error told to a device whose chat frame no writer took: nothing was stored. */

@@ -197,6 +197,45 @@ describe('rooms across instances (real Redis, a real SFU per instance)', () => {
   });
 });
 
+describe('a member whose connection drops resumes its membership on any instance', () => {
+  /** Connects with a hello (resuming when `resume` is given); returns the client and its welcome. */
+  async function hello(at: string, userId: string, deviceId: string, resume?: string) {
+    const r = await RawClient.connect(servers.get(at)!.url);
+    raws.push(r);
+    r.send({ type: 'hello', protocol: 1, userId, deviceId, ...(resume !== undefined ? { resume } : {}) });
+    return { r, welcome: await r.next('welcome', 20_000) };
+  }
+
+  it('bob (on B, room on A) drops and comes back on C, then on C again: the same member, roomResumed, nobody else notices', async () => {
+    const alice = await raw('A', 'alice', 'moving');
+    let bob = await hello('B', 'bob', 'moving');
+    await standIns('A', 1);
+    await joinRequest(alice, 'moving');
+    const jb = await joinRequest(bob.r, 'moving');
+    expect(jb.memberId).toBe(2);
+    await alice.next('roomMembers', 20_000);
+    for (const at of ['C', 'C']) {
+      const token = bob.welcome.resumeToken!;
+      bob.r.close();
+      await bob.r.closed;
+      bob = await hello(at, 'bob', 'moving', token);
+      expect(bob.welcome.resumedRoom).toBe('moving');
+      expect(await bob.r.next('roomResumed', 20_000)).toMatchObject({ roomId: 'moving', memberId: 2, distributor: 1, members: [{ memberId: 1 }, { memberId: 2 }] });
+      // The room code reaches bob where he is now, and his reaches alice.
+      const value = bytesToBase64(sha256(new TextEncoder().encode(at)));
+      alice.send({ type: 'roomCode', roomId: 'moving', epoch: 1, step: 'commit', value });
+      expect(await bob.r.next('roomCode', 20_000)).toMatchObject({ from: 1, value });
+      bob.r.send({ type: 'roomCode', roomId: 'moving', epoch: 1, step: 'reveal', value });
+      expect(await alice.next('roomCode', 20_000)).toMatchObject({ from: 2, value });
+    }
+    expect(alice.received.some((m) => m.type === 'roomMembers' || m.type === 'error')).toBe(false);
+    expect(servers.get('C')!.cluster!.stats.remoteRooms).toBeGreaterThanOrEqual(1);
+    bob.r.send({ type: 'leaveRoom', roomId: 'moving' });
+    expect(await alice.next('roomMembers', 20_000)).toMatchObject({ left: 2 });
+    alice.send({ type: 'leaveRoom', roomId: 'moving' });
+  });
+});
+
 describe('room claims in Redis, forced races on the scripts themselves', () => {
   const claim = (client: ReturnType<typeof createClient>, prefix: string, instance: string, roomId: string) =>
     client.eval(ROOM_CLAIM, { keys: [`${prefix}room:${roomId}`], arguments: [prefix, instance, roomId] }) as Promise<[string, string]>;

@@ -285,6 +285,17 @@ export class SignalingServerCore {
     return this.#connections.get(id)?.room?.roomId;
   }
 
+  /**
+   * Cluster: the device of stand-in `id` moved to another instance without this core seeing it drop: `roomResumed`
+   * with its room now. Returns the room, or undefined (it is in none here: nothing is sent).
+   */
+  roomSnapshot(id: ConnectionId, now: number): { roomId: string; outputs: ServerOutput[] } | undefined {
+    const connection = this.#connections.get(id);
+    const out = this.#outbox();
+    void now;
+    return connection && this.#rooms.snapshot(connection, out) ? { roomId: connection.room!.roomId, outputs: out.outputs } : undefined;
+  }
+
   /** Cluster: another instance took the room over; its members here are told `room-lost` and the SFU drops them. */
   dropRoom(roomId: string, now: number): ServerOutput[] {
     const out = this.#outbox();

@@ -295,6 +295,21 @@ export class RoomRegistry {
     connection.room = { ...place };
   }
 
+  /**
+   * Cluster: a member's device reconnected to another instance while its stand-in here stayed open (the drop was
+   * never seen here): `roomResumed` with the room as it is, as after a parked resume. False if it is in no room here.
+   */
+  snapshot(connection: Connection, out: Outbox): boolean {
+    const place = connection.room;
+    const room = place && this.#rooms.get(place.roomId);
+    const member = place && room?.members.get(place.memberId);
+    if (!room || !member?.joined || member.away || member.connection !== connection.id) return false;
+    out.send(connection.id, {
+      type: 'roomResumed', roomId: room.id, memberId: member.memberId, members: this.#list(room), distributor: this.#distributor(room), producers: [...room.producers.values()],
+    });
+    return true;
+  }
+
   /** After the welcome of a resumed device: `roomResumed`, then the room code messages it missed. */
   resumed(connection: Connection, out: Outbox): void {
     const place = connection.room;
