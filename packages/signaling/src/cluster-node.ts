@@ -427,6 +427,8 @@ export class ClusterNode {
   instanceGone(instance: string): ClusterOutput[] {
     if (instance === this.instanceId) return [];
     const out: ClusterOutput[] = [];
+    // Its rooms are gone for good (if it was only late, its heartbeat finds them taken): nobody resumes into them.
+    for (const [field, room] of [...this.#deviceRooms]) if (room.owner === instance) this.#deviceRooms.delete(field);
     for (const [field, room] of [...this.#remoteRooms]) {
       if (room.owner !== instance) continue;
       this.#remoteRooms.delete(field);

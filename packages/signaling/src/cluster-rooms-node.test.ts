@@ -151,4 +151,30 @@ describe('rooms on a cluster (sans-IO)', () => {
     expect(lost(c, 'C', again)).toMatchObject([{ roomId: 'r' }]);
     expect(c.nodes.get('C')!.stats.remoteRooms).toBe(0);
   });
+
+  it("the owner dies and its own member reconnects elsewhere, before or after the TTL: told room-lost either way, never left waiting", () => {
+    for (const wait of [0, 10_000]) {
+      const c = cluster('A', 'B', 'C');
+      const alice = c.connect('A', 'alice', 'a1');
+      const bob = c.connect('B', 'bob', 'b1');
+      c.run();
+      join(c, 'A', alice, 'r');
+      c.run();
+      join(c, 'B', bob, 'r');
+      c.run();
+      const token = c.got('A', alice, 'welcome')[0]!.resumeToken!;
+      c.kill('A');
+      c.advance(wait);
+      const again = c.connect('C', 'alice', 'a1', { resume: token });
+      c.run();
+      c.advance(c.ttlMs * 2);
+      const welcome = c.got('C', again, 'welcome')[0]!;
+      // Before the TTL, C still believes in the room (resumedRoom) and then says room-lost; after it, C knows better.
+      if (wait === 0) expect(welcome.resumedRoom).toBe('r');
+      else expect(welcome.resumedRoom).toBeUndefined();
+      expect(lost(c, 'C', again)).toHaveLength(wait === 0 ? 1 : 0);
+      expect(lost(c, 'B', bob)).toMatchObject([{ roomId: 'r' }]);
+      expect(c.nodes.get('C')!.stats.remoteRooms).toBe(0);
+    }
+  });
 });
