@@ -265,7 +265,7 @@ export class ClusterNode {
       }
     }
     if (this.core.roomsEnabled && text.includes('"roomId"')) {
-      const routed = this.#roomFrame(id, device, text, byteLength);
+      const routed = this.#roomFrame(id, device, text, byteLength, now);
       if (routed !== undefined) return routed;
     }
     if (this.#remoteCalls.size > 0 && text.includes('"callId"')) {
@@ -381,7 +381,8 @@ export class ClusterNode {
     const { roomId, connection } = claim;
     if (owner === this.instanceId) {
       this.#owned.add(roomId);
-      const out = this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now), now);
+      // A local device's join was charged to its rate limit before the claim; a forwarded one is charged now.
+      const out = this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now, connection > 0), now);
       // The connection left meanwhile (or the join was refused): nobody keeps the room here.
       if (!this.core.hasRoom(roomId) && this.#owned.delete(roomId)) out.push({ kind: 'release-room', roomId });
       return out;
@@ -541,7 +542,7 @@ export class ClusterNode {
    * A local member's room frame: a join asks Redis who owns the room; a frame for a room another instance owns goes
    * there. Undefined: the local core handles it (its own rooms, or the errors for a room the device is not in).
    */
-  #roomFrame(id: ConnectionId, device: DeviceRef, text: string, bytes: number): ClusterOutput[] | undefined {
+  #roomFrame(id: ConnectionId, device: DeviceRef, text: string, bytes: number, now: number): ClusterOutput[] | undefined {
     const parsed = parseClientMessage(text);
     if (!parsed.ok) return undefined;
     const message = parsed.message;
@@ -552,6 +553,9 @@ export class ClusterNode {
         return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${remote.roomId}; leave it first`, requestId: message.requestId, roomId: message.roomId } }];
       }
       if (this.core.roomOf(id) !== undefined) return undefined;
+      // Charged to the device's rate limit here: the claim costs a Redis round trip before any core sees the frame.
+      const refused = this.core.admit(id, text, bytes, now);
+      if (refused !== undefined) return this.#fromCore(refused, now);
       return [{ kind: 'claim-room', claim: { roomId: message.roomId, connection: id, text, bytes } }];
     }
     const roomId = message.type === 'requestCall' ? message.room?.roomId : ROOM_FRAMES.has(message.type) ? (message as { roomId: string }).roomId : undefined;

@@ -177,4 +177,16 @@ describe('rooms on a cluster (sans-IO)', () => {
       expect(c.nodes.get('C')!.stats.remoteRooms).toBe(0);
     }
   });
+
+  it('joins are charged to the rate limit before their claim: a flood costs Redis at most the burst', () => {
+    const c = cluster('A', 'B');
+    const mallory = c.connect('A', 'mallory', 'm1');
+    c.run();
+    for (let i = 0; i < 300; i++) join(c, 'A', mallory, `flood-${i}`);
+    const claims = c.pending.filter((p) => p.kind === 'claim').length;
+    expect(claims).toBeLessThanOrEqual(200);
+    // The rest were refused (rate-limited, and past 100 refusals the connection is closed as abusive).
+    expect(c.got('A', mallory, 'error').filter((e) => e.code === 'rate-limited')).toHaveLength(100);
+    expect(c.connections.get('A')!.get(mallory)!.closed).toMatchObject({ reason: 'rate limit exceeded repeatedly' });
+  });
 });

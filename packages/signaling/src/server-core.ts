@@ -196,15 +196,11 @@ export class SignalingServerCore {
   }
 
   /** A frame arrived on a connection. `byteLength` is its size on the wire. */
-  receive(id: ConnectionId, text: string, byteLength: number, now: number): ServerOutput[] {
+  receive(id: ConnectionId, text: string, byteLength: number, now: number, admitted = false): ServerOutput[] {
     const connection = this.#connections.get(id);
     if (!connection) return [];
     const out = this.#outbox();
-    if (!this.#connections.admitFrame(connection, now, out, () => (byteLength <= this.#options.maxMessageBytes ? peekRequestId(text) : undefined))) return out.outputs;
-    if (byteLength > this.#options.maxMessageBytes) {
-      out.error(id, 'frame-too-large', `frame of ${byteLength} bytes exceeds the limit of ${this.#options.maxMessageBytes}`);
-      return out.outputs;
-    }
+    if (!admitted && !this.#admit(connection, text, byteLength, now, out)) return out.outputs;
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       out.error(id, parsed.code, parsed.message);
@@ -212,6 +208,27 @@ export class SignalingServerCore {
     }
     this.#dispatch(connection, parsed.message, now, out);
     return out.outputs;
+  }
+
+  /**
+   * Cluster: charges a frame to its connection's rate limit and size cap before the cluster node acts on it (a room
+   * claim costs a Redis round trip); `receive(…, admitted = true)` then does not charge it again. Returns the
+   * refusal's outputs, or undefined when admitted.
+   */
+  admit(id: ConnectionId, text: string, byteLength: number, now: number): ServerOutput[] | undefined {
+    const connection = this.#connections.get(id);
+    if (!connection) return [];
+    const out = this.#outbox();
+    return this.#admit(connection, text, byteLength, now, out) ? undefined : out.outputs;
+  }
+
+  #admit(connection: Connection, text: string, byteLength: number, now: number, out: Outbox): boolean {
+    if (!this.#connections.admitFrame(connection, now, out, () => (byteLength <= this.#options.maxMessageBytes ? peekRequestId(text) : undefined))) return false;
+    if (byteLength > this.#options.maxMessageBytes) {
+      out.error(connection.id, 'frame-too-large', `frame of ${byteLength} bytes exceeds the limit of ${this.#options.maxMessageBytes}`);
+      return false;
+    }
+    return true;
   }
 
   /** A connection closed. Calls it was part of end for the peer with `'disconnected'`; it leaves its room. */
