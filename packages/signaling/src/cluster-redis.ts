@@ -242,7 +242,7 @@ export async function connectRedisCluster(
           const { claim } = output;
           void run('claim', [`${prefix}room:${claim.roomId}`], [prefix, self, claim.roomId]).then((reply) => {
             const owner = Array.isArray(reply) ? String(reply[0]) : undefined;
-            // Redis unreachable: nobody can say who holds the room; the join is refused as if the server had no rooms.
+            // Redis unreachable: nobody can say who holds the room; the join is refused (room-lost), nothing changed.
             fromOutside(owner === undefined ? node.roomUnclaimed(claim) : node.roomClaimed(claim, owner, Date.now()));
           });
           break;
