@@ -611,6 +611,9 @@ export class ClusterNode {
         // The SFU of this instance serves every member, local or a stand-in (even one closed meanwhile: a leave).
         (touched ??= new Set()).add(output.request.roomId);
         out.push(output);
+        // A local device left a room held here: its directory entry no longer names it.
+        const device = output.request.op === 'leave' && output.to > 0 ? this.#localDevice.get(output.to) : undefined;
+        if (device !== undefined && this.core.roomOf(output.to) === undefined) out.push(...this.#reregister(directoryField(device), device));
         continue;
       }
       if (output.kind === 'send' && output.message.type === 'error' && output.message.roomId !== undefined) (touched ??= new Set()).add(output.message.roomId);

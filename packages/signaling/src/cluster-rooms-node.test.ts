@@ -189,4 +189,30 @@ describe('rooms on a cluster (sans-IO)', () => {
     expect(c.got('A', mallory, 'error').filter((e) => e.code === 'rate-limited')).toHaveLength(100);
     expect(c.connections.get('A')!.get(mallory)!.closed).toMatchObject({ reason: 'rate limit exceeded repeatedly' });
   });
+
+  it("a member's directory entry names its room while it is in it, wherever the room is, and not after it left", () => {
+    const c = cluster('A', 'B');
+    const alice = c.connect('A', 'alice', 'a1');
+    const bob = c.connect('B', 'bob', 'b1');
+    c.run();
+    const rooms: unknown[] = [];
+    const apply = c.apply.bind(c);
+    c.apply = (instance, outputs) => {
+      for (const o of outputs) if (o.kind === 'register') rooms.push([o.delta.userId, o.delta.room ?? null]);
+      apply(instance, outputs);
+    };
+    join(c, 'A', alice, 'r');
+    c.run();
+    join(c, 'B', bob, 'r');
+    c.run();
+    c.send('A', alice, { type: 'leaveRoom', roomId: 'r' });
+    c.send('B', bob, { type: 'leaveRoom', roomId: 'r' });
+    c.run();
+    expect(rooms).toEqual([
+      ['alice', { roomId: 'r', owner: 'A' }],
+      ['bob', { roomId: 'r', owner: 'A' }],
+      ['alice', null],
+      ['bob', null],
+    ]);
+  });
 });
