@@ -103,7 +103,12 @@ export interface RoomSessionEvents extends Record<string, unknown> {
   /** The signaling connection dropped and came back in time: the same member, media and keys carry on. */
   resumed: { memberId: number };
   /** This device left (or was disconnected); the keys are wiped. */
-  left: { reason: 'left' | 'disconnected' };
+  /**
+   * The session ended: `left` (this device left), `disconnected` (the signaling connection was lost and the server
+   * did not carry the membership over) or `lost` (the server instance holding the room stopped or handed it over —
+   * its media went with it: join again, on whichever instance holds it next).
+   */
+  left: { reason: 'left' | 'disconnected' | 'lost' };
 }
 
 interface Pending {
@@ -433,6 +438,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
 
   #onRoomError(e: { code: string; message: string; roomId: string; requestId?: string }): void {
     if (e.roomId !== this.roomId) return;
+    if (e.code === 'room-lost' && this.#memberId !== 0) return void this.#leave('lost');
     const error = new MtcallClientError('room-refused', `${e.code}: ${e.message}`);
     const pending = e.requestId !== undefined ? this.#pending.get(e.requestId) : undefined;
     if (pending) {
@@ -712,7 +718,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.emit('security', { state });
   }
 
-  async #leave(reason: 'left' | 'disconnected'): Promise<void> {
+  async #leave(reason: 'left' | 'disconnected' | 'lost'): Promise<void> {
     if (this.#left) return;
     if (reason === 'left') this.#ctx.signaling.send({ type: 'leaveRoom', roomId: this.roomId });
     this.#left = true;

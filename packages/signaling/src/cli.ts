@@ -68,6 +68,9 @@ Cluster (several instances sharing presence, device routing and calls through Re
                             the first to take the lease key <prefix>chat:writer; the others forward chat messages
                             to it; when it dies, another takes over within --instance-ttl, loading them from Redis
                             (meanwhile chat messages get the error chats-unavailable)
+                            With --rooms: a room lives on the instance that claimed it in Redis (its SFU serves
+                            every member, wherever connected); when that instance dies, members are told room-lost
+                            and join again on another
   --instance-id <id>        this instance's name in the cluster (A-Z a-z 0-9 . _ -; default: random)
   --redis-prefix <p>        prefix of the cluster's Redis keys and channels (default mtcall:)
   --instance-ttl <s>        how long this instance's devices outlive its last heartbeat when it dies (default 10)

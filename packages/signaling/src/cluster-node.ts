@@ -18,8 +18,17 @@
  *   the device reconnects to checks the token against it, and the owners of its established calls tell it
  *   `callRejoined` for each (the client then resumes them).
  *
- * Limits: rooms, busy state in presence, and calls still ringing are per instance (a ringing call dies with its
- * owner; established calls survive a non-owner's death, their media never passing through any server).
+ * - **One owner per room.** A room lives in the core (and the SFU) of the instance that claimed it in Redis (a Lua
+ *   script: the claim is taken when nobody holds it or its holder's heartbeat expired — a takeover — and every new
+ *   holder bumps the room's generation). A device on another instance joins through its stand-in there: its room
+ *   frames (and its pairwise key exchanges in the room) are forwarded to the owner, the owner's answers come back
+ *   as for calls; its media goes to the owner's SFU directly. An owner releases the claim when the room empties; an
+ *   owner that finds its claim gone (it missed heartbeats and another instance took over) drops the room, and the
+ *   members whose owner died are told `room-lost` by their own instance: they join again, on a new owner.
+ *
+ * Limits: busy state in presence and calls still ringing are per instance (a ringing call dies with its owner;
+ * established calls survive a non-owner's death, their media never passing through any server); a room's media
+ * dies with its owner's SFU (its members join again elsewhere).
  */
 
 import { bytesToHex, sha256 } from '@mtcall/crypto';
@@ -50,8 +59,16 @@ export type DirectoryDelta =
       tokenHash: string;
       /** The device proved it is the same session (its resume token): its calls carry over. */
       resumed: boolean;
+      /** The room the device is a member of, and the instance holding it: where it resumes if it moves. */
+      room?: DeviceRoom;
     }
   | { op: 'down'; userId: string; deviceId: string; instance: string };
+
+/** A device's room, as its directory entry names it. */
+export interface DeviceRoom {
+  roomId: string;
+  owner: string;
+}
 
 /** What the adapter must do: the core's outputs for local connections, and the cluster's. */
 export type ClusterOutput =
@@ -61,8 +78,36 @@ export type ClusterOutput =
   | { kind: 'register'; delta: Extract<DirectoryDelta, { op: 'up' }> }
   /** Remove directory[device] if this instance still owns it, and publish the delta (atomically). */
   | { kind: 'unregister'; device: DeviceRef }
-  /** Refresh this instance's TTL key; remove (with deltas) the devices of instances whose key expired. */
-  | { kind: 'heartbeat' };
+  /**
+   * Refresh this instance's TTL key; remove (with deltas) the devices of instances whose key expired and free their
+   * rooms; report (`roomsLost`) the rooms this instance claimed that another instance has taken over meanwhile.
+   */
+  | { kind: 'heartbeat' }
+  /**
+   * Claim the room for this instance unless a live instance holds it (atomically), then report the holder with
+   * `roomClaimed(claim, owner)`: the frame that asked (a `joinRoom`) then goes to it.
+   */
+  | { kind: 'claim-room'; claim: RoomClaim }
+  /** The room emptied here: remove this instance's claim on it (only while it still holds it). */
+  | { kind: 'release-room'; roomId: string };
+
+/** A `joinRoom` waiting for the room's owner (`claim-room`). */
+export interface RoomClaim {
+  roomId: string;
+  /** The connection (local, or a stand-in) whose frame it is. */
+  connection: ConnectionId;
+  text: string;
+  bytes: number;
+}
+
+/** A local device's room that another instance owns. */
+interface RemoteRoom {
+  roomId: string;
+  owner: string;
+  /** The owner answered the join (`roomJoined`): a later failed request no longer means the join failed. */
+  joined: boolean;
+  joinRequestId: string;
+}
 
 /** Options of a cluster node. */
 export interface ClusterNodeOptions {
@@ -104,6 +149,10 @@ export function tokenHash(token: string): string {
 }
 
 const FORWARDED = new Set(['acceptCall', 'confirmCall', 'discardCall', 'signalingData']);
+/** A member's room frames, forwarded to the room's owner (`joinRoom` goes through a claim first). */
+const ROOM_FRAMES: ReadonlySet<string> = new Set([
+  'leaveRoom', 'createTransport', 'connectTransport', 'produce', 'closeProducer', 'pauseProducer', 'consume', 'resumeConsumer', 'requestKeyFrame', 'roomCode',
+]);
 const CHAT_TYPES: ReadonlySet<string> = new Set(CHAT_CLIENT_MESSAGE_TYPES);
 /** Remembered resume-token hashes of devices that went down (a later reconnect elsewhere checks against them). */
 const MAX_REMEMBERED_SESSIONS = 200_000;
@@ -121,6 +170,10 @@ export interface ClusterStats {
   routed: number;
   deltas: number;
   remoteCalls: number;
+  /** Rooms this instance holds the claim on. */
+  ownedRooms: number;
+  /** Local devices in a room another instance owns. */
+  remoteRooms: number;
 }
 
 /** One instance of a signaling cluster; see the module doc. */
@@ -143,6 +196,14 @@ export class ClusterNode {
   readonly #tokens = new Map<string, string>();
   /** Calls a local device is in that another instance owns. */
   readonly #remoteCalls = new Map<string, string>();
+  /** Rooms this instance claimed (and has not released). */
+  readonly #owned = new Set<string>();
+  /** Local devices (field) in a room another instance owns. */
+  readonly #remoteRooms = new Map<string, RemoteRoom>();
+  /** Every device's room as its last directory delta named it (kept after it goes down, like its session). */
+  readonly #deviceRooms = new Map<string, DeviceRoom>();
+  /** Local connections resuming a device whose directory entry names a room. */
+  readonly #resumingRoom = new Map<ConnectionId, DeviceRoom>();
   #nextStandIn = -1;
   #nextHeartbeat: number;
   #routed = 0;
@@ -159,7 +220,7 @@ export class ClusterNode {
   }
 
   get stats(): ClusterStats {
-    return { standIns: this.#standIns.size, routed: this.#routed, deltas: this.#deltas, remoteCalls: this.#remoteCalls.size };
+    return { standIns: this.#standIns.size, routed: this.#routed, deltas: this.#deltas, remoteCalls: this.#remoteCalls.size, ownedRooms: this.#owned.size, remoteRooms: this.#remoteRooms.size };
   }
 
   /** When `tick` is next needed: the core's next deadline or the next heartbeat. */
@@ -203,6 +264,10 @@ export class ClusterNode {
         return [{ kind: 'route', instance: this.#chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
       }
     }
+    if (this.core.roomsEnabled && text.includes('"roomId"')) {
+      const routed = this.#roomFrame(id, device, text, byteLength, now);
+      if (routed !== undefined) return routed;
+    }
     if (this.#remoteCalls.size > 0 && text.includes('"callId"')) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && FORWARDED.has(parsed.message.type)) {
@@ -221,12 +286,14 @@ export class ClusterNode {
   close(id: ConnectionId, now: number): ClusterOutput[] {
     const out: ClusterOutput[] = [];
     this.#resuming.delete(id);
+    this.#resumingRoom.delete(id);
     const device = this.#localDevice.get(id);
     if (device !== undefined) {
       this.#localDevice.delete(id);
       const field = directoryField(device);
       if (this.#local.get(field) === id) {
         this.#local.delete(field);
+        this.#remoteRooms.delete(field);
         out.push({ kind: 'unregister', device });
       }
     }
@@ -249,8 +316,11 @@ export class ClusterNode {
         const m = message.message;
         // Forgotten even when the device is gone meanwhile: the call ended for it.
         if (m.type === 'phoneCallDiscarded') this.#remoteCalls.delete(m.callId);
-        const id = this.#local.get(directoryField(message.device));
+        const field = directoryField(message.device);
+        const joined = 'roomId' in m && this.#roomDelivered(field, message.from, m);
+        const id = this.#local.get(field);
         if (id === undefined) return [];
+        if (joined) return [{ kind: 'send', to: id, message: m }, ...this.#reregister(field, message.device)];
         if ('callId' in m && m.type !== 'error' && m.type !== 'phoneCallDiscarded') this.#remoteCalls.set(m.callId, message.from);
         return [{ kind: 'send', to: id, message: m }];
       }
@@ -262,6 +332,13 @@ export class ClusterNode {
           // another took over): refused, never handled by a core whose chats are no longer the truth.
           const parsed = parseClientMessage(message.text);
           if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) return [this.#route(standIn, chatsUnavailable(parsed.message, 'this instance does not keep the secret chats (the writer changed)'))];
+        }
+        // A join for a room this instance does not hold (it released it meanwhile): claim it, or pass the frame on.
+        if (this.core.roomsEnabled && message.text.includes('"joinRoom"')) {
+          const parsed = parseClientMessage(message.text);
+          if (parsed.ok && parsed.message.type === 'joinRoom' && !this.#owned.has(parsed.message.roomId)) {
+            return [{ kind: 'claim-room', claim: { roomId: parsed.message.roomId, connection: standIn.id, text: message.text, bytes: message.bytes } }];
+          }
         }
         return this.#fromCore(this.core.receive(standIn.id, message.text, message.bytes, now), now);
       }
@@ -302,6 +379,72 @@ export class ClusterNode {
     return [...this.#localDevice.keys(), ...this.#standInById.keys()].flatMap((id) => this.#fromCore(this.core.redeliverChats(id, now), now));
   }
 
+  /**
+   * The room's owner as Redis decided it (`claim-room`): this instance (its core takes the join) or another one (the
+   * frame goes there; a local device's later room frames follow it).
+   */
+  roomClaimed(claim: RoomClaim, owner: string, now: number): ClusterOutput[] {
+    const { roomId, connection } = claim;
+    if (owner === this.instanceId) {
+      this.#owned.add(roomId);
+      // A local device's join was charged to its rate limit before the claim; a forwarded one is charged now.
+      const out = this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now, connection > 0), now);
+      // The connection left meanwhile (or the join was refused): nobody keeps the room here.
+      if (!this.core.hasRoom(roomId) && this.#owned.delete(roomId)) out.push({ kind: 'release-room', roomId });
+      return out;
+    }
+    const device = this.#localDevice.get(connection) ?? this.#standInById.get(connection)?.device;
+    if (device === undefined) return [];
+    if (connection > 0) {
+      const parsed = parseClientMessage(claim.text);
+      const joinRequestId = parsed.ok && parsed.message.type === 'joinRoom' ? parsed.message.requestId : '';
+      const field = directoryField(device);
+      if (!this.#remoteRooms.get(field)?.joined) this.#remoteRooms.set(field, { roomId, owner, joined: false, joinRequestId });
+    }
+    this.#routed++;
+    return [{ kind: 'route', instance: owner, message: { kind: 'frame', from: this.instanceId, device, text: claim.text, bytes: claim.bytes } }];
+  }
+
+  /** Redis could not say who holds the room (it is unreachable): the join is refused, nothing changed. */
+  roomUnclaimed(claim: RoomClaim): ClusterOutput[] {
+    const parsed = parseClientMessage(claim.text);
+    const requestId = parsed.ok && parsed.message.type === 'joinRoom' ? parsed.message.requestId : undefined;
+    const error: ServerMessage = { type: 'error', code: 'room-lost', message: 'the cluster cannot tell which instance holds this room now (Redis unreachable): join again later', roomId: claim.roomId };
+    if (requestId !== undefined) error.requestId = requestId;
+    return this.#fromCore([{ kind: 'send', to: claim.connection, message: error }], 0);
+  }
+
+  /**
+   * Rooms this instance claimed that another instance took over (it missed its heartbeats): dropped here, their
+   * members told `room-lost`.
+   */
+  roomsLost(roomIds: readonly string[], now: number): ClusterOutput[] {
+    const out: ClusterOutput[] = [];
+    for (const roomId of roomIds) {
+      if (!this.#owned.delete(roomId)) continue;
+      out.push(...this.#fromCore(this.core.dropRoom(roomId, now), now));
+    }
+    return out;
+  }
+
+  /**
+   * An instance was declared dead (its heartbeat expired; its devices and room claims are gone): the local devices
+   * in its rooms are told `room-lost` (their media went with its SFU); they join again.
+   */
+  instanceGone(instance: string): ClusterOutput[] {
+    if (instance === this.instanceId) return [];
+    const out: ClusterOutput[] = [];
+    // Its rooms are gone for good (if it was only late, its heartbeat finds them taken): nobody resumes into them.
+    for (const [field, room] of [...this.#deviceRooms]) if (room.owner === instance) this.#deviceRooms.delete(field);
+    for (const [field, room] of [...this.#remoteRooms]) {
+      if (room.owner !== instance) continue;
+      this.#remoteRooms.delete(field);
+      const id = this.#local.get(field);
+      if (id !== undefined) out.push({ kind: 'send', to: id, message: { type: 'error', code: 'room-lost', message: `the instance that held the room (${instance}) stopped: join it again`, roomId: room.roomId } });
+    }
+    return out;
+  }
+
   /** A directory change (every instance gets every change, its own included). */
   delta(delta: DirectoryDelta, now: number): ClusterOutput[] {
     this.#deltas++;
@@ -313,7 +456,8 @@ export class ClusterNode {
         // Our own device declared gone (we missed heartbeats) while still connected here: claim it again.
         const id = this.#local.get(field);
         const token = this.#tokens.get(field);
-        if (id !== undefined && token !== undefined) out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: tokenHash(token), resumed: true } });
+        const room = this.#roomOfLocal(field);
+        if (id !== undefined && token !== undefined) out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: tokenHash(token), resumed: true, ...(room ? { room } : {}) } });
         return out;
       }
       const standIn = this.#standIns.get(field);
@@ -321,6 +465,9 @@ export class ClusterNode {
       return out;
     }
     this.#remember(field, delta.tokenHash);
+    const room = isDeviceRoom(delta.room) ? delta.room : undefined;
+    if (room) this.#deviceRooms.set(field, room);
+    else this.#deviceRooms.delete(field);
     if (delta.instance === this.instanceId) return out;
     const local = this.#local.get(field);
     if (local !== undefined) {
@@ -334,6 +481,12 @@ export class ClusterNode {
       standIn.instance = delta.instance;
       standIn.tokenHash = delta.tokenHash;
       for (const callId of this.core.confirmedCalls(standIn.id)) out.push(this.#route(standIn, { type: 'callRejoined', callId }));
+      // Its room membership here carried over too (its new home told it resumedRoom): the room as it is now.
+      if (room?.owner === this.instanceId) {
+        const snapshot = this.core.roomSnapshot(standIn.id, now);
+        if (snapshot?.roomId === room.roomId) out.push(...this.#fromCore(snapshot.outputs, now));
+        else out.push(this.#roomLost(standIn, room.roomId));
+      }
       // Its chat queue, again, to the instance it is on now (updates in flight to the old one may be lost).
       out.push(...this.#fromCore(this.core.redeliverChats(standIn.id, now), now));
       return out;
@@ -342,8 +495,18 @@ export class ClusterNode {
     const created: StandIn = { id: this.#nextStandIn--, device, instance: delta.instance, tokenHash: delta.tokenHash };
     this.#standIns.set(field, created);
     this.#standInById.set(created.id, created);
-    out.push(...this.#fromCore(this.core.openStandIn(created.id, device, delta.resumed ? this.#tokens.get(field) : undefined, now), now));
+    const opened = this.core.openStandIn(created.id, device, delta.resumed ? this.#tokens.get(field) : undefined, now);
+    out.push(...this.#fromCore(opened, now));
+    // A device resuming a membership of a room held here (its new home told it resumedRoom) that ended meanwhile.
+    if (delta.resumed && room?.owner === this.instanceId) {
+      const resumedRoom = opened.some((o) => o.kind === 'send' && o.message.type === 'welcome' && o.message.resumedRoom === room.roomId);
+      if (!resumedRoom) out.push(this.#roomLost(created, room.roomId));
+    }
     return out;
+  }
+
+  #roomLost(standIn: StandIn, roomId: string): ClusterOutput {
+    return this.#route(standIn, { type: 'error', code: 'room-lost', message: 'the room no longer holds this member (it was away too long, or the room ended): join it again', roomId });
   }
 
   #closeStandIn(standIn: StandIn, now: number): ClusterOutput[] {
@@ -356,7 +519,11 @@ export class ClusterNode {
   #remember(field: string, hash: string): void {
     this.#sessions.delete(field);
     this.#sessions.set(field, hash);
-    if (this.#sessions.size > MAX_REMEMBERED_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+    if (this.#sessions.size > MAX_REMEMBERED_SESSIONS) {
+      const oldest = this.#sessions.keys().next().value!;
+      this.#sessions.delete(oldest);
+      this.#deviceRooms.delete(oldest);
+    }
   }
 
   /**
@@ -371,8 +538,69 @@ export class ClusterNode {
     const field = directoryField(hello);
     if (this.#sessions.get(field) !== tokenHash(hello.resume!)) return text;
     this.#resuming.add(id);
+    const room = this.#deviceRooms.get(field);
+    if (room !== undefined && room.owner !== this.instanceId && this.core.roomsEnabled) this.#resumingRoom.set(id, room);
     const mine = this.#tokens.get(field);
     return mine === undefined || mine === hello.resume ? text : JSON.stringify({ ...hello, resume: mine });
+  }
+
+  /**
+   * A local member's room frame: a join asks Redis who owns the room; a frame for a room another instance owns goes
+   * there. Undefined: the local core handles it (its own rooms, or the errors for a room the device is not in).
+   */
+  #roomFrame(id: ConnectionId, device: DeviceRef, text: string, bytes: number, now: number): ClusterOutput[] | undefined {
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok) return undefined;
+    const message = parsed.message;
+    const field = directoryField(device);
+    const remote = this.#remoteRooms.get(field);
+    if (message.type === 'joinRoom') {
+      if (remote !== undefined) {
+        return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${remote.roomId}; leave it first`, requestId: message.requestId, roomId: message.roomId } }];
+      }
+      if (this.core.roomOf(id) !== undefined) return undefined;
+      // Charged to the device's rate limit here: the claim costs a Redis round trip before any core sees the frame.
+      const refused = this.core.admit(id, text, bytes, now);
+      if (refused !== undefined) return this.#fromCore(refused, now);
+      return [{ kind: 'claim-room', claim: { roomId: message.roomId, connection: id, text, bytes } }];
+    }
+    const roomId = message.type === 'requestCall' ? message.room?.roomId : ROOM_FRAMES.has(message.type) ? (message as { roomId: string }).roomId : undefined;
+    if (remote === undefined || roomId !== remote.roomId) return undefined;
+    this.#routed++;
+    const routed: ClusterOutput = { kind: 'route', instance: remote.owner, message: { kind: 'frame', from: this.instanceId, device, text, bytes } };
+    if (message.type !== 'leaveRoom') return [routed];
+    this.#remoteRooms.delete(field);
+    return [routed, ...this.#reregister(field, device)];
+  }
+
+  /** A room message from an owner to a local device: who owns the room, and whether the join failed. */
+  #roomDelivered(field: string, from: string, m: ServerMessage & { roomId?: string }): boolean {
+    const room = this.#remoteRooms.get(field);
+    if (m.type === 'roomJoined' || m.type === 'roomResumed') {
+      if (room === undefined || room.roomId !== m.roomId || !room.joined) this.#remoteRooms.set(field, { roomId: m.roomId, owner: from, joined: true, joinRequestId: '' });
+      else room.owner = from;
+      return m.type === 'roomJoined';
+    }
+    if (m.type !== 'error' || room === undefined || room.roomId !== m.roomId) return false;
+    if (m.code === 'room-lost' || (!room.joined && m.requestId === room.joinRequestId)) this.#remoteRooms.delete(field);
+    return false;
+  }
+
+  /** The room a local device is in (held here or elsewhere), for its directory entry. */
+  #roomOfLocal(field: string): DeviceRoom | undefined {
+    const remote = this.#remoteRooms.get(field);
+    if (remote !== undefined) return { roomId: remote.roomId, owner: remote.owner };
+    const id = this.#local.get(field);
+    const roomId = id === undefined ? undefined : this.core.roomOf(id);
+    return roomId === undefined ? undefined : { roomId, owner: this.instanceId };
+  }
+
+  /** Publishes a local device's entry again: its room changed (every instance learns where it would resume). */
+  #reregister(field: string, device: DeviceRef): ClusterOutput[] {
+    const token = this.#tokens.get(field);
+    if (token === undefined || !this.#local.has(field)) return [];
+    const room = this.#roomOfLocal(field);
+    return [{ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: tokenHash(token), resumed: false, ...(room ? { room } : {}) } }];
   }
 
   #route(standIn: StandIn, message: ServerMessage): ClusterOutput {
@@ -383,7 +611,18 @@ export class ClusterNode {
   /** The core's outputs: those for stand-ins go to their device's instance; welcomes register local devices. */
   #fromCore(outputs: ServerOutput[], now: number): ClusterOutput[] {
     const out: ClusterOutput[] = [];
+    let touched: Set<string> | undefined;
     for (const output of outputs) {
+      if (output.kind === 'room-media') {
+        // The SFU of this instance serves every member, local or a stand-in (even one closed meanwhile: a leave).
+        (touched ??= new Set()).add(output.request.roomId);
+        out.push(output);
+        // A local device left a room held here: its directory entry no longer names it.
+        const device = output.request.op === 'leave' && output.to > 0 ? this.#localDevice.get(output.to) : undefined;
+        if (device !== undefined && this.core.roomOf(output.to) === undefined) out.push(...this.#reregister(directoryField(device), device));
+        continue;
+      }
+      if (output.kind === 'send' && output.message.type === 'error' && output.message.roomId !== undefined) (touched ??= new Set()).add(output.message.roomId);
       const standIn = output.to < 0 ? this.#standInById.get(output.to) : undefined;
       if (output.to < 0) {
         if (standIn === undefined) continue; // closed meanwhile
@@ -399,11 +638,17 @@ export class ClusterNode {
         }
         continue;
       }
-      out.push(output);
       if (output.kind === 'send' && output.message.type === 'welcome' && output.message.resumeToken !== undefined) {
         const m = output.message;
         const device = { userId: m.userId, deviceId: m.deviceId };
         const field = directoryField(device);
+        // Resuming a membership of a room another instance holds: the owner carries it over (`roomResumed` follows).
+        const room = this.#resumingRoom.get(output.to);
+        this.#resumingRoom.delete(output.to);
+        if (room !== undefined && m.resumedRoom === undefined) {
+          this.#remoteRooms.set(field, { roomId: room.roomId, owner: room.owner, joined: true, joinRequestId: '' });
+          out.push({ ...output, message: { ...m, resumedRoom: room.roomId } });
+        } else out.push(output);
         // Admitted here: a stand-in of the same device was replaced by the core (its calls resumed if the token matched).
         const standIn2 = this.#standIns.get(field);
         if (standIn2) {
@@ -416,12 +661,32 @@ export class ClusterNode {
         const hash = tokenHash(m.resumeToken!);
         this.#remember(field, hash);
         const resumed = this.#resuming.delete(output.to) || m.resumed !== undefined;
-        out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: hash, resumed } });
+        const held = this.#roomOfLocal(field);
+        out.push({ kind: 'register', delta: { op: 'up', ...device, instance: this.instanceId, tokenHash: hash, resumed, ...(held ? { room: held } : {}) } });
+        continue;
+      }
+      out.push(output);
+      // A local device joined a room held here: its directory entry names it (where it resumes if it moves).
+      if (output.kind === 'send' && output.message.type === 'roomJoined') {
+        const device = this.#localDevice.get(output.to);
+        if (device !== undefined) out.push(...this.#reregister(directoryField(device), device));
+      }
+    }
+    // A room that emptied here is released, so that the next join may claim it anywhere.
+    for (const roomId of touched ?? []) {
+      if (this.#owned.has(roomId) && !this.core.hasRoom(roomId)) {
+        this.#owned.delete(roomId);
+        out.push({ kind: 'release-room', roomId });
       }
     }
     void now;
     return out;
   }
+}
+
+function isDeviceRoom(value: unknown): value is DeviceRoom {
+  const r = value as Partial<Record<string, unknown>> | null | undefined;
+  return typeof r === 'object' && r !== null && typeof r.roomId === 'string' && typeof r.owner === 'string' && INSTANCE_ID_PATTERN.test(r.owner);
 }
 
 /** The error told to a device whose chat frame no writer took: nothing was stored. */

@@ -4,6 +4,8 @@
  *
  * Keys (under `prefix`, default `mtcall:`): `dir` — hash (user\0device → "instance tokenHash"); `devices:<instance>`
  * — set of an instance's fields; `alive:<instance>` — its heartbeat, with a TTL; `instances` — set of instance ids.
+ * Rooms: `room:<id>` — hash (`owner`: the instance holding the room, `gen`: its generation, bumped by every new
+ * holder, never going back while the key lives); `rooms:<instance>` — set of the rooms an instance claimed.
  * Channels: `delta` (directory changes, to every instance) and `to:<instance>` (one per instance). Every directory
  * change runs as one Lua script that also publishes its delta, so no instance ever sees a change without its delta.
  * One connection sends commands in order (a registration always precedes the frames that follow it); one more
@@ -62,9 +64,48 @@ redis.call('SREM', ARGV[1] .. 'devices:' .. ARGV[3], ARGV[2])
 redis.call('PUBLISH', ARGV[1] .. 'delta', ARGV[4])
 return 1`;
 
-const HEARTBEAT_AND_SWEEP = `
+/**
+ * Claims a room (KEYS[1] = room:<id>; ARGV = prefix, instance, room id): taken when nobody holds it or its holder's
+ * heartbeat key expired (a takeover), the generation bumped for every new holder. Returns { holder, generation }.
+ * A previous holder keeps the room in its `rooms:` set: its next heartbeat (if it comes back) reports it lost.
+ */
+export const ROOM_CLAIM = `
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. 'alive:' .. owner) == 1 then
+  return {owner, redis.call('HGET', KEYS[1], 'gen')}
+end
+if owner ~= ARGV[2] then
+  redis.call('HINCRBY', KEYS[1], 'gen', 1)
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+  redis.call('PERSIST', KEYS[1])
+  redis.call('SADD', ARGV[1] .. 'rooms:' .. ARGV[2], ARGV[3])
+end
+return {ARGV[2], redis.call('HGET', KEYS[1], 'gen')}`;
+
+/** Releases a room only while this instance holds it; its generation is kept a day (a later holder counts on). */
+export const ROOM_RELEASE = `
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], 'owner')
+redis.call('PEXPIRE', KEYS[1], 86400000)
+redis.call('SREM', ARGV[1] .. 'rooms:' .. ARGV[2], ARGV[3])
+return 1`;
+
+/**
+ * Refreshes this instance's heartbeat; sweeps the instances whose heartbeat expired (their devices, with deltas; their
+ * room claims, freed; a \`gone\` notice); returns the rooms this instance claimed and no longer holds (taken over).
+ */
+export const HEARTBEAT_AND_SWEEP = `
 redis.call('SET', ARGV[1] .. 'alive:' .. ARGV[2], '1', 'PX', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[2])
+local lost = {}
+local mine = ARGV[1] .. 'rooms:' .. ARGV[2]
+redis.call('PERSIST', mine)
+for _, room in ipairs(redis.call('SMEMBERS', mine)) do
+  if redis.call('HGET', ARGV[1] .. 'room:' .. room, 'owner') ~= ARGV[2] then
+    redis.call('SREM', mine, room)
+    table.insert(lost, room)
+  end
+end
 local removed = 0
 for _, inst in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if redis.call('EXISTS', ARGV[1] .. 'alive:' .. inst) == 0 then
@@ -79,10 +120,21 @@ for _, inst in ipairs(redis.call('SMEMBERS', KEYS[2])) do
       end
     end
     redis.call('DEL', set)
+    local rooms = ARGV[1] .. 'rooms:' .. inst
+    for _, room in ipairs(redis.call('SMEMBERS', rooms)) do
+      local key = ARGV[1] .. 'room:' .. room
+      if redis.call('HGET', key, 'owner') == inst then
+        redis.call('HDEL', key, 'owner')
+        redis.call('PEXPIRE', key, 86400000)
+      end
+    end
+    -- Kept a while: if the instance was only late, its next heartbeat finds its rooms gone and drops them.
+    redis.call('PEXPIRE', rooms, 86400000)
     redis.call('SREM', KEYS[2], inst)
+    redis.call('PUBLISH', ARGV[1] .. 'delta', cjson.encode({op = 'gone', instance = inst}))
   end
 end
-return removed`;
+return lost`;
 
 /** The engine a WebSocket adapter drives: the core's methods, with the cluster's outputs already carried out. */
 export interface RedisClusterLink {
@@ -106,6 +158,11 @@ export interface RedisClusterLink {
 function isDelta(value: unknown): value is DirectoryDelta {
   const d = value as Partial<Record<string, unknown>> | null;
   return typeof d === 'object' && d !== null && (d.op === 'up' || d.op === 'down') && typeof d.userId === 'string' && typeof d.deviceId === 'string' && typeof d.instance === 'string';
+}
+
+function isGone(value: unknown): value is { op: 'gone'; instance: string } {
+  const d = value as Partial<Record<string, unknown>> | null;
+  return typeof d === 'object' && d !== null && d.op === 'gone' && typeof d.instance === 'string';
 }
 
 /**
@@ -133,12 +190,9 @@ export async function connectRedisCluster(
   const sub = client.duplicate();
   sub.on('error', report);
   await sub.connect();
-  const shas = {
-    register: await client.scriptLoad(REGISTER),
-    unregister: await client.scriptLoad(UNREGISTER),
-    heartbeat: await client.scriptLoad(HEARTBEAT_AND_SWEEP),
-  };
-  const scripts = { register: REGISTER, unregister: UNREGISTER, heartbeat: HEARTBEAT_AND_SWEEP };
+  const scripts = { register: REGISTER, unregister: UNREGISTER, heartbeat: HEARTBEAT_AND_SWEEP, claim: ROOM_CLAIM, release: ROOM_RELEASE };
+  const shas = {} as Record<keyof typeof scripts, string>;
+  for (const name of Object.keys(scripts) as (keyof typeof scripts)[]) shas[name] = await client.scriptLoad(scripts[name]);
   /** Sends a command; a failure (Redis down, client closed) is logged, never thrown. */
   const send = (command: () => Promise<unknown>) => {
     try {
@@ -147,9 +201,13 @@ export async function connectRedisCluster(
       report(error);
     }
   };
-  const run = (name: keyof typeof shas, keys: string[], args: string[]) => {
-    if (!client.isOpen) return report(new Error(`redis closed: ${name} not sent`));
-    client.evalSha(shas[name], { keys, arguments: args }).catch((error: unknown) => {
+  /** Runs a script; resolves with its reply, or undefined after logging a failure. */
+  const run = (name: keyof typeof shas, keys: string[], args: string[]): Promise<unknown> => {
+    if (!client.isOpen) {
+      report(new Error(`redis closed: ${name} not sent`));
+      return Promise.resolve(undefined);
+    }
+    return client.evalSha(shas[name], { keys, arguments: args }).catch((error: unknown) => {
       // After a Redis restart the script cache is empty: send the script itself.
       if (error instanceof Error && error.message.startsWith('NOSCRIPT')) return client.eval(scripts[name], { keys, arguments: args }).catch(report);
       report(error);
@@ -176,7 +234,21 @@ export async function connectRedisCluster(
           run('unregister', [dir], [prefix, directoryField(output.device), self, JSON.stringify({ op: 'down', ...output.device, instance: self })]);
           break;
         case 'heartbeat':
-          run('heartbeat', [dir, `${prefix}instances`], [prefix, self, String(options.instanceTtlMs)]);
+          void run('heartbeat', [dir, `${prefix}instances`], [prefix, self, String(options.instanceTtlMs)]).then((lost) => {
+            if (Array.isArray(lost) && lost.length > 0) fromOutside(node.roomsLost(lost.map(String), Date.now()));
+          });
+          break;
+        case 'claim-room': {
+          const { claim } = output;
+          void run('claim', [`${prefix}room:${claim.roomId}`], [prefix, self, claim.roomId]).then((reply) => {
+            const owner = Array.isArray(reply) ? String(reply[0]) : undefined;
+            // Redis unreachable: nobody can say who holds the room; the join is refused (room-lost), nothing changed.
+            fromOutside(owner === undefined ? node.roomUnclaimed(claim) : node.roomClaimed(claim, owner, Date.now()));
+          });
+          break;
+        }
+        case 'release-room':
+          void run('release', [`${prefix}room:${output.roomId}`], [prefix, self, output.roomId]);
           break;
         default:
           local.push(output);
@@ -201,6 +273,7 @@ export async function connectRedisCluster(
     try {
       if (channel === `${prefix}delta`) {
         if (isDelta(value)) fromOutside(node.delta(value, Date.now()));
+        else if (isGone(value)) fromOutside(node.instanceGone(value.instance));
       } else fromOutside(node.message(value as ClusterMessage, Date.now()));
     } catch (error) {
       report(error);

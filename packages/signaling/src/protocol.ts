@@ -61,6 +61,7 @@ export const SERVER_ERROR_CODES = [
   'not-in-room', // a room message for a room this connection is not in (or has not finished joining)
   'unknown-member', // no such member in the room
   'room-busy', // the previous request of this member is still being served by the SFU
+  'room-lost', // the instance that held the room stopped or handed it over (cluster): join the room again
   // The SFU's refusals, passed on with their own names (@mtcall/sfu SFU_ERROR_CODES)
   'unknown-transport', // no such transport of this member
   'unknown-producer', // no such producer (of this member, or in this room)

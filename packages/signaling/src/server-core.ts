@@ -196,15 +196,11 @@ export class SignalingServerCore {
   }
 
   /** A frame arrived on a connection. `byteLength` is its size on the wire. */
-  receive(id: ConnectionId, text: string, byteLength: number, now: number): ServerOutput[] {
+  receive(id: ConnectionId, text: string, byteLength: number, now: number, admitted = false): ServerOutput[] {
     const connection = this.#connections.get(id);
     if (!connection) return [];
     const out = this.#outbox();
-    if (!this.#connections.admitFrame(connection, now, out, () => (byteLength <= this.#options.maxMessageBytes ? peekRequestId(text) : undefined))) return out.outputs;
-    if (byteLength > this.#options.maxMessageBytes) {
-      out.error(id, 'frame-too-large', `frame of ${byteLength} bytes exceeds the limit of ${this.#options.maxMessageBytes}`);
-      return out.outputs;
-    }
+    if (!admitted && !this.#admit(connection, text, byteLength, now, out)) return out.outputs;
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       out.error(id, parsed.code, parsed.message);
@@ -212,6 +208,27 @@ export class SignalingServerCore {
     }
     this.#dispatch(connection, parsed.message, now, out);
     return out.outputs;
+  }
+
+  /**
+   * Cluster: charges a frame to its connection's rate limit and size cap before the cluster node acts on it (a room
+   * claim costs a Redis round trip); `receive(…, admitted = true)` then does not charge it again. Returns the
+   * refusal's outputs, or undefined when admitted.
+   */
+  admit(id: ConnectionId, text: string, byteLength: number, now: number): ServerOutput[] | undefined {
+    const connection = this.#connections.get(id);
+    if (!connection) return [];
+    const out = this.#outbox();
+    return this.#admit(connection, text, byteLength, now, out) ? undefined : out.outputs;
+  }
+
+  #admit(connection: Connection, text: string, byteLength: number, now: number, out: Outbox): boolean {
+    if (!this.#connections.admitFrame(connection, now, out, () => (byteLength <= this.#options.maxMessageBytes ? peekRequestId(text) : undefined))) return false;
+    if (byteLength > this.#options.maxMessageBytes) {
+      out.error(connection.id, 'frame-too-large', `frame of ${byteLength} bytes exceeds the limit of ${this.#options.maxMessageBytes}`);
+      return false;
+    }
+    return true;
   }
 
   /** A connection closed. Calls it was part of end for the peer with `'disconnected'`; it leaves its room. */
@@ -267,6 +284,40 @@ export class SignalingServerCore {
     const out = this.#outbox();
     const connection = this.#connections.get(id);
     if (connection) this.#chats.deviceOnline(connection, now, out);
+    return out.outputs;
+  }
+
+  /** Cluster: whether this core serves rooms at all (`rooms` option). */
+  get roomsEnabled(): boolean {
+    return this.#options.rooms !== undefined;
+  }
+
+  /** Cluster: whether this core holds the room now (so its instance must keep its claim on it). */
+  hasRoom(roomId: string): boolean {
+    return this.#rooms.has(roomId);
+  }
+
+  /** Cluster: the room a connection is in here (joined or joining), if any. */
+  roomOf(id: ConnectionId): string | undefined {
+    return this.#connections.get(id)?.room?.roomId;
+  }
+
+  /**
+   * Cluster: the device of stand-in `id` moved to another instance without this core seeing it drop: `roomResumed`
+   * with its room now. Returns the room, or undefined (it is in none here: nothing is sent).
+   */
+  roomSnapshot(id: ConnectionId, now: number): { roomId: string; outputs: ServerOutput[] } | undefined {
+    const connection = this.#connections.get(id);
+    const out = this.#outbox();
+    void now;
+    return connection && this.#rooms.snapshot(connection, out) ? { roomId: connection.room!.roomId, outputs: out.outputs } : undefined;
+  }
+
+  /** Cluster: another instance took the room over; its members here are told `room-lost` and the SFU drops them. */
+  dropRoom(roomId: string, now: number): ServerOutput[] {
+    const out = this.#outbox();
+    this.#rooms.drop(roomId, out);
+    void now;
     return out.outputs;
   }
 

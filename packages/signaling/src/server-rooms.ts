@@ -164,6 +164,32 @@ export class RoomRegistry {
     return this.#rooms.size;
   }
 
+  /** Whether this registry holds the room (members joined, joining or parked). */
+  has(roomId: string): boolean {
+    return this.#rooms.has(roomId);
+  }
+
+  /**
+   * The room is gone from this server (cluster: another instance took it over): every member is told `room-lost`
+   * (parked ones are simply forgotten), their pairwise key exchanges end and the SFU drops their media.
+   */
+  drop(roomId: string, out: Outbox): void {
+    const room = this.#rooms.get(roomId);
+    if (!room) return;
+    this.#rooms.delete(roomId);
+    for (const member of room.members.values()) {
+      const connection = member.away?.connection ?? this.#connections.get(member.connection);
+      if (member.away) this.#parked.delete(member.away.device);
+      if (connection) {
+        if (connection.room?.roomId === roomId) delete connection.room;
+        this.#left(connection, roomId, out);
+      }
+      if (!member.away) out.error(member.connection, 'room-lost', 'the server that held this room handed it over: join it again', { roomId });
+      if (member.joined) out.push({ kind: 'room-media', to: member.connection, request: { roomId, memberId: member.memberId, op: 'leave' } });
+    }
+    out.log({ event: 'room-dropped', roomId, detail: `${room.members.size} members told room-lost` });
+  }
+
   /** Members (joined) of a room, in join order. */
   members(roomId: string): RoomMemberInfo[] {
     const room = this.#rooms.get(roomId);
@@ -267,6 +293,21 @@ export class RoomRegistry {
     if (!member?.away || connection.room) return;
     member.connection = connection.id;
     connection.room = { ...place };
+  }
+
+  /**
+   * Cluster: a member's device reconnected to another instance while its stand-in here stayed open (the drop was
+   * never seen here): `roomResumed` with the room as it is, as after a parked resume. False if it is in no room here.
+   */
+  snapshot(connection: Connection, out: Outbox): boolean {
+    const place = connection.room;
+    const room = place && this.#rooms.get(place.roomId);
+    const member = place && room?.members.get(place.memberId);
+    if (!room || !member?.joined || member.away || member.connection !== connection.id) return false;
+    out.send(connection.id, {
+      type: 'roomResumed', roomId: room.id, memberId: member.memberId, members: this.#list(room), distributor: this.#distributor(room), producers: [...room.producers.values()],
+    });
+    return true;
   }
 
   /** After the welcome of a resumed device: `roomResumed`, then the room code messages it missed. */

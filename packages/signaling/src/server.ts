@@ -86,7 +86,7 @@ export interface StartSignalingServerOptions extends Partial<Omit<SignalingServe
    */
   turn?: TurnOptions;
   /**
-   * Run as one instance of a cluster sharing presence, device routing and calls through Redis (`cluster-node.ts`):
+   * Run as one instance of a cluster sharing presence, device routing, calls and rooms through Redis (`cluster-node.ts`):
    * a caller on one instance reaches the callee's devices on any other. Absent: everything in this process.
    */
   redis?: RedisClusterOptions;

@@ -4,11 +4,25 @@
  * Redis adapter's semantics: register/unregister are atomic with their delta; unregister only while owning.
  */
 
-import { ClusterNode, directoryField, type ClusterMessage, type ClusterOutput, type DirectoryDelta } from '../cluster-node.js';
+import { ClusterNode, directoryField, type ClusterMessage, type ClusterOutput, type DirectoryDelta, type RoomClaim } from '../cluster-node.js';
+import type { RoomMediaOutcome, RoomRequest } from '../server-rooms.js';
 import { DEFAULT_DH_CONFIG, DEFAULT_SERVER_LIMITS, SignalingServerCore } from '../server.js';
 import type { ServerMessage } from '../protocol.js';
 
-type Pending = { to: string; kind: 'delta'; delta: DirectoryDelta } | { to: string; kind: 'message'; message: ClusterMessage };
+type Pending =
+  | { to: string; kind: 'delta'; delta: DirectoryDelta }
+  | { to: string; kind: 'message'; message: ClusterMessage }
+  /** A room claim sent to Redis by `to` (answered when delivered: the order of claims is the test's). */
+  | { to: string; kind: 'claim'; claim: RoomClaim }
+  /** The sweep's notice that an instance is dead. */
+  | { to: string; kind: 'gone'; instance: string };
+
+/** The SFU as these tests see it: every request succeeds at once (a join: no producers yet). */
+function fakeMedia(request: RoomRequest): RoomMediaOutcome {
+  if (request.op === 'join') return { ok: true, value: { rtpCapabilities: { codecs: [] }, producers: [] } };
+  if (request.op === 'leave') return { ok: true, value: [] };
+  return { ok: true, value: {} };
+}
 
 /** What one local connection of an instance received. */
 export interface MemoryConnection {
@@ -20,6 +34,9 @@ export class MemoryCluster {
   readonly nodes = new Map<string, ClusterNode>();
   readonly directory = new Map<string, { instance: string; tokenHash: string }>();
   readonly alive = new Map<string, number>();
+  /** Room claims as the Lua scripts keep them: holder (absent: free) and generation; each instance's claimed set. */
+  readonly rooms = new Map<string, { owner?: string; gen: number }>();
+  readonly roomsOf = new Map<string, Set<string>>();
   readonly pending: Pending[] = [];
   readonly connections = new Map<string, Map<number, MemoryConnection>>();
   now = 1_000;
@@ -30,8 +47,11 @@ export class MemoryCluster {
     this.ttlMs = ttlMs;
   }
 
-  add(instanceId: string, options: { resumeGraceMs?: number; chatInstance?: string } = {}): ClusterNode {
-    const core = new SignalingServerCore({ dhConfig: DEFAULT_DH_CONFIG, ...DEFAULT_SERVER_LIMITS, rateLimit: { ...DEFAULT_SERVER_LIMITS.rateLimit }, resumeGraceMs: options.resumeGraceMs ?? 30_000 });
+  add(instanceId: string, options: { resumeGraceMs?: number; chatInstance?: string; rooms?: boolean } = {}): ClusterNode {
+    const core = new SignalingServerCore({
+      dhConfig: DEFAULT_DH_CONFIG, ...DEFAULT_SERVER_LIMITS, rateLimit: { ...DEFAULT_SERVER_LIMITS.rateLimit }, resumeGraceMs: options.resumeGraceMs ?? 30_000,
+      ...(options.rooms ? { rooms: { maxMembers: 20, maxRooms: 100 } } : {}),
+    });
     const node = new ClusterNode(core, { instanceId, instanceTtlMs: this.ttlMs, ...(options.chatInstance !== undefined ? { chatInstance: options.chatInstance } : {}) }, this.now);
     this.nodes.set(instanceId, node);
     this.connections.set(instanceId, new Map());
@@ -93,7 +113,35 @@ export class MemoryCluster {
       if (from && p.kind === 'message') this.apply(p.message.from, from.unrouted(p.to, p.message));
       return;
     }
-    this.apply(p.to, p.kind === 'delta' ? node.delta(p.delta, this.now) : node.message(p.message, this.now));
+    switch (p.kind) {
+      case 'delta':
+        return this.apply(p.to, node.delta(p.delta, this.now));
+      case 'message':
+        return this.apply(p.to, node.message(p.message, this.now));
+      case 'gone':
+        return this.apply(p.to, node.instanceGone(p.instance));
+      case 'claim':
+        return this.apply(p.to, node.roomClaimed(p.claim, this.#claim(p.to, p.claim.roomId), this.now));
+    }
+  }
+
+  /** ROOM_CLAIM: the holder stays while alive; otherwise this instance takes the room, one generation on. */
+  #claim(instance: string, roomId: string): string {
+    const room = this.rooms.get(roomId) ?? { gen: 0 };
+    this.rooms.set(roomId, room);
+    if (room.owner !== undefined && room.owner !== instance && (this.alive.get(room.owner) ?? 0) > this.now) return room.owner;
+    if (room.owner !== instance) {
+      room.owner = instance;
+      room.gen++;
+      this.#roomsOf(instance).add(roomId);
+    }
+    return instance;
+  }
+
+  #roomsOf(instance: string): Set<string> {
+    let set = this.roomsOf.get(instance);
+    if (!set) this.roomsOf.set(instance, (set = new Set()));
+    return set;
   }
 
   /** Advances time for every live instance (heartbeats, expiry sweeps, the cores' deadlines). */
@@ -133,8 +181,25 @@ export class MemoryCluster {
           this.#publish({ op: 'down', ...output.device, instance: instanceId });
           break;
         }
-        case 'heartbeat':
+        case 'claim-room':
+          this.pending.push({ to: instanceId, kind: 'claim', claim: output.claim });
+          break;
+        case 'release-room': {
+          const room = this.rooms.get(output.roomId);
+          if (room?.owner !== instanceId) break;
+          delete room.owner;
+          this.roomsOf.get(instanceId)?.delete(output.roomId);
+          break;
+        }
+        case 'room-media':
+          this.apply(instanceId, this.nodes.get(instanceId)?.roomMediaDone(output.to, output.request, fakeMedia(output.request), this.now) ?? []);
+          break;
+        case 'heartbeat': {
           this.alive.set(instanceId, this.now + this.ttlMs);
+          const mine = this.#roomsOf(instanceId);
+          const lost = [...mine].filter((roomId) => this.rooms.get(roomId)?.owner !== instanceId);
+          for (const roomId of lost) mine.delete(roomId);
+          if (lost.length > 0) this.apply(instanceId, this.nodes.get(instanceId)?.roomsLost(lost, this.now) ?? []);
           for (const [dead, until] of [...this.alive]) {
             if (until > this.now) continue;
             this.alive.delete(dead);
@@ -144,8 +209,14 @@ export class MemoryCluster {
               const [userId, deviceId] = field.split('\u0000') as [string, string];
               this.#publish({ op: 'down', userId, deviceId, instance: dead });
             }
+            for (const roomId of this.roomsOf.get(dead) ?? []) {
+              const room = this.rooms.get(roomId);
+              if (room?.owner === dead) delete room.owner;
+            }
+            for (const to of this.nodes.keys()) this.pending.push({ to, kind: 'gone', instance: dead });
           }
           break;
+        }
         default:
           break;
       }
