@@ -180,10 +180,13 @@ export class RedisChatStore extends MemoryChatStore {
   /**
    * Whether this instance may still change the chats at `now`: not once the lease is lost, nor past the deadline of
    * the last acknowledged renewal — checked on every frame, so a process that wakes from a pause longer than the
-   * lease refuses the frames that waited for it even before its timers run (and gives the lease up then).
+   * lease refuses the frames that waited for it even before its timers run (and gives the lease up then). False too
+   * while Redis is unreachable (frames get `chats-unavailable` instead of a confirmation nothing backs).
    */
   writable(now: number): boolean {
     if (this.#leaseLost) return false;
+    // Redis unreachable: a change could not be stored (nor fenced) now; refuse rather than confirm it from memory.
+    if (!this.#client.isReady) return false;
     if (now < this.#deadlineAt) return true;
     queueMicrotask(() => this.#lose(`no lease renewal acknowledged by Redis before ${new Date(this.#deadlineAt).toISOString()}`));
     return false;

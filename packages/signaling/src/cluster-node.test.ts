@@ -248,3 +248,38 @@ describe('ClusterNode: secret chats through the chat instance (in-memory bus)', 
     expect(c.got('B', alice, 'chatUpdate').map((u) => [u.qts, u.update.kind]).at(-1)).toEqual([2, 'message']);
   });
 });
+
+describe('JSON escapes do not get a frame past the routing (security review)', () => {
+  const raw = (c: MemoryCluster, at: string, id: number, text: string) => c.apply(at, c.nodes.get(at)!.receive(id, text, text.length, c.now));
+
+  it('an escaped chat type is still forwarded to the chat instance: one qts counter, nothing kept elsewhere', () => {
+    const c = new MemoryCluster();
+    for (const id of ['A', 'B', 'C']) c.add(id, { chatInstance: 'A' });
+    c.run();
+    const mallory = c.connect('B', 'mallory', 'm1');
+    const bob = c.connect('C', 'bob', 'b1');
+    c.run();
+    // "\u0063" is "c": the frame parses as chatRequest without containing the text "chat.
+    raw(c, 'B', mallory, `{"type":"\\u0063hatRequest","requestId":"r1","userId":"bob","gA":"${bytesToBase64(gA)}"}`);
+    c.run();
+    expect(c.got('B', mallory, 'chatCreated')).toHaveLength(1);
+    expect(c.got('C', bob, 'chatUpdate').map((u) => u.qts)).toEqual([1]);
+    expect(c.nodes.get('A')!.core.chatStore.lastQts('bob/b1')).toBe(1); // numbered by the chat instance
+    expect(c.nodes.get('B')!.core.chatStore.chatCount('mallory')).toBe(0); // nothing decided on B
+  });
+
+  it('an escaped roomId still goes through the room claim: the room has one owner', () => {
+    const c = new MemoryCluster();
+    for (const id of ['A', 'B']) c.add(id, { rooms: true });
+    c.run();
+    const alice = c.connect('A', 'alice', 'a1');
+    const mallory = c.connect('B', 'mallory', 'm1');
+    c.run();
+    c.send('A', alice, { type: 'joinRoom', requestId: 'j1', roomId: 'r' });
+    c.run();
+    raw(c, 'B', mallory, `{"type":"joinRoom","requestId":"j2","room\\u0049d":"r"}`);
+    c.run();
+    expect(c.nodes.get('B')!.core.hasRoom('r')).toBe(false);
+    expect(c.got('B', mallory, 'roomJoined').map((j) => j.memberId)).toEqual([2]); // a member of A's room
+  });
+});

@@ -256,7 +256,7 @@ export class ClusterNode {
       // Not admitted yet: a hello resuming a session another instance (or this one, as a stand-in) knew.
       return this.#fromCore(this.core.receive(id, this.#hello(id, text), byteLength, now), now);
     }
-    if (this.#chatOwner !== undefined && text.includes('"chat')) {
+    if (this.#chatOwner !== undefined && mayName(text, '"chat')) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) {
         if (this.#chatOwner === null) return [{ kind: 'send', to: id, message: chatsUnavailable(parsed.message, 'no instance holds the secret-chat writer lease now') }];
@@ -264,11 +264,11 @@ export class ClusterNode {
         return [{ kind: 'route', instance: this.#chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
       }
     }
-    if (this.core.roomsEnabled && text.includes('"roomId"')) {
+    if (this.core.roomsEnabled && mayName(text, '"roomId"')) {
       const routed = this.#roomFrame(id, device, text, byteLength, now);
       if (routed !== undefined) return routed;
     }
-    if (this.#remoteCalls.size > 0 && text.includes('"callId"')) {
+    if (this.#remoteCalls.size > 0 && mayName(text, '"callId"')) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && FORWARDED.has(parsed.message.type)) {
         const callId = (parsed.message as { callId: string }).callId;
@@ -327,14 +327,14 @@ export class ClusterNode {
       case 'frame': {
         const standIn = this.#standIns.get(directoryField(message.device));
         if (standIn === undefined) return [];
-        if (this.#chatOwner !== undefined && message.text.includes('"chat')) {
+        if (this.#chatOwner !== undefined && mayName(message.text, '"chat')) {
           // A chat frame forwarded by an instance that still takes this one for the writer (its lease was lost, or
           // another took over): refused, never handled by a core whose chats are no longer the truth.
           const parsed = parseClientMessage(message.text);
           if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) return [this.#route(standIn, chatsUnavailable(parsed.message, 'this instance does not keep the secret chats (the writer changed)'))];
         }
         // A join for a room this instance does not hold (it released it meanwhile): claim it, or pass the frame on.
-        if (this.core.roomsEnabled && message.text.includes('"joinRoom"')) {
+        if (this.core.roomsEnabled && mayName(message.text, '"joinRoom"')) {
           const parsed = parseClientMessage(message.text);
           if (parsed.ok && parsed.message.type === 'joinRoom' && !this.#owned.has(parsed.message.roomId)) {
             return [{ kind: 'claim-room', claim: { roomId: parsed.message.roomId, connection: standIn.id, text: message.text, bytes: message.bytes } }];
@@ -690,6 +690,15 @@ function isDeviceRoom(value: unknown): value is DeviceRoom {
 }
 
 /** The error told to a device whose chat frame no writer took: nothing was stored. */
+/**
+ * Whether a client's frame may name `token` (e.g. `"chat`, the start of every chat message type): the substring, or
+ * any backslash — a JSON escape can spell any name without the substring (`"\u0063hatRequest"`). A cheap filter in
+ * front of the parse; the routing decision is always the parsed type, never the substring.
+ */
+function mayName(text: string, token: string): boolean {
+  return text.includes(token) || text.includes('\\');
+}
+
 function chatsUnavailable(message: object, why: string): ServerMessage {
   const m = message as { requestId?: string; chatId?: string };
   const error: ServerMessage = { type: 'error', code: 'chats-unavailable', message: `${why}: nothing was stored, send again later` };

@@ -501,3 +501,14 @@ function address(connection: Connection): DeviceAddress | undefined {
 function unknownChat(chatId: string): Refused {
   return new Refused('unknown-chat', `no secret chat ${chatId.slice(0, 8)}…`);
 }
+
+/**
+ * The store of a cluster instance that does not keep the secret chats (another instance holds the writer lease, or
+ * nobody does): its core refuses every chat frame that reaches it with `chats-unavailable` and delivers nothing —
+ * chat frames are forwarded to the writer before the core sees them, so this is the second line. Holds nothing.
+ */
+export class NotTheWriterChatStore extends MemoryChatStore {
+  writable(): boolean {
+    return false;
+  }
+}

@@ -13,12 +13,12 @@ import { originAllowed } from './origin.js';
 import { ClusterNode, checkClusterOptions } from './cluster-node.js';
 import { createClient } from 'redis';
 import { ChatStoreLeaseError, RedisChatStore } from './chat-redis.js';
+import { NotTheWriterChatStore } from './server-chats.js';
 import { connectRedisCluster, DEFAULT_INSTANCE_TTL_MS, DEFAULT_REDIS_PREFIX, type RedisClusterLink, type RedisClusterOptions } from './cluster-redis.js';
 import {
   CLOSE_CODES,
   DEFAULT_ROOM_OPTIONS,
   DEFAULT_SERVER_LIMITS,
-  MemoryChatStore,
   SignalingServerCore,
   runRoomRequest,
   type ConnectionId,
@@ -171,6 +171,8 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     });
   }
   if (chatStore) coreOptions.chatStore = chatStore;
+  // Another instance keeps the chats (pinned elsewhere, or elected and not this one): the core refuses any chat frame.
+  else if (redis && (elect || (redis.chatInstance !== undefined && redis.chatInstance !== instanceId))) coreOptions.chatStore = new NotTheWriterChatStore();
   const core = new SignalingServerCore(coreOptions);
   let cluster: RedisClusterLink | undefined;
   if (redis) {
@@ -222,7 +224,7 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
     const lost = chatStore;
     chatStore = undefined;
     cluster?.node.setChatOwner(null);
-    core.useChatStore(new MemoryChatStore());
+    core.useChatStore(new NotTheWriterChatStore());
     options.log?.({ event: 'chat-writer-lost', detail: `this instance no longer keeps the secret chats: ${why}` });
     void lost?.close(true);
     startElecting();
