@@ -5,6 +5,10 @@
  * reconnect policy's wait), with the same key and emoji, the seq counters carrying on (no replay or authentication
  * drops) and video back after a key frame. Chromium ↔ Chromium, and Chromium ↔ mtcall-peer (werift, run inside the
  * other namespace by netns-peer.mjs). A link that stays down ends the call with `connection-lost` on both sides.
+ * A side whose address changes mid-call (`moveAddress`: its sockets, the signaling WebSocket's too, are left bound to
+ * an address that is gone) recovers too: the signaling connection is found dead and resumed, the caller restarts
+ * ICE, and video decodes again both ways (this caught Chromium dropping the encrypted video receiver's transform
+ * on a rolled-back offer: packages/client/src/restart.ts).
  *
  * Each test cuts the link once by default; MTCALL_RECOVERY_RUNS=10 cuts it 10 times in the same call and prints the
  * time to media after the link returns (p50/p95) and the frames lost per cut (docs/PERFORMANCE.md). Needs root,
@@ -23,7 +27,7 @@ import { haveTurnserver, startRelay, type RunningRelay } from '@mtcall/demo/dist
 import type { PeerReport } from '@mtcall/peer/dist/peer.js';
 import { turnCredentials } from '@mtcall/signaling/server';
 import { both, CHROMIUM, CHROMIUM_ARGS, duplicateAllowance, duplicates, integrityDrops, openPeer, snapshot, startDemo, until, type Snapshot } from './harness.js';
-import { createNamespaces, destroyNamespaces, inNamespace, namespacesProblem, namespaceWrapper, setLink, type NetnsLayout } from './netns.js';
+import { createNamespaces, destroyNamespaces, inNamespace, moveAddress, namespacesProblem, namespaceWrapper, setLink, type NetnsLayout } from './netns.js';
 
 /** Names and subnets of this file's own (relay.test.ts uses 10.77.*: the two can run at the same time). */
 const LAYOUT: NetnsLayout = {
@@ -34,6 +38,8 @@ const LAYOUT: NetnsLayout = {
   ],
 };
 const [A, B] = LAYOUT.namespaces as [NetnsLayout['namespaces'][0], NetnsLayout['namespaces'][0]];
+/** A's address after it moves (same /24: the relay stays at A.host). */
+const A_MOVED = '10.78.1.3';
 /** How long the link stays down. */
 const CUT_MS = 5_000;
 const RUNS = Math.max(1, Number(process.env['MTCALL_RECOVERY_RUNS'] ?? '1'));
@@ -91,8 +97,8 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 };
 /** `firsts`: the first frames opened again on both sides; `ms`: video decoding (or, with the peer, every stream) again. */
-function summary(label: string, firsts: number[], ms: number[], lost: number[]): void {
-  console.log(`RECOVERY ${label}: ${ms.length} cut(s) of ${CUT_MS / 1000} s; after the link returned: first frames p50 ${percentile(firsts, 50)} ms, p95 ${percentile(firsts, 95)} ms (all: ${firsts.join(', ')}); all media flowing p50 ${percentile(ms, 50)} ms, p95 ${percentile(ms, 95)} ms (all: ${ms.join(', ')}); sealed frames lost per cut (audio+video, both directions): p50 ${percentile(lost, 50)}, max ${Math.max(...lost)}`);
+function summary(label: string, firsts: number[], ms: number[], lost: number[], what = `cut(s) of ${CUT_MS / 1000} s; after the link returned`): void {
+  console.log(`RECOVERY ${label}: ${ms.length} ${what}: first frames p50 ${percentile(firsts, 50)} ms, p95 ${percentile(firsts, 95)} ms (all: ${firsts.join(', ')}); all media flowing p50 ${percentile(ms, 50)} ms, p95 ${percentile(ms, 95)} ms (all: ${ms.join(', ')}); sealed frames lost per cut (audio+video, both directions): p50 ${percentile(lost, 50)}, max ${Math.max(...lost)}`);
 }
 
 /** Cuts A's link for CUT_MS (the outage is the scenario, not a wait for a condition), brings it back; returns when. */
@@ -107,7 +113,7 @@ const decoded = (s: Snapshot) => s.inbound?.videoFramesDecoded ?? 0;
 const sealed = (s: Snapshot) => s.transport?.sealed.frames ?? 0;
 const opened = (s: Snapshot) => s.transport?.opened.frames ?? 0;
 
-describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (ip link set down/up)', () => {
+describe.skipIf(!!problem)('path breaks between two network namespaces: a link cut for 5 s (ip link set down/up), an address change', () => {
   let relay: RunningRelay;
   let server: RunningDemoServer;
   const browsers: Browser[] = [];
@@ -137,8 +143,11 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
     destroyNamespaces(LAYOUT);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+  let moved = false;
   afterEach(async () => {
     setLink(A, LAYOUT, true);
+    if (moved) moveAddress(A, LAYOUT, A_MOVED, A.peer);
+    moved = false;
     for (const page of pages.splice(0)) await page.context().close();
     await bot?.stop();
     bot = undefined;
@@ -229,6 +238,51 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
       expect(r3!.audio.decodeErrors).toBe(0);
     }
     summary('Chromium ↔ mtcall-peer', firsts, times, lost);
+  }, 120_000 + RUNS * 120_000);
+
+  it(`Chromium ↔ Chromium: a side moves to a new address mid-call (${RUNS} move(s)); media back by itself, same emoji, no authentication drops`, async () => {
+    const bob = await openPeer(browsers[1]!, url(B), { name: 'bob', autoaccept: true, relay: '1' });
+    pages.push(bob);
+    await until(async () => server.signaling.core.stats.users, (n) => n >= 1, 'bob online', 30_000);
+    const alice = await openPeer(browsers[0]!, url(A), { name: 'alice', call: 'bob', relay: '1' });
+    pages.push(alice);
+    const [a0, b0] = await until(both(alice, bob), ([x, y]) => decoded(x) >= 30 && decoded(y) >= 30 && x.security === 'media-protected' && y.security === 'media-protected', 'media flowing through the relay');
+    expect(a0.emoji).toHaveLength(4);
+    expect(a0.emoji).toEqual(b0.emoji);
+    const firsts: number[] = [];
+    const times: number[] = [];
+    const lost: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const [a1, b1] = await both(alice, bob)();
+      const [from, to] = run % 2 === 0 ? [A.peer, A_MOVED] : [A_MOVED, A.peer];
+      const connections = server.signaling.core.stats.connections;
+      moveAddress(A, LAYOUT, from, to);
+      moved = to === A_MOVED;
+      const at = Date.now();
+      // The path is down once alice notices (no media in flight any more: what arrives later came the new way).
+      const [a2, b2] = await until(both(alice, bob), ([x]) => x.reconnecting === true, 'alice to notice the path is down', 60_000);
+      const noticed = Date.now() - at;
+      let first: number | undefined;
+      const [a3, b3] = await until(both(alice, bob), ([x, y]) => {
+        if (first === undefined && opened(x) > opened(a2) && opened(y) > opened(b2)) first = Date.now() - at;
+        return x.reconnecting === false && decoded(x) >= decoded(a2) + 10 && decoded(y) >= decoded(b2) + 10;
+      }, 'video decoding again on both sides after the move', 120_000);
+      firsts.push(first ?? Date.now() - at);
+      times.push(Date.now() - at);
+      lost.push(sealed(a3) - sealed(a1) - (opened(b3) - opened(b1)) + (sealed(b3) - sealed(b1)) - (opened(a3) - opened(a1)));
+      // The time to media after the move (docs/PERFORMANCE.md).
+      console.log(`move ${run + 1} (${from} → ${to}): path down noticed ${noticed} ms, first frames ${firsts.at(-1)} ms, video flowing ${times.at(-1)} ms after the move; signaling connections ${connections} → ${server.signaling.core.stats.connections}; recoveries ${a3.recoveries}/${b3.recoveries}, ICE restarts ${a3.iceRestarts}/${b3.iceRestarts}, last outage ${a3.lastDownForMs}/${b3.lastDownForMs} ms; frames lost ${lost.at(-1)}; drops ${JSON.stringify(a3.transport!.dropped)} / ${JSON.stringify(b3.transport!.dropped)}`);
+      for (const [before, after] of [[a1, a3], [b1, b3]] as const) {
+        expect(after.emoji).toEqual(a0.emoji); // the same key: no new DH
+        expect(after.endReason).toBeUndefined();
+        expect(after.security).toBe('media-protected');
+        expect(after.transport!.dropped.auth).toBe(0);
+        expect(integrityDrops(after) - integrityDrops(before)).toBeLessThanOrEqual(5);
+        expect(duplicates(after)).toBeLessThanOrEqual(duplicateAllowance(after));
+        expect(opened(after)).toBeGreaterThan(opened(before)); // the seq counters carried on: the replay window opens them
+      }
+    }
+    summary('Chromium ↔ Chromium, address change', firsts, times, lost, 'address change(s); after the move');
   }, 120_000 + RUNS * 120_000);
 
   it('a link that stays down: mtcall-peer and Chromium each end the call with connection-lost after the configured time', async () => {
