@@ -5,9 +5,14 @@
  * reconnect policy's wait), with the same key and emoji, the seq counters carrying on (no replay or authentication
  * drops) and video back after a key frame. Chromium ↔ Chromium, and Chromium ↔ mtcall-peer (werift, run inside the
  * other namespace by netns-peer.mjs). A link that stays down ends the call with `connection-lost` on both sides.
+ * A side whose address changes mid-call (`moveAddress`: its sockets, the signaling WebSocket's too, are left bound to
+ * an address that is gone) recovers too: the signaling connection is found dead and resumed, the caller restarts
+ * ICE, and video decodes again both ways (this caught Chromium dropping the encrypted video receiver's transform
+ * on a rolled-back offer: packages/client/src/restart.ts).
  *
  * Each test cuts the link once by default; MTCALL_RECOVERY_RUNS=10 cuts it 10 times in the same call and prints the
- * time to media after the link returns (p50/p95) and the frames lost per cut (docs/PERFORMANCE.md). Needs root,
+ * time to media after the link returns (p50/p95) and the frames lost per cut (docs/PERFORMANCE.md);
+ * MTCALL_CUT_SECONDS=5,10 runs the cut tests with 5-s and with 10-s cuts (default: 5). Needs root,
  * iproute2 and coturn (skipped otherwise).
  */
 
@@ -23,7 +28,7 @@ import { haveTurnserver, startRelay, type RunningRelay } from '@mtcall/demo/dist
 import type { PeerReport } from '@mtcall/peer/dist/peer.js';
 import { turnCredentials } from '@mtcall/signaling/server';
 import { both, CHROMIUM, CHROMIUM_ARGS, duplicateAllowance, duplicates, integrityDrops, openPeer, snapshot, startDemo, until, type Snapshot } from './harness.js';
-import { createNamespaces, destroyNamespaces, inNamespace, namespacesProblem, namespaceWrapper, setLink, type NetnsLayout } from './netns.js';
+import { createNamespaces, destroyNamespaces, inNamespace, moveAddress, namespacesProblem, namespaceWrapper, setLink, type NetnsLayout } from './netns.js';
 
 /** Names and subnets of this file's own (relay.test.ts uses 10.77.*: the two can run at the same time). */
 const LAYOUT: NetnsLayout = {
@@ -34,8 +39,13 @@ const LAYOUT: NetnsLayout = {
   ],
 };
 const [A, B] = LAYOUT.namespaces as [NetnsLayout['namespaces'][0], NetnsLayout['namespaces'][0]];
-/** How long the link stays down. */
-const CUT_MS = 5_000;
+/** Who signs in from A (each is handed the relay at A's gateway); everyone else is in B. */
+const inA = (userId: string) => userId === 'ann' || userId.startsWith('alice');
+/** A's and B's addresses after they move (same /24: the relay stays at the namespace's gateway). */
+const A_MOVED = '10.78.1.3';
+const B_MOVED = '10.78.2.3';
+/** How long the link stays down, in each of the cut tests: 5 s by default; MTCALL_CUT_SECONDS=5,10 adds 10-s cuts. */
+const CUTS_MS = (process.env['MTCALL_CUT_SECONDS'] ?? '5').split(',').map((x) => Math.round(Number(x) * 1000)).filter((ms) => ms > 0);
 const RUNS = Math.max(1, Number(process.env['MTCALL_RECOVERY_RUNS'] ?? '1'));
 
 const problem = !haveTurnserver() ? 'coturn is not installed' : namespacesProblem(LAYOUT);
@@ -91,14 +101,14 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 };
 /** `firsts`: the first frames opened again on both sides; `ms`: video decoding (or, with the peer, every stream) again. */
-function summary(label: string, firsts: number[], ms: number[], lost: number[]): void {
-  console.log(`RECOVERY ${label}: ${ms.length} cut(s) of ${CUT_MS / 1000} s; after the link returned: first frames p50 ${percentile(firsts, 50)} ms, p95 ${percentile(firsts, 95)} ms (all: ${firsts.join(', ')}); all media flowing p50 ${percentile(ms, 50)} ms, p95 ${percentile(ms, 95)} ms (all: ${ms.join(', ')}); sealed frames lost per cut (audio+video, both directions): p50 ${percentile(lost, 50)}, max ${Math.max(...lost)}`);
+function summary(label: string, firsts: number[], ms: number[], lost: number[], what: string): void {
+  console.log(`RECOVERY ${label}: ${ms.length} ${what}: first frames p50 ${percentile(firsts, 50)} ms, p95 ${percentile(firsts, 95)} ms (all: ${firsts.join(', ')}); all media flowing p50 ${percentile(ms, 50)} ms, p95 ${percentile(ms, 95)} ms (all: ${ms.join(', ')}); sealed frames lost per cut (audio+video, both directions): p50 ${percentile(lost, 50)}, max ${Math.max(...lost)}`);
 }
 
-/** Cuts A's link for CUT_MS (the outage is the scenario, not a wait for a condition), brings it back; returns when. */
-async function cut(): Promise<number> {
+/** Cuts A's link for `ms` (the outage is the scenario, not a wait for a condition), brings it back; returns when. */
+async function cut(ms: number): Promise<number> {
   setLink(A, LAYOUT, false);
-  await new Promise((resolve) => setTimeout(resolve, CUT_MS));
+  await new Promise((resolve) => setTimeout(resolve, ms));
   setLink(A, LAYOUT, true);
   return Date.now();
 }
@@ -107,7 +117,7 @@ const decoded = (s: Snapshot) => s.inbound?.videoFramesDecoded ?? 0;
 const sealed = (s: Snapshot) => s.transport?.sealed.frames ?? 0;
 const opened = (s: Snapshot) => s.transport?.opened.frames ?? 0;
 
-describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (ip link set down/up)', () => {
+describe.skipIf(!!problem)('path breaks between two network namespaces: a link cut for 5 s (ip link set down/up), an address change', () => {
   let relay: RunningRelay;
   let server: RunningDemoServer;
   const browsers: Browser[] = [];
@@ -119,10 +129,10 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
     const failed = createNamespaces(LAYOUT);
     if (failed) throw new Error(failed);
     relay = await startRelay({ extraListeningIps: [A.host, B.host], relayIp: LAYOUT.sharedIp });
-    // alice lives in A; everyone else in B. Each is given the relay at the address its namespace reaches.
+    // alice (alice10, …) and ann live in A; everyone else in B. Each is given the relay at the address its namespace reaches.
     server = await startDemo({
       host: '0.0.0.0',
-      iceServers: (userId, now) => [{ ...turnCredentials(relay.turn, userId, now), urls: [`turn:${userId === 'alice' ? A.host : B.host}:${relay.port}?transport=udp`] }],
+      iceServers: (userId, now) => [{ ...turnCredentials(relay.turn, userId, now), urls: [`turn:${inA(userId) ? A.host : B.host}:${relay.port}?transport=udp`] }],
     });
     dir = mkdtempSync(join(tmpdir(), 'mtcall-netns-'));
     for (const ns of [A, B]) {
@@ -137,20 +147,121 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
     destroyNamespaces(LAYOUT);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+  let moved = false;
+  let movedB = false;
   afterEach(async () => {
     setLink(A, LAYOUT, true);
+    if (moved) moveAddress(A, LAYOUT, A_MOVED, A.peer);
+    moved = false;
     for (const page of pages.splice(0)) await page.context().close();
     await bot?.stop();
     bot = undefined;
+    if (movedB) moveAddress(B, LAYOUT, B_MOVED, B.peer);
+    movedB = false;
   });
 
   const url = (ns: NetnsLayout['namespaces'][0]) => `http://${ns.host}:${new URL(server.url).port}/`;
 
-  it(`Chromium ↔ Chromium: ${RUNS} cut(s); media back by itself, same emoji, seq carrying on, no authentication drops`, async () => {
-    const bob = await openPeer(browsers[1]!, url(B), { name: 'bob', autoaccept: true, relay: '1' });
+  for (const cutMs of CUTS_MS) {
+    const seconds = cutMs / 1000;
+    // Names of their own per cut length: the server may still hold an earlier test's callee for a session resume (busy).
+    const names = cutMs === 5_000 ? { alice: 'alice', bob: 'bob' } : { alice: `alice${seconds}`, bob: `bob${seconds}` };
+
+    it(`Chromium ↔ Chromium: ${RUNS} cut(s) of ${seconds} s; media back by itself, same emoji, seq carrying on, no authentication drops`, async () => {
+      const bob = await openPeer(browsers[1]!, url(B), { name: names.bob, autoaccept: true, relay: '1' });
+      pages.push(bob);
+      await until(() => snapshot(bob), (s) => s.me === names.bob, 'bob signed in', 30_000);
+      const alice = await openPeer(browsers[0]!, url(A), { name: names.alice, call: names.bob, relay: '1' });
+      pages.push(alice);
+      const [a0, b0] = await until(both(alice, bob), ([x, y]) => decoded(x) >= 30 && decoded(y) >= 30 && x.security === 'media-protected' && y.security === 'media-protected', 'media flowing through the relay');
+      expect(a0.emoji).toHaveLength(4);
+      expect(a0.emoji).toEqual(b0.emoji);
+      const firsts: number[] = [];
+      const times: number[] = [];
+      const lost: number[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        const [a1, b1] = await both(alice, bob)();
+        const up = await cut(cutMs);
+        const [a2, b2] = await both(alice, bob)(); // still the stalled counters (taken right after the link returned)
+        let first: number | undefined; // the first frames opened again on both sides (audio or video)
+        const [a3, b3] = await until(both(alice, bob), ([x, y]) => {
+          if (first === undefined && opened(x) > opened(a2) && opened(y) > opened(b2)) first = Date.now() - up;
+          return decoded(x) >= decoded(a2) + 10 && decoded(y) >= decoded(b2) + 10;
+        }, 'video decoding again on both sides', 120_000);
+        firsts.push(first ?? Date.now() - up);
+        times.push(Date.now() - up);
+        lost.push(sealed(a3) - sealed(a1) - (opened(b3) - opened(b1)) + (sealed(b3) - sealed(b1)) - (opened(a3) - opened(a1)));
+        console.log(`cut ${run + 1}: first frames ${firsts.at(-1)} ms, video flowing ${times.at(-1)} ms after the link returned; recoveries ${a3.recoveries}/${b3.recoveries}, ICE restarts ${a3.iceRestarts}/${b3.iceRestarts}, last outage ${a3.lastDownForMs}/${b3.lastDownForMs} ms; frames lost ${lost.at(-1)}; opened in the cut's window ${opened(a3) - opened(a1)}/${opened(b3) - opened(b1)}, replays ${duplicates(a3) - duplicates(a1)}/${duplicates(b3) - duplicates(b1)}; drops ${JSON.stringify(a3.transport!.dropped)} / ${JSON.stringify(b3.transport!.dropped)}`);
+        for (const [before, after] of [[a1, a3], [b1, b3]] as const) {
+          expect(after.emoji).toEqual(a0.emoji); // the same key: no new DH
+          expect(after.endReason).toBeUndefined();
+          expect(after.security).toBe('media-protected');
+          expect(after.transport!.dropped.auth).toBe(0);
+          expect(integrityDrops(after) - integrityDrops(before)).toBeLessThanOrEqual(5);
+          // Chromium's own repeats (harness.ts). After longer cuts (10 s: an ICE restart each) they come in bursts — up
+          // to 317 in one cut here, more than the frames opened in it — so there they are printed, not bounded; the
+          // replay window drops every one of them, and authentication and integrity are checked either way.
+          if (cutMs <= 5_000) expect(duplicates(after)).toBeLessThanOrEqual(duplicateAllowance(after));
+          expect(opened(after)).toBeGreaterThan(opened(before)); // the seq counters carried on: the replay window opens them
+        }
+      }
+      summary('Chromium ↔ Chromium', firsts, times, lost, `cut(s) of ${seconds} s; after the link returned`);
+    }, 120_000 + RUNS * 120_000);
+
+    it(`Chromium ↔ mtcall-peer: ${RUNS} cut(s) of ${seconds} s; the peer recovers by itself too (ICE restart, key frame), no replay or authentication drops`, async () => {
+      const port = new URL(server.url).port;
+      bot = startNamespacedPeer(B, { server: `ws://${B.host}:${port}/signal`, user: 'bot', send: { type: 'tone', frequency: 660 }, relay: true });
+      await bot.ready;
+      const alice = await openPeer(browsers[0]!, url(A), { name: names.alice, call: 'bot', relay: '1' });
+      pages.push(alice);
+      const page = () => snapshot(alice);
+      const all = async () => [await page(), await bot!.report()] as const;
+      const [s0, r0] = await until(all, ([s, r]) => opened(s) >= 50 && (r?.video.framesOpened ?? 0) >= 20 && (r?.audio.decoded ?? 0) >= 50, 'media flowing both ways');
+      expect(s0.emoji).toHaveLength(4);
+      expect(r0!.emoji).toEqual(s0.emoji);
+      const firsts: number[] = [];
+      const times: number[] = [];
+      const lost: number[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        const [s1, r1] = await all();
+        const up = await cut(cutMs);
+        const [s2, r2] = await all();
+        let first: number | undefined;
+        const [s3, r3] = await until(
+          all,
+          ([s, r]) => {
+            if (first === undefined && opened(s) > opened(s2) && (r?.crypto.opened.frames ?? 0) > r2!.crypto.opened.frames) first = Date.now() - up;
+            return opened(s) >= opened(s2) + 10 && (r?.audio.decoded ?? 0) >= r2!.audio.decoded + 10 && (r?.video.framesOpened ?? 0) >= r2!.video.framesOpened + 5 && (r?.video.keyFrames ?? 0) > r1!.video.keyFrames;
+          },
+          'media both ways again, and a key frame at the peer',
+          120_000,
+        );
+        firsts.push(first ?? Date.now() - up);
+        times.push(Date.now() - up);
+        lost.push(sealed(s3) - sealed(s1) - (r3!.crypto.opened.frames - r1!.crypto.opened.frames) + (r3!.crypto.sealed.frames - r1!.crypto.sealed.frames) - (opened(s3) - opened(s1)));
+        console.log(`cut ${run + 1}: first frames ${firsts.at(-1)} ms, all media ${times.at(-1)} ms after the link returned; browser recoveries ${s3.recoveries}, ICE restarts ${s3.iceRestarts}; peer ${JSON.stringify(r3!.path)}; frames lost ${lost.at(-1)}; peer drops ${JSON.stringify(r3!.crypto.dropped)}, browser drops ${JSON.stringify(s3.transport!.dropped)}`);
+        expect(s3.emoji).toEqual(s0.emoji);
+        expect(r3!.emoji).toEqual(s0.emoji);
+        expect(s3.endReason).toBeUndefined();
+        expect(r3!.ended).toBeUndefined();
+        expect(s3.transport!.dropped.auth).toBe(0);
+        expect(r3!.crypto.dropped.auth).toBe(0);
+        expect(integrityDrops(s3) - integrityDrops(s1)).toBeLessThanOrEqual(5);
+        expect(duplicates(s3)).toBeLessThanOrEqual(duplicateAllowance(s3));
+        // One subscription per track after a renegotiation: no frame is read twice (that showed as replay drops).
+        expect(r3!.crypto.dropped.replay - r1!.crypto.dropped.replay).toBeLessThanOrEqual(5);
+        expect(r3!.audio.decodeErrors).toBe(0);
+      }
+      summary('Chromium ↔ mtcall-peer', firsts, times, lost, `cut(s) of ${seconds} s; after the link returned`);
+    }, 120_000 + RUNS * 120_000);
+  }
+
+  it(`Chromium ↔ Chromium: a side moves to a new address mid-call (${RUNS} move(s)); media back by itself, same emoji, no authentication drops`, async () => {
+    // Names of their own: the server may still hold the earlier tests' bob and alice for a session resume (busy).
+    const bob = await openPeer(browsers[1]!, url(B), { name: 'ben', autoaccept: true, relay: '1' });
     pages.push(bob);
-    await until(async () => server.signaling.core.stats.users, (n) => n >= 1, 'bob online', 30_000);
-    const alice = await openPeer(browsers[0]!, url(A), { name: 'alice', call: 'bob', relay: '1' });
+    await until(() => snapshot(bob), (s) => s.me === 'ben', 'ben signed in', 30_000);
+    const alice = await openPeer(browsers[0]!, url(A), { name: 'ann', call: 'ben', relay: '1' });
     pages.push(alice);
     const [a0, b0] = await until(both(alice, bob), ([x, y]) => decoded(x) >= 30 && decoded(y) >= 30 && x.security === 'media-protected' && y.security === 'media-protected', 'media flowing through the relay');
     expect(a0.emoji).toHaveLength(4);
@@ -160,38 +271,44 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
     const lost: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const [a1, b1] = await both(alice, bob)();
-      const up = await cut();
-      const [a2, b2] = await both(alice, bob)(); // still the stalled counters (taken right after the link returned)
-      let first: number | undefined; // the first frames opened again on both sides (audio or video)
+      const [from, to] = run % 2 === 0 ? [A.peer, A_MOVED] : [A_MOVED, A.peer];
+      const connections = server.signaling.core.stats.connections;
+      moveAddress(A, LAYOUT, from, to);
+      moved = to === A_MOVED;
+      const at = Date.now();
+      // The path is down once alice notices (no media in flight any more: what arrives later came the new way).
+      const [a2, b2] = await until(both(alice, bob), ([x]) => x.reconnecting === true, 'ann to notice the path is down', 60_000);
+      const noticed = Date.now() - at;
+      let first: number | undefined;
       const [a3, b3] = await until(both(alice, bob), ([x, y]) => {
-        if (first === undefined && opened(x) > opened(a2) && opened(y) > opened(b2)) first = Date.now() - up;
-        return decoded(x) >= decoded(a2) + 10 && decoded(y) >= decoded(b2) + 10;
-      }, 'video decoding again on both sides', 120_000);
-      firsts.push(first ?? Date.now() - up);
-      times.push(Date.now() - up);
+        if (first === undefined && opened(x) > opened(a2) && opened(y) > opened(b2)) first = Date.now() - at;
+        return x.reconnecting === false && decoded(x) >= decoded(a2) + 10 && decoded(y) >= decoded(b2) + 10;
+      }, 'video decoding again on both sides after the move', 120_000);
+      firsts.push(first ?? Date.now() - at);
+      times.push(Date.now() - at);
       lost.push(sealed(a3) - sealed(a1) - (opened(b3) - opened(b1)) + (sealed(b3) - sealed(b1)) - (opened(a3) - opened(a1)));
-      console.log(`cut ${run + 1}: first frames ${firsts.at(-1)} ms, video flowing ${times.at(-1)} ms after the link returned; recoveries ${a3.recoveries}/${b3.recoveries}, ICE restarts ${a3.iceRestarts}/${b3.iceRestarts}, last outage ${a3.lastDownForMs}/${b3.lastDownForMs} ms; frames lost ${lost.at(-1)}; drops ${JSON.stringify(a3.transport!.dropped)} / ${JSON.stringify(b3.transport!.dropped)}`);
+      // The time to media after the move (docs/PERFORMANCE.md).
+      console.log(`move ${run + 1} (${from} → ${to}): path down noticed ${noticed} ms, first frames ${firsts.at(-1)} ms, video flowing ${times.at(-1)} ms after the move; signaling connections ${connections} → ${server.signaling.core.stats.connections}; recoveries ${a3.recoveries}/${b3.recoveries}, ICE restarts ${a3.iceRestarts}/${b3.iceRestarts}, last outage ${a3.lastDownForMs}/${b3.lastDownForMs} ms; frames lost ${lost.at(-1)}; drops ${JSON.stringify(a3.transport!.dropped)} / ${JSON.stringify(b3.transport!.dropped)}`);
       for (const [before, after] of [[a1, a3], [b1, b3]] as const) {
         expect(after.emoji).toEqual(a0.emoji); // the same key: no new DH
         expect(after.endReason).toBeUndefined();
         expect(after.security).toBe('media-protected');
         expect(after.transport!.dropped.auth).toBe(0);
         expect(integrityDrops(after) - integrityDrops(before)).toBeLessThanOrEqual(5);
-        expect(duplicates(after)).toBeLessThanOrEqual(duplicateAllowance(after)); // Chromium's own repeats (harness.ts)
+        expect(duplicates(after)).toBeLessThanOrEqual(duplicateAllowance(after));
         expect(opened(after)).toBeGreaterThan(opened(before)); // the seq counters carried on: the replay window opens them
       }
     }
-    summary('Chromium ↔ Chromium', firsts, times, lost);
+    summary('Chromium ↔ Chromium, address change', firsts, times, lost, 'address change(s); after the move');
   }, 120_000 + RUNS * 120_000);
 
-  it(`Chromium ↔ mtcall-peer: ${RUNS} cut(s); the peer recovers by itself too (ICE restart, key frame), no replay or authentication drops`, async () => {
+  it(`Chromium ↔ mtcall-peer: the peer's side moves to a new address mid-call (${RUNS} move(s)); both recover by themselves, same emoji, no authentication drops`, async () => {
     const port = new URL(server.url).port;
     bot = startNamespacedPeer(B, { server: `ws://${B.host}:${port}/signal`, user: 'bot', send: { type: 'tone', frequency: 660 }, relay: true });
     await bot.ready;
     const alice = await openPeer(browsers[0]!, url(A), { name: 'alice', call: 'bot', relay: '1' });
     pages.push(alice);
-    const page = () => snapshot(alice);
-    const all = async () => [await page(), await bot!.report()] as const;
+    const all = async () => [await snapshot(alice), await bot!.report()] as const;
     const [s0, r0] = await until(all, ([s, r]) => opened(s) >= 50 && (r?.video.framesOpened ?? 0) >= 20 && (r?.audio.decoded ?? 0) >= 50, 'media flowing both ways');
     expect(s0.emoji).toHaveLength(4);
     expect(r0!.emoji).toEqual(s0.emoji);
@@ -200,23 +317,29 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
     const lost: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const [s1, r1] = await all();
-      const up = await cut();
-      const [s2, r2] = await all();
+      const [from, to] = run % 2 === 0 ? [B.peer, B_MOVED] : [B_MOVED, B.peer];
+      moveAddress(B, LAYOUT, from, to);
+      movedB = to === B_MOVED;
+      const at = Date.now();
+      // The path is down once the peer notices (what arrives later came the new way).
+      const [s2, r2] = await until(all, ([, r]) => r?.path.reconnecting === true, 'the peer to notice the path is down', 60_000);
+      const noticed = Date.now() - at;
       let first: number | undefined;
       const [s3, r3] = await until(
         all,
         ([s, r]) => {
-          if (first === undefined && opened(s) > opened(s2) && (r?.crypto.opened.frames ?? 0) > r2!.crypto.opened.frames) first = Date.now() - up;
-          return opened(s) >= opened(s2) + 10 && (r?.audio.decoded ?? 0) >= r2!.audio.decoded + 10 && (r?.video.framesOpened ?? 0) >= r2!.video.framesOpened + 5 && (r?.video.keyFrames ?? 0) > r1!.video.keyFrames;
+          if (first === undefined && opened(s) > opened(s2) && (r?.crypto.opened.frames ?? 0) > r2!.crypto.opened.frames) first = Date.now() - at;
+          return r?.path.reconnecting === false && opened(s) >= opened(s2) + 10 && (r?.audio.decoded ?? 0) >= r2!.audio.decoded + 10 && (r?.video.framesOpened ?? 0) >= r2!.video.framesOpened + 5 && (r?.video.keyFrames ?? 0) > r1!.video.keyFrames;
         },
-        'media both ways again, and a key frame at the peer',
+        'media both ways again after the move, and a key frame at the peer',
         120_000,
       );
-      firsts.push(first ?? Date.now() - up);
-      times.push(Date.now() - up);
+      firsts.push(first ?? Date.now() - at);
+      times.push(Date.now() - at);
       lost.push(sealed(s3) - sealed(s1) - (r3!.crypto.opened.frames - r1!.crypto.opened.frames) + (r3!.crypto.sealed.frames - r1!.crypto.sealed.frames) - (opened(s3) - opened(s1)));
-      console.log(`cut ${run + 1}: first frames ${firsts.at(-1)} ms, all media ${times.at(-1)} ms after the link returned; browser recoveries ${s3.recoveries}, ICE restarts ${s3.iceRestarts}; peer ${JSON.stringify(r3!.path)}; frames lost ${lost.at(-1)}; peer drops ${JSON.stringify(r3!.crypto.dropped)}, browser drops ${JSON.stringify(s3.transport!.dropped)}`);
-      expect(s3.emoji).toEqual(s0.emoji);
+      // The time to media after the move (docs/PERFORMANCE.md).
+      console.log(`peer move ${run + 1} (${from} → ${to}): path down noticed ${noticed} ms, first frames ${firsts.at(-1)} ms, all media ${times.at(-1)} ms after the move; browser recoveries ${s3.recoveries}, ICE restarts ${s3.iceRestarts}; peer ${JSON.stringify(r3!.path)}; frames lost ${lost.at(-1)}; peer drops ${JSON.stringify(r3!.crypto.dropped)}, browser drops ${JSON.stringify(s3.transport!.dropped)}`);
+      expect(s3.emoji).toEqual(s0.emoji); // the same key: no new DH
       expect(r3!.emoji).toEqual(s0.emoji);
       expect(s3.endReason).toBeUndefined();
       expect(r3!.ended).toBeUndefined();
@@ -224,11 +347,10 @@ describe.skipIf(!!problem)('a link cut for 5 s between two network namespaces (i
       expect(r3!.crypto.dropped.auth).toBe(0);
       expect(integrityDrops(s3) - integrityDrops(s1)).toBeLessThanOrEqual(5);
       expect(duplicates(s3)).toBeLessThanOrEqual(duplicateAllowance(s3));
-      // One subscription per track after a renegotiation: no frame is read twice (that showed as replay drops).
       expect(r3!.crypto.dropped.replay - r1!.crypto.dropped.replay).toBeLessThanOrEqual(5);
       expect(r3!.audio.decodeErrors).toBe(0);
     }
-    summary('Chromium ↔ mtcall-peer', firsts, times, lost);
+    summary('Chromium ↔ mtcall-peer, the peer\'s address change', firsts, times, lost, 'address change(s); after the move');
   }, 120_000 + RUNS * 120_000);
 
   it('a link that stays down: mtcall-peer and Chromium each end the call with connection-lost after the configured time', async () => {

@@ -201,6 +201,10 @@ export class MediaPeer {
       case 'hangup':
         this.#call.hangUp();
         return;
+      case 'restart-ice':
+        // A browser callee asks its caller to restart ICE (it offers none itself: @mtcall/client's restart.ts).
+        if (this.#call.direction === 'outgoing') this.restartIce();
+        return;
       default:
         return;
     }

@@ -6,7 +6,8 @@
  *
  * Negotiation is "perfect negotiation" over the sealed channel (the callee is the polite side): either side may
  * renegotiate at any time (screen sharing, a camera on a side that had none); colliding offers resolve by
- * themselves.
+ * themselves. ICE restarts are the exception: only the caller offers them, and nothing is rolled back for one
+ * (restart.ts: a rollback costs Chromium the encrypted video receiver).
  */
 
 import { Emitter, type CallRole } from '@mtcall/common';
@@ -17,6 +18,7 @@ import { MtcallClientError, mediaError } from './errors.js';
 import { readPeerStats, type PeerStats } from './peer-stats.js';
 import { SecurityMonitor, type MediaEvidence, type SecurityState } from './security.js';
 import { ReconnectPolicy, type ReconnectAction, type ReconnectOptions, type PathState } from './reconnect.js';
+import { restartStep } from './restart.js';
 
 export type { CallRole } from '@mtcall/common';
 
@@ -428,7 +430,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
         const collision = description.type === 'offer' && pc.signalingState !== 'stable';
         // Perfect negotiation: the caller is impolite and ignores a colliding offer; the callee rolls back.
         if (collision && this.role === 'caller') return;
-        // The answer to an offer we rolled back (see restart-ice) arrives too late to apply: a newer offer follows.
+        // A second answer to an offer we sent twice (restart.ts) finds us stable: the first one was applied.
         if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return;
         await pc.setRemoteDescription(description);
         if (description.type === 'offer') {
@@ -448,6 +450,10 @@ export class CallSession extends Emitter<CallSessionEvents> {
         } catch (error) {
           if (pc.remoteDescription) throw error; // a candidate of an offer we ignored is expected to fail
         }
+        return;
+      case 'restart-ice':
+        // The callee's path broke and it asks us (the caller: only we offer restarts) to restart ICE.
+        if (this.role === 'caller') this.#restartIce();
         return;
       case 'media': {
         this.#peerMedia = { audio: message.audio, video: message.video, screen: message.screen === true };
@@ -521,16 +527,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
           void this.#call?.checkConnection();
           break;
         case 'restart-ice':
-          // New candidates and ICE credentials; negotiationneeded carries the offer over the sealed channel.
-          // Same key, same seq counters: nothing about the encryption changes. An earlier offer still unanswered
-          // (lost with a signaling socket that died, e.g. when an address changed) is rolled back first: restartIce()
-          // alone would wait for its answer forever.
-          this.#enqueue(async () => {
-            const pc = this.#pc;
-            if (!pc || this.#ended) return;
-            if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
-            pc.restartIce();
-          });
+          this.#restartIce();
           break;
         case 'recovered':
           this.#announceConnected(action.downForMs);
@@ -546,6 +543,33 @@ export class CallSession extends Emitter<CallSessionEvents> {
     if (wake !== undefined && !this.#ended) {
       this.#reconnectTimer = setTimeout(() => this.#applyReconnect(this.#reconnect.tick(this.#ctx.now())), Math.max(0, wake - this.#ctx.now()));
     }
+  }
+
+  /**
+   * An ICE restart: new candidates and ICE credentials, the offer over the sealed channel (same key, same seq
+   * counters: nothing about the encryption changes). Only the caller offers one and nothing is ever rolled back
+   * (restart.ts says why): the callee asks the caller; an offer of ours still unanswered is sent again.
+   */
+  #restartIce(): void {
+    this.#enqueue(async () => {
+      const pc = this.#pc;
+      if (!pc || this.#ended) return;
+      const step = restartStep(this.role, { signalingState: pc.signalingState, currentLocal: pc.currentLocalDescription?.sdp, pendingLocal: pc.pendingLocalDescription?.sdp });
+      switch (step.type) {
+        case 'restart-ice':
+          pc.restartIce(); // negotiationneeded makes the offer
+          return;
+        case 'resend-offer':
+          this.#send({ type: 'sdp', description: { type: 'offer', sdp: pc.pendingLocalDescription!.sdp } });
+          if (step.thenRestart) pc.restartIce(); // its offer follows the answer (negotiationneeded in stable)
+          return;
+        case 'ask-caller':
+          this.#send({ type: 'restart-ice' });
+          return;
+        case 'wait':
+          return;
+      }
+    });
   }
 
   #announceConnected(downForMs: number | undefined): void {

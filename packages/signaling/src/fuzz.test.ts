@@ -504,7 +504,7 @@ function inCallMessage(rng: Rng): InCallMessage {
     case 2:
       return { type: 'media', audio: rng.chance(0.5), video: rng.chance(0.5) };
     case 3:
-      return { type: 'hangup', reason: randomString(rng, 64).slice(0, 64) };
+      return rng.chance(0.2) ? { type: 'restart-ice' } : { type: 'hangup', reason: randomString(rng, 64).slice(0, 64) };
     default:
       return { type: 'app', data: randomJson(rng) };
   }
@@ -525,6 +525,7 @@ function invalidContent(rng: Rng): Uint8Array {
     () => encoder.encode(`{"type":"sdp","description":{"type":"offer","sdp":"${'v'.repeat(24 * 1024 + 1)}"}}`),
     () => encoder.encode('{"type":"ice","candidate":{"candidate":"c","sdpMLineIndex":1025}}'),
     () => encoder.encode('{"type":"unknown"}'),
+    () => encoder.encode('{"type":"restart-ice","now":true}'),
     () => rng.bytes(rng.int(30)),
   ])();
 }

@@ -28,6 +28,8 @@ export const inCallMessageSchema = v.variant('type', [
     screenStreamId: v.optional(v.pipe(v.string(), v.maxLength(128))),
   }),
   v.strictObject({ type: v.literal('hangup'), reason: v.pipe(v.string(), v.maxLength(64)) }),
+  /** The callee asks the caller to restart ICE (its media path broke; only the caller offers ICE restarts). */
+  v.strictObject({ type: v.literal('restart-ice') }),
   v.strictObject({ type: v.literal('app'), data: v.unknown() }),
 ]);
 
