@@ -196,8 +196,8 @@ export class ClusterNode {
   readonly #tokens = new Map<string, string>();
   /** Calls a local device is in that another instance owns. */
   readonly #remoteCalls = new Map<string, string>();
-  /** Rooms this instance claimed (and has not released). */
-  readonly #owned = new Set<string>();
+  /** Rooms this instance claimed (and has not released) → the generation of its claim (undefined: not told). */
+  readonly #owned = new Map<string, number | undefined>();
   /** Local devices (field) in a room another instance owns. */
   readonly #remoteRooms = new Map<string, RemoteRoom>();
   /** Every device's room as its last directory delta named it (kept after it goes down, like its session). */
@@ -381,14 +381,23 @@ export class ClusterNode {
 
   /**
    * The room's owner as Redis decided it (`claim-room`): this instance (its core takes the join) or another one (the
-   * frame goes there; a local device's later room frames follow it).
+   * frame goes there; a local device's later room frames follow it). `generation` is the claim's (every new holder
+   * gets a new one): a room held here under another generation was freed meanwhile (this instance was swept while
+   * stalled) and its members elsewhere told `room-lost` — the old session is dropped first (its members here told
+   * `room-lost` too), and the join starts a new one.
    */
-  roomClaimed(claim: RoomClaim, owner: string, now: number): ClusterOutput[] {
+  roomClaimed(claim: RoomClaim, owner: string, now: number, generation?: number): ClusterOutput[] {
     const { roomId, connection } = claim;
     if (owner === this.instanceId) {
-      this.#owned.add(roomId);
+      const out: ClusterOutput[] = [];
+      const held = this.#owned.get(roomId);
+      if (this.#owned.has(roomId) && held !== undefined && generation !== undefined && held !== generation) {
+        this.#owned.delete(roomId); // before the drop: an emptied room is not released (the new claim is ours)
+        out.push(...this.#fromCore(this.core.dropRoom(roomId, now), now));
+      }
+      this.#owned.set(roomId, generation);
       // A local device's join was charged to its rate limit before the claim; a forwarded one is charged now.
-      const out = this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now, connection > 0), now);
+      out.push(...this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now, connection > 0), now));
       // The connection left meanwhile (or the join was refused): nobody keeps the room here.
       if (!this.core.hasRoom(roomId) && this.#owned.delete(roomId)) out.push({ kind: 'release-room', roomId });
       return out;
