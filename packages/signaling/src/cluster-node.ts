@@ -121,7 +121,15 @@ export interface ClusterNodeOptions {
    * instance keeps its own devices' chats in memory.
    */
   chatInstance?: string;
+  /**
+   * How many room joins a device may make per minute on this instance (default `DEFAULT_ROOM_JOINS_PER_MINUTE`); the
+   * next ones get `room-join-limit`. Each join costs a Redis claim (and a new room id a key while the room lives).
+   */
+  roomJoinsPerMinute?: number;
 }
+
+/** Default of `ClusterNodeOptions.roomJoinsPerMinute`. */
+export const DEFAULT_ROOM_JOINS_PER_MINUTE = 30;
 
 /** Instance ids: also used in Redis keys and channel names. */
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -135,6 +143,7 @@ export class ClusterConfigError extends Error {
 export function checkClusterOptions(options: ClusterNodeOptions): void {
   if (!INSTANCE_ID_PATTERN.test(options.instanceId)) throw new ClusterConfigError(`instance id ${JSON.stringify(options.instanceId)}: use 1 to 64 of A-Z a-z 0-9 . _ -`);
   if (options.chatInstance !== undefined && !INSTANCE_ID_PATTERN.test(options.chatInstance)) throw new ClusterConfigError(`chat instance id ${JSON.stringify(options.chatInstance)}: use 1 to 64 of A-Z a-z 0-9 . _ -`);
+  if (options.roomJoinsPerMinute !== undefined && (!Number.isInteger(options.roomJoinsPerMinute) || options.roomJoinsPerMinute < 1)) throw new ClusterConfigError(`room joins per minute ${options.roomJoinsPerMinute}: use an integer of at least 1`);
   if (!Number.isInteger(options.instanceTtlMs) || options.instanceTtlMs < 300) throw new ClusterConfigError(`instance TTL ${options.instanceTtlMs} ms: use an integer of at least 300`);
 }
 
@@ -204,6 +213,10 @@ export class ClusterNode {
   readonly #deviceRooms = new Map<string, DeviceRoom>();
   /** Local connections resuming a device whose directory entry names a room. */
   readonly #resumingRoom = new Map<ConnectionId, DeviceRoom>();
+  readonly #joinsPerMinute: number;
+  /** Room joins per local device (field) in the current minute (`#joinWindow` started it); cleared every minute. */
+  readonly #joins = new Map<string, number>();
+  #joinWindow = -Infinity;
   #nextStandIn = -1;
   #nextHeartbeat: number;
   #routed = 0;
@@ -215,6 +228,7 @@ export class ClusterNode {
     this.core = core;
     this.instanceId = options.instanceId;
     this.#ttl = options.instanceTtlMs;
+    this.#joinsPerMinute = options.roomJoinsPerMinute ?? DEFAULT_ROOM_JOINS_PER_MINUTE;
     this.#chatOwner = options.chatInstance === this.instanceId ? undefined : options.chatInstance;
     this.#nextHeartbeat = now;
   }
@@ -571,6 +585,9 @@ export class ClusterNode {
       // Charged to the device's rate limit here: the claim costs a Redis round trip before any core sees the frame.
       const refused = this.core.admit(id, text, bytes, now);
       if (refused !== undefined) return this.#fromCore(refused, now);
+      if (!this.#countJoin(field, now)) {
+        return [{ kind: 'send', to: id, message: { type: 'error', code: 'room-join-limit', message: `more than ${this.#joinsPerMinute} room joins in a minute from this device: wait a minute`, requestId: message.requestId, roomId: message.roomId } }];
+      }
       return [{ kind: 'claim-room', claim: { roomId: message.roomId, connection: id, text, bytes } }];
     }
     const roomId = message.type === 'requestCall' ? message.room?.roomId : ROOM_FRAMES.has(message.type) ? (message as { roomId: string }).roomId : undefined;
@@ -580,6 +597,17 @@ export class ClusterNode {
     if (message.type !== 'leaveRoom') return [routed];
     this.#remoteRooms.delete(field);
     return [routed, ...this.#reregister(field, device)];
+  }
+
+  /** Counts a local device's room join; false past the per-minute limit. */
+  #countJoin(field: string, now: number): boolean {
+    if (now >= this.#joinWindow + 60_000) {
+      this.#joins.clear();
+      this.#joinWindow = now;
+    }
+    const count = (this.#joins.get(field) ?? 0) + 1;
+    this.#joins.set(field, count);
+    return count <= this.#joinsPerMinute;
   }
 
   /** A room message from an owner to a local device: who owns the room, and whether the join failed. */

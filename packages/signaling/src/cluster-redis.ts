@@ -43,6 +43,8 @@ export interface RedisClusterOptions {
    * its own devices' chats in memory.
    */
   electChats?: boolean;
+  /** Room joins a device may make per minute on this instance (default 30, `DEFAULT_ROOM_JOINS_PER_MINUTE`). */
+  roomJoinsPerMinute?: number;
 }
 
 export const DEFAULT_INSTANCE_TTL_MS = 10_000;

@@ -245,6 +245,32 @@ describe('rooms on a cluster (sans-IO)', () => {
     expect(c.connections.get('A')!.get(mallory)!.closed).toMatchObject({ reason: 'rate limit exceeded repeatedly' });
   });
 
+  it('join and leave fresh room ids: past the per-device limit a minute, room-join-limit (no claim, no key); a minute later joins again; released rooms leave no key', () => {
+    const c = cluster('A', 'B');
+    const mallory = c.connect('A', 'mallory', 'm1');
+    const alice = c.connect('A', 'alice', 'a1');
+    c.run();
+    for (let i = 0; i < 30; i++) {
+      join(c, 'A', mallory, `fresh-${i}`);
+      c.run();
+      expect(joined(c, 'A', mallory)).toMatchObject({ roomId: `fresh-${i}` });
+      c.send('A', mallory, { type: 'leaveRoom', roomId: `fresh-${i}` });
+      c.run();
+    }
+    expect(c.rooms.size).toBe(0);
+    join(c, 'A', mallory, 'fresh-30');
+    expect(c.pending.filter((p) => p.kind === 'claim')).toHaveLength(0);
+    expect(c.got('A', mallory, 'error').at(-1)).toMatchObject({ code: 'room-join-limit', roomId: 'fresh-30' });
+    // Another device is not charged for it.
+    join(c, 'A', alice, 'fresh-30');
+    c.run();
+    expect(joined(c, 'A', alice)).toMatchObject({ roomId: 'fresh-30' });
+    c.advance(60_000);
+    join(c, 'A', mallory, 'fresh-30');
+    c.run();
+    expect(joined(c, 'A', mallory)).toMatchObject({ roomId: 'fresh-30', memberId: 2 });
+  });
+
   it("a member's directory entry names its room while it is in it, wherever the room is, and not after it left", () => {
     const c = cluster('A', 'B');
     const alice = c.connect('A', 'alice', 'a1');
