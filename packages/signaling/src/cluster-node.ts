@@ -213,6 +213,8 @@ export class ClusterNode {
   readonly #deviceRooms = new Map<string, DeviceRoom>();
   /** Local connections resuming a device whose directory entry names a room. */
   readonly #resumingRoom = new Map<ConnectionId, DeviceRoom>();
+  /** Local connections whose join waits for its claim (`claim-room` → `roomClaimed`): the room asked for. */
+  readonly #claiming = new Map<ConnectionId, string>();
   readonly #joinsPerMinute: number;
   /** Room joins per local device (field) in the current minute (`#joinWindow` started it); cleared every minute. */
   readonly #joins = new Map<string, number>();
@@ -301,6 +303,7 @@ export class ClusterNode {
     const out: ClusterOutput[] = [];
     this.#resuming.delete(id);
     this.#resumingRoom.delete(id);
+    this.#claiming.delete(id);
     const device = this.#localDevice.get(id);
     if (device !== undefined) {
       this.#localDevice.delete(id);
@@ -402,6 +405,7 @@ export class ClusterNode {
    */
   roomClaimed(claim: RoomClaim, owner: string, now: number, generation?: number): ClusterOutput[] {
     const { roomId, connection } = claim;
+    this.#claiming.delete(connection);
     if (owner === this.instanceId) {
       const out: ClusterOutput[] = [];
       const held = this.#owned.get(roomId);
@@ -430,6 +434,7 @@ export class ClusterNode {
 
   /** Redis could not say who holds the room (it is unreachable): the join is refused, nothing changed. */
   roomUnclaimed(claim: RoomClaim): ClusterOutput[] {
+    this.#claiming.delete(claim.connection);
     const parsed = parseClientMessage(claim.text);
     const requestId = parsed.ok && parsed.message.type === 'joinRoom' ? parsed.message.requestId : undefined;
     const error: ServerMessage = { type: 'error', code: 'room-lost', message: 'the cluster cannot tell which instance holds this room now (Redis unreachable): join again later', roomId: claim.roomId };
@@ -578,16 +583,18 @@ export class ClusterNode {
     const field = directoryField(device);
     const remote = this.#remoteRooms.get(field);
     if (message.type === 'joinRoom') {
-      if (remote !== undefined) {
-        return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${remote.roomId}; leave it first`, requestId: message.requestId, roomId: message.roomId } }];
-      }
       if (this.core.roomOf(id) !== undefined) return undefined;
       // Charged to the device's rate limit here: the claim costs a Redis round trip before any core sees the frame.
       const refused = this.core.admit(id, text, bytes, now);
       if (refused !== undefined) return this.#fromCore(refused, now);
+      const inRoom = remote?.roomId ?? this.#claiming.get(id);
+      if (inRoom !== undefined) {
+        return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${inRoom} (or joining it); leave it first`, requestId: message.requestId, roomId: message.roomId } }];
+      }
       if (!this.#countJoin(field, now)) {
         return [{ kind: 'send', to: id, message: { type: 'error', code: 'room-join-limit', message: `more than ${this.#joinsPerMinute} room joins in a minute from this device: wait a minute`, requestId: message.requestId, roomId: message.roomId } }];
       }
+      this.#claiming.set(id, message.roomId);
       return [{ kind: 'claim-room', claim: { roomId: message.roomId, connection: id, text, bytes } }];
     }
     const roomId = message.type === 'requestCall' ? message.room?.roomId : ROOM_FRAMES.has(message.type) ? (message as { roomId: string }).roomId : undefined;

@@ -271,6 +271,33 @@ describe('rooms on a cluster (sans-IO)', () => {
     expect(joined(c, 'A', mallory)).toMatchObject({ roomId: 'fresh-30', memberId: 2 });
   });
 
+  it('two quick joins on one connection (x, then y while x is being claimed): y is refused already-in-room, the connection is in one room', () => {
+    for (const ownerOfX of ['A', 'B']) {
+      const c = cluster('A', 'B');
+      const alice = c.connect('A', 'alice', 'a1');
+      const bob = c.connect('B', 'bob', 'b1');
+      c.run();
+      if (ownerOfX === 'B') {
+        join(c, 'B', bob, 'x');
+        c.run();
+      }
+      join(c, 'A', alice, 'x');
+      join(c, 'A', alice, 'y');
+      expect(c.pending.filter((p) => p.kind === 'claim')).toHaveLength(1);
+      expect(c.got('A', alice, 'error').at(-1)).toMatchObject({ code: 'already-in-room', roomId: 'y' });
+      c.run();
+      expect(joined(c, 'A', alice)).toMatchObject({ roomId: 'x' });
+      expect(c.holder('y')).toBeUndefined();
+      expect(c.nodes.get('A')!.core.hasRoom('y')).toBe(false);
+      // Left, it may join another.
+      c.send('A', alice, { type: 'leaveRoom', roomId: 'x' });
+      c.run();
+      join(c, 'A', alice, 'y');
+      c.run();
+      expect(joined(c, 'A', alice)).toMatchObject({ roomId: 'y' });
+    }
+  });
+
   it("a member's directory entry names its room while it is in it, wherever the room is, and not after it left", () => {
     const c = cluster('A', 'B');
     const alice = c.connect('A', 'alice', 'a1');
