@@ -272,19 +272,28 @@ export class ClusterNode {
       // Not admitted yet: a hello resuming a session another instance (or this one, as a stand-in) knew.
       return this.#fromCore(this.core.receive(id, this.#hello(id, text), byteLength, now), now);
     }
-    if (this.#chatOwner !== undefined && mayName(text, '"chat')) {
+    const chat = this.#chatOwner !== undefined && mayName(text, '"chat');
+    const room = this.core.roomsEnabled && mayName(text, '"roomId"');
+    const call = this.#remoteCalls.size > 0 && mayName(text, '"callId"');
+    if (!chat && !room && !call) return this.#fromCore(this.core.receive(id, text, byteLength, now), now);
+    // Charged to the device's rate limit and size cap before this node parses it (as the core does): a flood or an
+    // oversized frame costs no parse, no route and no Redis claim; the core does not charge it again.
+    const refused = this.core.admit(id, text, byteLength, now);
+    if (refused !== undefined) return this.#fromCore(refused, now);
+    const chatOwner = this.#chatOwner;
+    if (chat && chatOwner !== undefined) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) {
-        if (this.#chatOwner === null) return [{ kind: 'send', to: id, message: chatsUnavailable(parsed.message, 'no instance holds the secret-chat writer lease now') }];
+        if (chatOwner === null) return [{ kind: 'send', to: id, message: chatsUnavailable(parsed.message, 'no instance holds the secret-chat writer lease now') }];
         this.#routed++;
-        return [{ kind: 'route', instance: this.#chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
+        return [{ kind: 'route', instance: chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
       }
     }
-    if (this.core.roomsEnabled && mayName(text, '"roomId"')) {
+    if (room) {
       const routed = this.#roomFrame(id, device, text, byteLength, now);
       if (routed !== undefined) return routed;
     }
-    if (this.#remoteCalls.size > 0 && mayName(text, '"callId"')) {
+    if (call) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && FORWARDED.has(parsed.message.type)) {
         const callId = (parsed.message as { callId: string }).callId;
@@ -296,7 +305,7 @@ export class ClusterNode {
         }
       }
     }
-    return this.#fromCore(this.core.receive(id, text, byteLength, now), now);
+    return this.#fromCore(this.core.receive(id, text, byteLength, now, true), now);
   }
 
   close(id: ConnectionId, now: number): ClusterOutput[] {
@@ -584,9 +593,7 @@ export class ClusterNode {
     const remote = this.#remoteRooms.get(field);
     if (message.type === 'joinRoom') {
       if (this.core.roomOf(id) !== undefined) return undefined;
-      // Charged to the device's rate limit here: the claim costs a Redis round trip before any core sees the frame.
-      const refused = this.core.admit(id, text, bytes, now);
-      if (refused !== undefined) return this.#fromCore(refused, now);
+      // Already charged to the device's rate limit (`receive`): the claim costs a Redis round trip.
       const inRoom = remote?.roomId ?? this.#claiming.get(id);
       if (inRoom !== undefined) {
         return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${inRoom} (or joining it); leave it first`, requestId: message.requestId, roomId: message.roomId } }];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryCluster } from './test-support/memory-cluster.js';
+import { DEFAULT_SERVER_LIMITS } from './server.js';
 
 // Rooms across cluster nodes, sans-IO: an in-memory Redis whose claims, heartbeats and deliveries the test orders.
 
@@ -296,6 +297,26 @@ describe('rooms on a cluster (sans-IO)', () => {
       c.run();
       expect(joined(c, 'A', alice)).toMatchObject({ roomId: 'y' });
     }
+  });
+
+  it('room frames for a room held elsewhere are charged at home before they are parsed or routed: an oversized one and a flood cost the owner nothing', () => {
+    const c = cluster('A', 'B');
+    const alice = c.connect('A', 'alice', 'a1');
+    const bob = c.connect('B', 'bob', 'b1');
+    c.run();
+    join(c, 'B', bob, 'r');
+    c.run();
+    join(c, 'A', alice, 'r');
+    c.run();
+    expect(joined(c, 'A', alice)).toMatchObject({ roomId: 'r' });
+    const routed = () => c.pending.filter((p) => p.kind === 'message').length;
+    c.send('A', alice, { type: 'roomCode', roomId: 'r', epoch: 1, step: 'commit', value: 'x'.repeat(DEFAULT_SERVER_LIMITS.maxMessageBytes) });
+    expect(routed()).toBe(0);
+    expect(c.got('A', alice, 'error').at(-1)).toMatchObject({ code: 'frame-too-large' });
+    for (let i = 0; i < 300; i++) c.send('A', alice, { type: 'requestKeyFrame', roomId: 'r', consumerId: 'c1' });
+    expect(routed()).toBeLessThanOrEqual(200);
+    expect(c.got('A', alice, 'error').filter((e) => e.code === 'rate-limited')).toHaveLength(100);
+    expect(c.connections.get('A')!.get(alice)!.closed).toMatchObject({ reason: 'rate limit exceeded repeatedly' });
   });
 
   it("a member's directory entry names its room while it is in it, wherever the room is, and not after it left", () => {
