@@ -218,6 +218,8 @@ export async function connectRedisCluster(
   const self = node.instanceId;
   const incarnation = `${self}/${randomBytes(8).toString('hex')}`;
   const report = (error: unknown) => options.log?.({ event: 'redis-error', detail: error instanceof Error ? error.message : String(error) });
+  /** A reply's handling threw (a bug, or state the node did not expect): logged, the instance keeps serving. */
+  const fault = (what: string) => (error: unknown) => options.log?.({ event: 'cluster-error', detail: `${what}: ${error instanceof Error ? error.stack ?? error.message : String(error)}` });
   const owned = options.client === undefined;
   const client = options.client ?? createClient({ url: options.url, name: `mtcall-${self}` });
   if (owned) {
@@ -275,7 +277,7 @@ export async function connectRedisCluster(
         case 'heartbeat':
           void run('heartbeat', [dir, `${prefix}instances`], [prefix, self, String(options.instanceTtlMs), incarnation]).then((lost) => {
             if (Array.isArray(lost) && lost.length > 0) fromOutside(node.roomsLost(lost.map(String), Date.now()));
-          });
+          }).catch(fault('heartbeat reply'));
           break;
         case 'claim-room': {
           const { claim } = output;
@@ -288,7 +290,7 @@ export async function connectRedisCluster(
             fromOutside(owner === undefined || (owner === self && holder !== incarnation)
               ? node.roomUnclaimed(claim)
               : node.roomClaimed(claim, owner, Date.now(), Number.isSafeInteger(generation) ? generation : undefined));
-          });
+          }).catch(fault(`claim reply for room ${claim.roomId}`));
           break;
         }
         case 'release-room':

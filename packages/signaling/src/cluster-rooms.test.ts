@@ -3,7 +3,10 @@ import { createClient } from 'redis';
 import { bytesToBase64, sha256 } from '@mtcall/crypto';
 import { Sfu } from '@mtcall/sfu';
 import { startLocalRedis, startSignalingServer, type LocalRedis, type RunningSignalingServer } from './server.js';
-import { HEARTBEAT_AND_SWEEP, INCARNATION_START, ROOM_CLAIM, ROOM_RELEASE } from './cluster-redis.js';
+import { connectRedisCluster, HEARTBEAT_AND_SWEEP, INCARNATION_START, ROOM_CLAIM, ROOM_RELEASE } from './cluster-redis.js';
+import { ClusterNode } from './cluster-node.js';
+import { DEFAULT_DH_CONFIG, DEFAULT_SERVER_LIMITS, SignalingServerCore } from './server.js';
+import type { ServerLogEntry } from './server-core.js';
 import { RawClient } from './test-support/raw-client.js';
 import type { ServerMessage } from './protocol.js';
 
@@ -345,5 +348,27 @@ describe('room claims in Redis, forced races on the scripts themselves', () => {
     await expect.poll(() => deltas).toEqual([{ op: 'down', userId: 'u', deviceId: 'd', instance: 'X' }, { op: 'gone', instance: 'X' }]);
     expect(await heartbeat(db, prefix, 'X', 2)).toEqual([]);
     expect(await claim(db, prefix, 'X', 'r', 2)).toEqual(['X/2', '4']);
+  });
+  it('an exception while handling a heartbeat reply is logged (cluster-error) and the instance keeps beating', async () => {
+    const prefix = 'fault:';
+    const core = new SignalingServerCore({ dhConfig: DEFAULT_DH_CONFIG, ...DEFAULT_SERVER_LIMITS, rateLimit: { ...DEFAULT_SERVER_LIMITS.rateLimit } });
+    const node = new ClusterNode(core, { instanceId: 'H', instanceTtlMs: 60_000 }, Date.now());
+    let throws = true;
+    const roomsLost = node.roomsLost.bind(node);
+    node.roomsLost = (...args) => {
+      if (throws) throw new Error('injected fault');
+      return roomsLost(...args);
+    };
+    const logs: ServerLogEntry[] = [];
+    const link = await connectRedisCluster(node, { url: redis.url, prefix, instanceTtlMs: 60_000, log: (entry) => logs.push(entry) });
+    onExit.push(() => link.leave());
+    await db.sAdd(`${prefix}rooms:H`, 'ghost'); // a claim it no longer holds: the next beat reports it lost
+    link.tick(Date.now() + 60_000);
+    await expect.poll(() => logs.filter((e) => e.event === 'cluster-error')).toMatchObject([{ detail: expect.stringContaining('injected fault') }]);
+    throws = false;
+    await db.sAdd(`${prefix}rooms:H`, 'ghost2');
+    link.tick(Date.now() + 120_000);
+    await expect.poll(() => db.sMembers(`${prefix}rooms:H`)).toEqual([]);
+    expect(await db.get(`${prefix}alive:H`)).toBe(link.incarnation);
   });
 });
