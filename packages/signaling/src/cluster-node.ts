@@ -20,9 +20,10 @@
  *
  * - **One owner per room.** A room lives in the core (and the SFU) of the instance that claimed it in Redis (a Lua
  *   script: the claim is taken when nobody holds it or its holder's heartbeat expired — a takeover — and every new
- *   holder bumps the room's generation). A device on another instance joins through its stand-in there: its room
- *   frames (and its pairwise key exchanges in the room) are forwarded to the owner, the owner's answers come back
- *   as for calls; its media goes to the owner's SFU directly. An owner releases the claim when the room empties; an
+ *   holder gets a new generation; the adapter compares holders by incarnation, so a process restarted under the
+ *   same id is a new holder, and it frees its predecessor's rooms at start). A device on another instance joins
+ *   through its stand-in there: its room frames (and its pairwise key exchanges in the room) are forwarded to the
+ *   owner, the owner's answers come back as for calls; its media goes to the owner's SFU directly. An owner releases the claim when the room empties; an
  *   owner that finds its claim gone (it missed heartbeats and another instance took over) drops the room, and the
  *   members whose owner died are told `room-lost` by their own instance: they join again, on a new owner.
  *
@@ -84,8 +85,9 @@ export type ClusterOutput =
    */
   | { kind: 'heartbeat' }
   /**
-   * Claim the room for this instance unless a live instance holds it (atomically), then report the holder with
-   * `roomClaimed(claim, owner)`: the frame that asked (a `joinRoom`) then goes to it.
+   * Claim the room for this instance unless a live instance holds it (atomically), then report the holder and the
+   * claim's generation with `roomClaimed(claim, owner, now, generation)`: the frame that asked (a `joinRoom`) then
+   * goes to it.
    */
   | { kind: 'claim-room'; claim: RoomClaim }
   /** The room emptied here: remove this instance's claim on it (only while it still holds it). */
