@@ -23,9 +23,10 @@
  *   holder gets a new generation; the adapter compares holders by incarnation, so a process restarted under the
  *   same id is a new holder, and it frees its predecessor's rooms at start). A device on another instance joins
  *   through its stand-in there: its room frames (and its pairwise key exchanges in the room) are forwarded to the
- *   owner, the owner's answers come back as for calls; its media goes to the owner's SFU directly. An owner releases the claim when the room empties; an
- *   owner that finds its claim gone (it missed heartbeats and another instance took over) drops the room, and the
- *   members whose owner died are told `room-lost` by their own instance: they join again, on a new owner.
+ *   owner, the owner's answers come back as for calls; its media goes to the owner's SFU directly. An owner releases
+ *   the claim when the room empties; an owner that finds its claim gone (it missed heartbeats and another instance
+ *   took over) drops the room, and the members whose owner died are told `room-lost` by their own instance: they
+ *   join again, on a new owner.
  *
  * Limits: busy state in presence and calls still ringing are per instance (a ringing call dies with its owner;
  * established calls survive a non-owner's death, their media never passing through any server); a room's media
