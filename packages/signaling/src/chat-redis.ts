@@ -29,6 +29,7 @@
  * Redis restart to lose nothing.
  */
 
+import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { base64ToBytes, bytesToBase64 } from '@mtcall/crypto';
 import { CHAT_RETENTION_MS, MemoryChatStore, type ChatRecord, type DeviceAddress, type QueuedUpdate, type StoredFile } from './server-chats.js';
@@ -39,7 +40,7 @@ import type { ServerLogEntry } from './server-core.js';
 export class ChatStoreLeaseError extends Error {
   override readonly name = 'ChatStoreLeaseError';
   constructor(
-    /** The instance holding the lease (null: it expired meanwhile). */
+    /** The instance holding the lease (its id, from the lease's `<instanceId>/<nonce>`; null: it expired meanwhile). */
     readonly holder: string | null,
     message: string,
   ) {
@@ -53,7 +54,7 @@ export interface RedisChatStoreOptions {
   url: string;
   /** Key prefix (default `mtcall:`), shared with the cluster's keys. */
   prefix?: string;
-  /** This instance's id: the writer lease's holder. */
+  /** This instance's id: the writer lease's holder (the lease's value is `<instanceId>/<nonce>`, one nonce per store). */
   instanceId: string;
   /** How long queued updates and files are kept (ms, default 7 days): the keys' TTLs. */
   retentionMs?: number;
@@ -67,6 +68,11 @@ export interface RedisChatStoreOptions {
   client?: Client;
   /** Called once when the store loses its lease (see the module doc); it writes nothing afterwards. */
   onLeaseLost?: (why: string) => void;
+}
+
+/** The instance id in a lease value (`<instanceId>/<nonce>`; instance ids never contain `/`). */
+export function leaseHolder(value: string): string {
+  return value.split('/')[0]!;
 }
 
 const RENEW = `
@@ -107,25 +113,29 @@ export class RedisChatStore extends MemoryChatStore {
   #lease: ReturnType<typeof setInterval> | undefined;
   /** Fires when no renewal was acknowledged in time: the lease is then given up before Redis could expire it. */
   #deadline: ReturnType<typeof setTimeout> | undefined;
-  readonly #instanceId: string;
+  /** The lease's value while this store holds it: `<instanceId>/<nonce>`, never shared with another process. */
+  readonly leaseToken: string;
   readonly #onLeaseLost: ((why: string) => void) | undefined;
   #leaseLost = false;
   /** When (Date.now()) the lease is given up unless a renewal is acknowledged before. */
   #deadlineAt = Infinity;
 
-  private constructor(client: Client, base: string, retentionMs: number, report: (error: unknown) => void, instanceId: string, onLeaseLost: ((why: string) => void) | undefined) {
+  private constructor(client: Client, base: string, retentionMs: number, report: (error: unknown) => void, leaseToken: string, onLeaseLost: ((why: string) => void) | undefined) {
     super();
     this.#client = client;
     this.#base = base;
     this.#retentionMs = retentionMs;
     this.#report = report;
-    this.#instanceId = instanceId;
+    this.leaseToken = leaseToken;
     this.#onLeaseLost = onLeaseLost;
   }
 
   /**
-   * Connects, takes the writer lease and loads every chat, queue and file.
-   * @throws ChatStoreLeaseError when another instance holds the lease; the node-redis error when Redis is unreachable.
+   * Connects, takes the writer lease and loads every chat, queue and file. A lease held under this instance id by
+   * another process (a previous one that crashed, or one frozen while this one replaced it) is waited out — at most
+   * `leaseMs` and a second — never shared: each store's lease value has its own nonce.
+   * @throws ChatStoreLeaseError when another instance (or another live process under this id) holds the lease; the
+   * node-redis error when Redis is unreachable.
    */
   static async open(options: RedisChatStoreOptions): Promise<RedisChatStore> {
     const report = (error: unknown) => options.log?.({ event: 'redis-error', detail: `chat store: ${error instanceof Error ? error.message : String(error)}` });
@@ -136,14 +146,26 @@ export class RedisChatStore extends MemoryChatStore {
     }
     const base = `${options.prefix ?? 'mtcall:'}chat:`;
     const leaseMs = options.leaseMs ?? 10_000;
-    const renew = () => client.eval(RENEW, { keys: [`${base}writer`], arguments: [options.instanceId, String(leaseMs)] });
-    const firstSent = Date.now();
-    if ((await renew()) !== 1) {
-      const holder = await client.get(`${base}writer`);
-      if (!options.client) await client.close();
-      throw new ChatStoreLeaseError(holder, `instance ${holder ?? '?'} writes the secret chats of this Redis (key ${base}writer); only one instance may`);
+    const token = `${options.instanceId}/${randomBytes(8).toString('hex')}`;
+    const renew = () => client.eval(RENEW, { keys: [`${base}writer`], arguments: [token, String(leaseMs)] });
+    let firstSent = Date.now();
+    let taken = (await renew()) === 1;
+    const waitUntil = firstSent + leaseMs + 1000;
+    let value: string | null = null;
+    while (!taken) {
+      value = await client.get(`${base}writer`);
+      // Another instance's lease, or one under this id that keeps being renewed (a live twin): refused.
+      if (value !== null && (leaseHolder(value) !== options.instanceId || Date.now() >= waitUntil)) break;
+      if (value !== null) await new Promise((resolve) => setTimeout(resolve, 100));
+      firstSent = Date.now();
+      taken = (await renew()) === 1;
     }
-    const store = new RedisChatStore(client, base, options.retentionMs ?? CHAT_RETENTION_MS, report, options.instanceId, options.onLeaseLost);
+    if (!taken) {
+      const holder = value === null ? null : leaseHolder(value);
+      if (!options.client) await client.close();
+      throw new ChatStoreLeaseError(holder, `instance ${holder ?? '?'} writes the secret chats of this Redis (key ${base}writer); only one instance (one process) may`);
+    }
+    const store = new RedisChatStore(client, base, options.retentionMs ?? CHAT_RETENTION_MS, report, token, options.onLeaseLost);
     const every = Math.max(100, Math.floor(leaseMs / 3));
     // Give the lease up a margin before Redis could expire it: its TTL counts from when Redis ran the renewal, which
     // is after it was sent, so a deadline counted from the sending is always early.
@@ -238,7 +260,7 @@ export class RedisChatStore extends MemoryChatStore {
     clearInterval(this.#lease);
     clearTimeout(this.#deadline);
     await this.settled();
-    await this.#client.eval(RELEASE, { keys: [`${this.#base}writer`], arguments: [this.#instanceId] }).catch(this.#report);
+    await this.#client.eval(RELEASE, { keys: [`${this.#base}writer`], arguments: [this.leaseToken] }).catch(this.#report);
     if (!keepClient) await this.#client.close().catch(this.#report);
   }
 
@@ -322,7 +344,7 @@ export class RedisChatStore extends MemoryChatStore {
     if (!this.#client.isOpen) return this.#report(new Error('redis closed: a chat change was not stored'));
     this.#pending++;
     const done = this.#client
-      .eval(FENCED, { keys: [`${this.#base}writer`], arguments: [this.#instanceId, JSON.stringify(commands)] })
+      .eval(FENCED, { keys: [`${this.#base}writer`], arguments: [this.leaseToken, JSON.stringify(commands)] })
       .then((ok) => void (ok !== 1 && this.#lose('Redis refused a change: another instance holds the lease')))
       .catch(this.#report)
       .finally(() => this.#pending--);

@@ -20,11 +20,13 @@
  *
  * - **One owner per room.** A room lives in the core (and the SFU) of the instance that claimed it in Redis (a Lua
  *   script: the claim is taken when nobody holds it or its holder's heartbeat expired — a takeover — and every new
- *   holder bumps the room's generation). A device on another instance joins through its stand-in there: its room
- *   frames (and its pairwise key exchanges in the room) are forwarded to the owner, the owner's answers come back
- *   as for calls; its media goes to the owner's SFU directly. An owner releases the claim when the room empties; an
- *   owner that finds its claim gone (it missed heartbeats and another instance took over) drops the room, and the
- *   members whose owner died are told `room-lost` by their own instance: they join again, on a new owner.
+ *   holder gets a new generation; the adapter compares holders by incarnation, so a process restarted under the
+ *   same id is a new holder, and it frees its predecessor's rooms at start). A device on another instance joins
+ *   through its stand-in there: its room frames (and its pairwise key exchanges in the room) are forwarded to the
+ *   owner, the owner's answers come back as for calls; its media goes to the owner's SFU directly. An owner releases
+ *   the claim when the room empties; an owner that finds its claim gone (it missed heartbeats and another instance
+ *   took over) drops the room, and the members whose owner died are told `room-lost` by their own instance: they
+ *   join again, on a new owner.
  *
  * Limits: busy state in presence and calls still ringing are per instance (a ringing call dies with its owner;
  * established calls survive a non-owner's death, their media never passing through any server); a room's media
@@ -84,8 +86,9 @@ export type ClusterOutput =
    */
   | { kind: 'heartbeat' }
   /**
-   * Claim the room for this instance unless a live instance holds it (atomically), then report the holder with
-   * `roomClaimed(claim, owner)`: the frame that asked (a `joinRoom`) then goes to it.
+   * Claim the room for this instance unless a live instance holds it (atomically), then report the holder and the
+   * claim's generation with `roomClaimed(claim, owner, now, generation)`: the frame that asked (a `joinRoom`) then
+   * goes to it.
    */
   | { kind: 'claim-room'; claim: RoomClaim }
   /** The room emptied here: remove this instance's claim on it (only while it still holds it). */
@@ -121,7 +124,15 @@ export interface ClusterNodeOptions {
    * instance keeps its own devices' chats in memory.
    */
   chatInstance?: string;
+  /**
+   * How many room joins a device may make per minute on this instance (default `DEFAULT_ROOM_JOINS_PER_MINUTE`); the
+   * next ones get `room-join-limit`. Each join costs a Redis claim (and a new room id a key while the room lives).
+   */
+  roomJoinsPerMinute?: number;
 }
+
+/** Default of `ClusterNodeOptions.roomJoinsPerMinute`. */
+export const DEFAULT_ROOM_JOINS_PER_MINUTE = 30;
 
 /** Instance ids: also used in Redis keys and channel names. */
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -135,6 +146,7 @@ export class ClusterConfigError extends Error {
 export function checkClusterOptions(options: ClusterNodeOptions): void {
   if (!INSTANCE_ID_PATTERN.test(options.instanceId)) throw new ClusterConfigError(`instance id ${JSON.stringify(options.instanceId)}: use 1 to 64 of A-Z a-z 0-9 . _ -`);
   if (options.chatInstance !== undefined && !INSTANCE_ID_PATTERN.test(options.chatInstance)) throw new ClusterConfigError(`chat instance id ${JSON.stringify(options.chatInstance)}: use 1 to 64 of A-Z a-z 0-9 . _ -`);
+  if (options.roomJoinsPerMinute !== undefined && (!Number.isInteger(options.roomJoinsPerMinute) || options.roomJoinsPerMinute < 1)) throw new ClusterConfigError(`room joins per minute ${options.roomJoinsPerMinute}: use an integer of at least 1`);
   if (!Number.isInteger(options.instanceTtlMs) || options.instanceTtlMs < 300) throw new ClusterConfigError(`instance TTL ${options.instanceTtlMs} ms: use an integer of at least 300`);
 }
 
@@ -196,14 +208,20 @@ export class ClusterNode {
   readonly #tokens = new Map<string, string>();
   /** Calls a local device is in that another instance owns. */
   readonly #remoteCalls = new Map<string, string>();
-  /** Rooms this instance claimed (and has not released). */
-  readonly #owned = new Set<string>();
+  /** Rooms this instance claimed (and has not released) → the generation of its claim (undefined: not told). */
+  readonly #owned = new Map<string, number | undefined>();
   /** Local devices (field) in a room another instance owns. */
   readonly #remoteRooms = new Map<string, RemoteRoom>();
   /** Every device's room as its last directory delta named it (kept after it goes down, like its session). */
   readonly #deviceRooms = new Map<string, DeviceRoom>();
   /** Local connections resuming a device whose directory entry names a room. */
   readonly #resumingRoom = new Map<ConnectionId, DeviceRoom>();
+  /** Local connections whose join waits for its claim (`claim-room` → `roomClaimed`): the room asked for. */
+  readonly #claiming = new Map<ConnectionId, string>();
+  readonly #joinsPerMinute: number;
+  /** Room joins per local device (field) in the current minute (`#joinWindow` started it); cleared every minute. */
+  readonly #joins = new Map<string, number>();
+  #joinWindow = -Infinity;
   #nextStandIn = -1;
   #nextHeartbeat: number;
   #routed = 0;
@@ -215,6 +233,7 @@ export class ClusterNode {
     this.core = core;
     this.instanceId = options.instanceId;
     this.#ttl = options.instanceTtlMs;
+    this.#joinsPerMinute = options.roomJoinsPerMinute ?? DEFAULT_ROOM_JOINS_PER_MINUTE;
     this.#chatOwner = options.chatInstance === this.instanceId ? undefined : options.chatInstance;
     this.#nextHeartbeat = now;
   }
@@ -256,19 +275,28 @@ export class ClusterNode {
       // Not admitted yet: a hello resuming a session another instance (or this one, as a stand-in) knew.
       return this.#fromCore(this.core.receive(id, this.#hello(id, text), byteLength, now), now);
     }
-    if (this.#chatOwner !== undefined && mayName(text, '"chat')) {
+    const chat = this.#chatOwner !== undefined && mayName(text, '"chat');
+    const room = this.core.roomsEnabled && mayName(text, '"roomId"');
+    const call = this.#remoteCalls.size > 0 && mayName(text, '"callId"');
+    if (!chat && !room && !call) return this.#fromCore(this.core.receive(id, text, byteLength, now), now);
+    // Charged to the device's rate limit and size cap before this node parses it (as the core does): a flood or an
+    // oversized frame costs no parse, no route and no Redis claim; the core does not charge it again.
+    const refused = this.core.admit(id, text, byteLength, now);
+    if (refused !== undefined) return this.#fromCore(refused, now);
+    const chatOwner = this.#chatOwner;
+    if (chat && chatOwner !== undefined) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && CHAT_TYPES.has(parsed.message.type)) {
-        if (this.#chatOwner === null) return [{ kind: 'send', to: id, message: chatsUnavailable(parsed.message, 'no instance holds the secret-chat writer lease now') }];
+        if (chatOwner === null) return [{ kind: 'send', to: id, message: chatsUnavailable(parsed.message, 'no instance holds the secret-chat writer lease now') }];
         this.#routed++;
-        return [{ kind: 'route', instance: this.#chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
+        return [{ kind: 'route', instance: chatOwner, message: { kind: 'frame', from: this.instanceId, device, text, bytes: byteLength } }];
       }
     }
-    if (this.core.roomsEnabled && mayName(text, '"roomId"')) {
+    if (room) {
       const routed = this.#roomFrame(id, device, text, byteLength, now);
       if (routed !== undefined) return routed;
     }
-    if (this.#remoteCalls.size > 0 && mayName(text, '"callId"')) {
+    if (call) {
       const parsed = parseClientMessage(text);
       if (parsed.ok && FORWARDED.has(parsed.message.type)) {
         const callId = (parsed.message as { callId: string }).callId;
@@ -280,13 +308,14 @@ export class ClusterNode {
         }
       }
     }
-    return this.#fromCore(this.core.receive(id, text, byteLength, now), now);
+    return this.#fromCore(this.core.receive(id, text, byteLength, now, true), now);
   }
 
   close(id: ConnectionId, now: number): ClusterOutput[] {
     const out: ClusterOutput[] = [];
     this.#resuming.delete(id);
     this.#resumingRoom.delete(id);
+    this.#claiming.delete(id);
     const device = this.#localDevice.get(id);
     if (device !== undefined) {
       this.#localDevice.delete(id);
@@ -381,14 +410,24 @@ export class ClusterNode {
 
   /**
    * The room's owner as Redis decided it (`claim-room`): this instance (its core takes the join) or another one (the
-   * frame goes there; a local device's later room frames follow it).
+   * frame goes there; a local device's later room frames follow it). `generation` is the claim's (every new holder
+   * gets a new one): a room held here under another generation was freed meanwhile (this instance was swept while
+   * stalled) and its members elsewhere told `room-lost` — the old session is dropped first (its members here told
+   * `room-lost` too), and the join starts a new one.
    */
-  roomClaimed(claim: RoomClaim, owner: string, now: number): ClusterOutput[] {
+  roomClaimed(claim: RoomClaim, owner: string, now: number, generation?: number): ClusterOutput[] {
     const { roomId, connection } = claim;
+    this.#claiming.delete(connection);
     if (owner === this.instanceId) {
-      this.#owned.add(roomId);
+      const out: ClusterOutput[] = [];
+      const held = this.#owned.get(roomId);
+      if (this.#owned.has(roomId) && held !== undefined && generation !== undefined && held !== generation) {
+        this.#owned.delete(roomId); // before the drop: an emptied room is not released (the new claim is ours)
+        out.push(...this.#fromCore(this.core.dropRoom(roomId, now), now));
+      }
+      this.#owned.set(roomId, generation);
       // A local device's join was charged to its rate limit before the claim; a forwarded one is charged now.
-      const out = this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now, connection > 0), now);
+      out.push(...this.#fromCore(this.core.receive(connection, claim.text, claim.bytes, now, connection > 0), now));
       // The connection left meanwhile (or the join was refused): nobody keeps the room here.
       if (!this.core.hasRoom(roomId) && this.#owned.delete(roomId)) out.push({ kind: 'release-room', roomId });
       return out;
@@ -407,6 +446,7 @@ export class ClusterNode {
 
   /** Redis could not say who holds the room (it is unreachable): the join is refused, nothing changed. */
   roomUnclaimed(claim: RoomClaim): ClusterOutput[] {
+    this.#claiming.delete(claim.connection);
     const parsed = parseClientMessage(claim.text);
     const requestId = parsed.ok && parsed.message.type === 'joinRoom' ? parsed.message.requestId : undefined;
     const error: ServerMessage = { type: 'error', code: 'room-lost', message: 'the cluster cannot tell which instance holds this room now (Redis unreachable): join again later', roomId: claim.roomId };
@@ -555,13 +595,16 @@ export class ClusterNode {
     const field = directoryField(device);
     const remote = this.#remoteRooms.get(field);
     if (message.type === 'joinRoom') {
-      if (remote !== undefined) {
-        return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${remote.roomId}; leave it first`, requestId: message.requestId, roomId: message.roomId } }];
-      }
       if (this.core.roomOf(id) !== undefined) return undefined;
-      // Charged to the device's rate limit here: the claim costs a Redis round trip before any core sees the frame.
-      const refused = this.core.admit(id, text, bytes, now);
-      if (refused !== undefined) return this.#fromCore(refused, now);
+      // Already charged to the device's rate limit (`receive`): the claim costs a Redis round trip.
+      const inRoom = remote?.roomId ?? this.#claiming.get(id);
+      if (inRoom !== undefined) {
+        return [{ kind: 'send', to: id, message: { type: 'error', code: 'already-in-room', message: `this connection is in room ${inRoom} (or joining it); leave it first`, requestId: message.requestId, roomId: message.roomId } }];
+      }
+      if (!this.#countJoin(field, now)) {
+        return [{ kind: 'send', to: id, message: { type: 'error', code: 'room-join-limit', message: `more than ${this.#joinsPerMinute} room joins in a minute from this device: wait a minute`, requestId: message.requestId, roomId: message.roomId } }];
+      }
+      this.#claiming.set(id, message.roomId);
       return [{ kind: 'claim-room', claim: { roomId: message.roomId, connection: id, text, bytes } }];
     }
     const roomId = message.type === 'requestCall' ? message.room?.roomId : ROOM_FRAMES.has(message.type) ? (message as { roomId: string }).roomId : undefined;
@@ -571,6 +614,17 @@ export class ClusterNode {
     if (message.type !== 'leaveRoom') return [routed];
     this.#remoteRooms.delete(field);
     return [routed, ...this.#reregister(field, device)];
+  }
+
+  /** Counts a local device's room join; false past the per-minute limit. */
+  #countJoin(field: string, now: number): boolean {
+    if (now >= this.#joinWindow + 60_000) {
+      this.#joins.clear();
+      this.#joinWindow = now;
+    }
+    const count = (this.#joins.get(field) ?? 0) + 1;
+    this.#joins.set(field, count);
+    return count <= this.#joinsPerMinute;
   }
 
   /** A room message from an owner to a local device: who owns the room, and whether the join failed. */

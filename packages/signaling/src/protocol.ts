@@ -62,6 +62,7 @@ export const SERVER_ERROR_CODES = [
   'unknown-member', // no such member in the room
   'room-busy', // the previous request of this member is still being served by the SFU
   'room-lost', // the instance that held the room stopped or handed it over (cluster): join the room again
+  'room-join-limit', // more room joins in a minute than the cluster allows one device (each costs a Redis claim)
   // The SFU's refusals, passed on with their own names (@mtcall/sfu SFU_ERROR_CODES)
   'unknown-transport', // no such transport of this member
   'unknown-producer', // no such producer (of this member, or in this room)

@@ -176,7 +176,10 @@ export async function startSignalingServer(options: StartSignalingServerOptions 
   const core = new SignalingServerCore(coreOptions);
   let cluster: RedisClusterLink | undefined;
   if (redis) {
-    const node = new ClusterNode(core, { instanceId, instanceTtlMs, ...(redis.chatInstance !== undefined ? { chatInstance: redis.chatInstance } : {}) }, Date.now());
+    const node = new ClusterNode(core, {
+      instanceId, instanceTtlMs, ...(redis.chatInstance !== undefined ? { chatInstance: redis.chatInstance } : {}),
+      ...(redis.roomJoinsPerMinute !== undefined ? { roomJoinsPerMinute: redis.roomJoinsPerMinute } : {}),
+    }, Date.now());
     if (elect && !chatStore) node.setChatOwner(elect.holder);
     cluster = await connectRedisCluster(node, { url: redis.url, prefix: redis.prefix ?? DEFAULT_REDIS_PREFIX, instanceTtlMs, log: options.log, ...(chatStore ? { client: chatStore.client } : elect ? { client: elect.client } : {}) });
   }

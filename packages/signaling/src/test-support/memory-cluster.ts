@@ -33,15 +33,23 @@ export interface MemoryConnection {
 export class MemoryCluster {
   readonly nodes = new Map<string, ClusterNode>();
   readonly directory = new Map<string, { instance: string; tokenHash: string }>();
-  readonly alive = new Map<string, number>();
-  /** Room claims as the Lua scripts keep them: holder (absent: free) and generation; each instance's claimed set. */
-  readonly rooms = new Map<string, { owner?: string; gen: number }>();
+  /** `alive:<instance>`: until when, and the incarnation that beat. */
+  readonly alive = new Map<string, { until: number; incarnation: string }>();
+  /** Each instance's current process (`<instance>/<boot>`, as the Redis adapter's incarnation). */
+  readonly incarnations = new Map<string, string>();
+  /**
+   * Room claims as the Lua scripts keep them: holder incarnation and generation (from one counter, `roomgen`); a
+   * released or swept room has no entry. Each instance's claimed set.
+   */
+  readonly rooms = new Map<string, { owner: string; gen: number }>();
+  roomGen = 0;
   readonly roomsOf = new Map<string, Set<string>>();
   readonly pending: Pending[] = [];
   readonly connections = new Map<string, Map<number, MemoryConnection>>();
   now = 1_000;
   readonly ttlMs: number;
   #nextId = 1;
+  #boot = 0;
 
   constructor(ttlMs = 3_000) {
     this.ttlMs = ttlMs;
@@ -53,6 +61,13 @@ export class MemoryCluster {
       ...(options.rooms ? { rooms: { maxMembers: 20, maxRooms: 100 } } : {}),
     });
     const node = new ClusterNode(core, { instanceId, instanceTtlMs: this.ttlMs, ...(options.chatInstance !== undefined ? { chatInstance: options.chatInstance } : {}) }, this.now);
+    // INCARNATION_START: what a previous process under this id left is freed, `gone` told (before it subscribes).
+    const was = this.alive.has(instanceId);
+    const [removed, freed] = this.#sweep(instanceId);
+    this.roomsOf.delete(instanceId);
+    this.alive.delete(instanceId);
+    if (was || removed > 0 || freed > 0) for (const to of this.nodes.keys()) if (to !== instanceId) this.pending.push({ to, kind: 'gone', instance: instanceId });
+    this.incarnations.set(instanceId, `${instanceId}/${++this.#boot}`);
     this.nodes.set(instanceId, node);
     this.connections.set(instanceId, new Map());
     const entries = [...this.directory].map(([field, e]) => {
@@ -120,22 +135,56 @@ export class MemoryCluster {
         return this.apply(p.to, node.message(p.message, this.now));
       case 'gone':
         return this.apply(p.to, node.instanceGone(p.instance));
-      case 'claim':
-        return this.apply(p.to, node.roomClaimed(p.claim, this.#claim(p.to, p.claim.roomId), this.now));
+      case 'claim': {
+        const holder = this.#claim(p.to, p.claim.roomId);
+        return this.apply(p.to, node.roomClaimed(p.claim, instanceOf(holder.owner), this.now, holder.gen));
+      }
     }
   }
 
-  /** ROOM_CLAIM: the holder stays while alive; otherwise this instance takes the room, one generation on. */
-  #claim(instance: string, roomId: string): string {
-    const room = this.rooms.get(roomId) ?? { gen: 0 };
-    this.rooms.set(roomId, room);
-    if (room.owner !== undefined && room.owner !== instance && (this.alive.get(room.owner) ?? 0) > this.now) return room.owner;
-    if (room.owner !== instance) {
-      room.owner = instance;
-      room.gen++;
-      this.#roomsOf(instance).add(roomId);
+  /** The holder of a room, by instance id (undefined: free). */
+  holder(roomId: string): { owner: string; gen: number } | undefined {
+    const room = this.rooms.get(roomId);
+    return room && { owner: instanceOf(room.owner), gen: room.gen };
+  }
+
+  /**
+   * ROOM_CLAIM: the holder stays while its incarnation is the one alive under its id; otherwise this instance's
+   * incarnation takes the room, with a new generation.
+   */
+  #claim(instance: string, roomId: string): { owner: string; gen: number } {
+    const me = this.incarnations.get(instance)!;
+    const room = this.rooms.get(roomId);
+    if (room !== undefined && room.owner !== me) {
+      const alive = this.alive.get(instanceOf(room.owner));
+      if (alive !== undefined && alive.until > this.now && alive.incarnation === room.owner) return room;
     }
-    return instance;
+    if (room?.owner === me) return room;
+    const claimed = { owner: me, gen: ++this.roomGen };
+    this.rooms.set(roomId, claimed);
+    this.#roomsOf(instance).add(roomId);
+    return claimed;
+  }
+
+  /** The sweep of a dead instance (or a previous process under a restarting id): its devices and room claims. */
+  #sweep(dead: string): [number, number] {
+    let removed = 0;
+    let freed = 0;
+    for (const [field, e] of [...this.directory]) {
+      if (e.instance !== dead) continue;
+      this.directory.delete(field);
+      const [userId, deviceId] = field.split('\u0000') as [string, string];
+      this.#publish({ op: 'down', userId, deviceId, instance: dead });
+      removed++;
+    }
+    for (const roomId of this.roomsOf.get(dead) ?? []) {
+      const room = this.rooms.get(roomId);
+      if (room !== undefined && instanceOf(room.owner) === dead) {
+        this.rooms.delete(roomId);
+        freed++;
+      }
+    }
+    return [removed, freed];
   }
 
   #roomsOf(instance: string): Set<string> {
@@ -185,9 +234,8 @@ export class MemoryCluster {
           this.pending.push({ to: instanceId, kind: 'claim', claim: output.claim });
           break;
         case 'release-room': {
-          const room = this.rooms.get(output.roomId);
-          if (room?.owner !== instanceId) break;
-          delete room.owner;
+          if (this.rooms.get(output.roomId)?.owner !== this.incarnations.get(instanceId)) break;
+          this.rooms.delete(output.roomId);
           this.roomsOf.get(instanceId)?.delete(output.roomId);
           break;
         }
@@ -195,24 +243,16 @@ export class MemoryCluster {
           this.apply(instanceId, this.nodes.get(instanceId)?.roomMediaDone(output.to, output.request, fakeMedia(output.request), this.now) ?? []);
           break;
         case 'heartbeat': {
-          this.alive.set(instanceId, this.now + this.ttlMs);
+          const me = this.incarnations.get(instanceId)!;
+          this.alive.set(instanceId, { until: this.now + this.ttlMs, incarnation: me });
           const mine = this.#roomsOf(instanceId);
-          const lost = [...mine].filter((roomId) => this.rooms.get(roomId)?.owner !== instanceId);
+          const lost = [...mine].filter((roomId) => this.rooms.get(roomId)?.owner !== me);
           for (const roomId of lost) mine.delete(roomId);
           if (lost.length > 0) this.apply(instanceId, this.nodes.get(instanceId)?.roomsLost(lost, this.now) ?? []);
-          for (const [dead, until] of [...this.alive]) {
+          for (const [dead, { until }] of [...this.alive]) {
             if (until > this.now) continue;
             this.alive.delete(dead);
-            for (const [field, e] of [...this.directory]) {
-              if (e.instance !== dead) continue;
-              this.directory.delete(field);
-              const [userId, deviceId] = field.split('\u0000') as [string, string];
-              this.#publish({ op: 'down', userId, deviceId, instance: dead });
-            }
-            for (const roomId of this.roomsOf.get(dead) ?? []) {
-              const room = this.rooms.get(roomId);
-              if (room?.owner === dead) delete room.owner;
-            }
+            this.#sweep(dead);
             for (const to of this.nodes.keys()) this.pending.push({ to, kind: 'gone', instance: dead });
           }
           break;
@@ -226,4 +266,9 @@ export class MemoryCluster {
   #publish(delta: DirectoryDelta): void {
     for (const to of this.nodes.keys()) this.pending.push({ to, kind: 'delta', delta });
   }
+}
+
+/** The instance id of an incarnation (`<instance>/<boot>`). */
+function instanceOf(incarnation: string): string {
+  return incarnation.split('/')[0]!;
 }
