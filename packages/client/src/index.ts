@@ -17,6 +17,7 @@ export {
   type CallSessionStats,
 } from './session.js';
 export { SecurityMonitor, SECURITY_STATES, DEFAULT_SECURITY_THRESHOLDS, type SecurityState, type MediaEvidence, type SecurityThresholds } from './security.js';
+export { RejoinPolicy, DEFAULT_REJOIN_OPTIONS, type RejoinOptions, type RejoinAction } from './rejoin.js';
 export { ReconnectPolicy, DEFAULT_RECONNECT_OPTIONS, type ReconnectOptions, type ReconnectAction, type PathState } from './reconnect.js';
 export { MtcallClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
 export { RoomSession, type RoomJoinOptions, type RoomSecurityState, type RoomTrack, type RoomSource, type RoomSessionEvents } from './room.js';
