@@ -29,14 +29,15 @@ const ROOM_PAGE = `<!doctype html><meta charset="utf-8"><title>room test</title>
   const t0 = performance.now();
   const now = () => Math.round(performance.now() - t0);
   try {
-    const client = await sdk.MtcallClient.connect({ url: q.get('signal'), userId: q.get('user'),
+    const signals = q.get('signals');
+    const client = await sdk.MtcallClient.connect({ ...(signals ? { urls: signals.split(' ') } : { url: q.get('signal') }), userId: q.get('user'),
       roomWorker: () => new Worker('/room-worker-test.js', { type: 'module' }) });
     window.client = client;
-    const room = await client.join(q.get('room'), { audio: true, video: { width: 320, height: 240, frameRate: 15 }, statsIntervalMs: 250 });
+    const room = await client.join(q.get('room'), { audio: true, video: { width: 320, height: 240, frameRate: 15 }, statsIntervalMs: 250, ...(q.get('rejoin') === 'off' ? { rejoin: false } : {}) });
     window.room = room;
     log.joined = true;
     log.memberId = room.memberId;
-    for (const e of ['members', 'epoch', 'switched', 'security', 'left', 'track-ended', 'track-paused', 'local-media', 'resumed'])
+    for (const e of ['members', 'epoch', 'switched', 'security', 'left', 'track-ended', 'track-paused', 'local-media', 'resumed', 'rejoining', 'rejoined'])
       room.on(e, (v) => log.events.push({ t: now(), event: e, value: e === 'members' ? { n: v.members.length, joined: v.joined?.memberId, left: v.left?.memberId } : e === 'epoch' ? { epoch: v.epoch, members: v.members.map((m) => m.memberId) } : v }));
     room.on('code', (c) => log.codes.push({ t: now(), epoch: c.epoch, emoji: c.emoji.join('') }));
     log.warnings.push(...room.warnings);
@@ -205,16 +206,25 @@ export interface RoomSnapshot {
 }
 
 /** The page's address for `user` in `room` (`report`: the page posts its snapshots to the server). */
-export function memberUrl(server: RoomServer, user: string, room: string, report = false): string {
+export function memberUrl(server: RoomServer, user: string, room: string, report = false, extra: Record<string, string> = {}): string {
   const signal = server.url.replace(/^http/, 'ws') + 'signal?' + new URLSearchParams({ member: user });
-  return `${server.url}room-test.html?${new URLSearchParams({ user, room, signal, ...(report ? { report: '1' } : {}) })}`;
+  return `${server.url}room-test.html?${new URLSearchParams({ user, room, signal, ...(report ? { report: '1' } : {}), ...extra })}`;
 }
 
-export async function openMember(browser: Browser, server: RoomServer, user: string, room: string): Promise<Page> {
+/** A server's signaling URL for `user`'s page (for `signals`: a cluster's endpoints, space-separated). */
+export function signalUrl(server: RoomServer, user: string): string {
+  return server.url.replace(/^http/, 'ws') + 'signal?' + new URLSearchParams({ member: user });
+}
+
+/**
+ * Opens `user`'s page from `server`'s origin. `extra`: more page parameters — `signals` (space-separated signaling
+ * URLs: the client's `urls`), `rejoin: 'off'` (the room session does not rejoin a lost room).
+ */
+export async function openMember(browser: Browser, server: RoomServer, user: string, room: string, extra: Record<string, string> = {}): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${user}] page error:`, error.message));
-  await page.goto(memberUrl(server, user, room));
+  await page.goto(memberUrl(server, user, room, false, extra));
   return page;
 }
 

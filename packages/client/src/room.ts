@@ -27,6 +27,7 @@ import { Device } from 'mediasoup-client';
 import type { types as ms } from 'mediasoup-client';
 import { MtcallClientError, mediaError } from './errors.js';
 import { RoomKeyAgent, type RoomKeyOutput, type RoomKeyTimings, type RoomKeyWarning, type RoomMember } from './room-keys.js';
+import { RejoinPolicy, type RejoinAction, type RejoinOptions } from './rejoin.js';
 
 /** What the room session needs from its client. */
 export interface RoomContext {
@@ -49,6 +50,13 @@ export interface RoomJoinOptions {
   keyTimings?: Partial<RoomKeyTimings>;
   /** How often the security state samples the media counters (ms, default 500). */
   statsIntervalMs?: number;
+  /**
+   * When the room is lost (the server instance holding it stopped or handed it over, or the signaling connection
+   * came back without the membership): join it again by itself — default on, with backoff and jitter while joins
+   * are refused or the connection is down, giving up (`left{reason:'lost'}`) after `giveUpAfterMs` (60 s).
+   * `false`: end with `left` at once, as before.
+   */
+  rejoin?: Partial<RejoinOptions> | false;
 }
 
 /**
@@ -102,13 +110,31 @@ export interface RoomSessionEvents extends Record<string, unknown> {
   error: MtcallClientError;
   /** The signaling connection dropped and came back in time: the same member, media and keys carry on. */
   resumed: { memberId: number };
-  /** This device left (or was disconnected); the keys are wiped. */
+  /**
+   * The room was lost (`reason: 'lost'`: its server instance stopped or handed it over; `'disconnected'`: the
+   * connection came back without the membership): the session joins again by itself. The others' tracks have
+   * ended, the old keys are wiped, the room code is gone and the security state is back to `agreeing`.
+   */
+  rejoining: { since: number; reason: 'lost' | 'disconnected' };
+  /**
+   * Joined again: a new session of the room (a new member number, a fresh group secret from epoch 1, the local
+   * tracks sent again as they were). A new room code follows (`code`): compare it again — a comparison made
+   * before does not carry over.
+   */
+  rejoined: { memberId: number; members: RoomMember[]; downForMs: number; attempts: number };
   /**
    * The session ended: `left` (this device left), `disconnected` (the signaling connection was lost and the server
    * did not carry the membership over) or `lost` (the server instance holding the room stopped or handed it over —
    * its media went with it: join again, on whichever instance holds it next).
    */
   left: { reason: 'left' | 'disconnected' | 'lost' };
+}
+
+/** A local track as it was sent when the room was lost. */
+interface SavedMedia {
+  source: RoomSource;
+  track: MediaStreamTrack;
+  paused: boolean;
 }
 
 interface Pending {
@@ -146,6 +172,15 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
   /** The screen track this session opened (stopped when the share stops). */
   #ownedScreen: MediaStreamTrack | undefined;
   #left = false;
+  /** Joins again when the room is lost (undefined: `rejoin: false`). */
+  readonly #rejoin: RejoinPolicy | undefined;
+  #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What this device sent when the room was lost, sent again on rejoining. */
+  #saved: { source: RoomSource; track: MediaStreamTrack; paused: boolean }[] | undefined;
+  /** Opens the local media controls held while rejoining. */
+  #releaseControls: (() => void) | undefined;
+  /** `start()` finished: a later loss is a rejoin, not a failed join. */
+  #started = false;
   /** The signaling connection is down (the membership is parked on the server). */
   #away = false;
   readonly #off: (() => void)[] = [];
@@ -159,6 +194,12 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.#ctx = ctx;
     this.roomId = roomId;
     this.#options = options;
+    this.#rejoin = options.rejoin === false ? undefined : new RejoinPolicy(options.rejoin ?? {});
+  }
+
+  /** The room was lost and the session is joining it again (between `rejoining` and `rejoined`). */
+  get rejoining(): boolean {
+    return this.#rejoin?.rejoining ?? false;
   }
 
   /** This device's member number in the room (0 before joining). */
@@ -300,9 +341,16 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       signaling.on('reconnecting', () => this.#suspend()),
       // Back: carry on if the server carried the membership over (`roomResumed` follows), else the room is lost.
       signaling.on('reconnected', ({ room }) => {
-        if (room !== this.roomId) void this.#leave('disconnected');
+        if (room !== this.roomId) this.#lost('disconnected');
       }),
     );
+    await this.#join(undefined);
+    this.#started = true;
+    this.#statsTimer = setInterval(() => void this.#sampleSecurity(), this.#options.statsIntervalMs ?? 500);
+  }
+
+  /** Joins the room: the server, the keys, the SFU's transports, the media (`saved`: what to send again). */
+  async #join(saved: SavedMedia[] | undefined): Promise<void> {
     const joined = (await this.#request({ type: 'joinRoom', requestId: '', roomId: this.roomId })) as Extract<RoomServerMessage, { type: 'roomJoined' }>;
     this.#memberId = joined.memberId;
     const self = joined.members.find((m) => m.memberId === joined.memberId)!;
@@ -320,8 +368,15 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     for (const producer of joined.producers) if (producer.paused) this.#pausedProducers.add(producer.producerId);
     for (const producer of [...joined.producers, ...this.#early.splice(0)]) void this.#consume(producer.producerId, producer.memberId, producer.kind, producer.source);
     this.#send = await this.#transport('send', settings);
-    await this.#produceLocal();
-    this.#statsTimer = setInterval(() => void this.#sampleSecurity(), this.#options.statsIntervalMs ?? 500);
+    if (!saved) return this.#produceLocal();
+    for (const { source, track, paused } of saved) {
+      if (track.readyState !== 'live') continue;
+      const producer = await this.#produce(track, source);
+      if (paused) {
+        producer.pause();
+        this.#ctx.signaling.send({ type: 'pauseProducer', roomId: this.roomId, producerId: producer.id, paused: true });
+      }
+    }
   }
 
   /** Leaves the room: the SFU drops this device's media, the others rekey without it; keys are wiped here. */
@@ -438,7 +493,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
 
   #onRoomError(e: { code: string; message: string; roomId: string; requestId?: string }): void {
     if (e.roomId !== this.roomId) return;
-    if (e.code === 'room-lost' && this.#memberId !== 0) return void this.#leave('lost');
+    if (e.code === 'room-lost' && this.#memberId !== 0) return this.#lost('lost');
     const error = new MtcallClientError('room-refused', `${e.code}: ${e.message}`);
     const pending = e.requestId !== undefined ? this.#pending.get(e.requestId) : undefined;
     if (pending) {
@@ -699,7 +754,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
       entry.announced = true;
       this.emit('track', track);
     } catch (error) {
-      if (!this.#left && !this.#away) this.emit('error', error instanceof MtcallClientError ? error : new MtcallClientError('room-refused', `consume: ${(error as Error).message}`));
+      if (!this.#left && !this.#away && !this.rejoining) this.emit('error', error instanceof MtcallClientError ? error : new MtcallClientError('room-refused', `consume: ${(error as Error).message}`));
     }
   }
 
@@ -720,8 +775,12 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
 
   async #leave(reason: 'left' | 'disconnected' | 'lost'): Promise<void> {
     if (this.#left) return;
-    if (reason === 'left') this.#ctx.signaling.send({ type: 'leaveRoom', roomId: this.roomId });
+    if (reason === 'left' && this.#memberId !== 0) this.#ctx.signaling.send({ type: 'leaveRoom', roomId: this.roomId });
     this.#left = true;
+    if (this.#rejoinTimer !== undefined) clearTimeout(this.#rejoinTimer);
+    if (!this.#options.tracks) for (const { track } of this.#saved ?? []) track.stop();
+    this.#saved = undefined;
+    this.#releaseControls?.();
     for (const off of this.#off) off();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
@@ -736,5 +795,115 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     this.#ownedScreen?.stop();
     await this.#media?.end();
     this.emit('left', { reason });
+  }
+
+  // ---- rejoining -----------------------------------------------------------------------------------------------
+
+  /** The room is gone for this device: join it again (the policy says when), or end. */
+  #lost(reason: 'lost' | 'disconnected'): void {
+    if (this.#left) return;
+    // Only a message received over the connection says so: it is up.
+    this.#away = false;
+    if (!this.#rejoin || !this.#started) return void this.#leave(reason);
+    if (this.#rejoin.rejoining) {
+      // Lost again while an attempt runs (its new room lost too): fail it; or the connection is back: try now.
+      this.#failPending(new MtcallClientError('room-left', 'the room was lost'));
+      return this.#driveRejoin(this.#rejoin.online(this.#ctx.now()));
+    }
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    this.#releaseControls = release;
+    this.#controls = this.#controls.then(() => gate);
+    const actions = this.#rejoin.lost(this.#ctx.now());
+    for (const a of actions) if (a.type === 'rejoining') this.emit('rejoining', { since: a.since, reason });
+    void this.#reset(true).then(() => this.#driveRejoin(actions.filter((a) => a.type !== 'rejoining')));
+  }
+
+  /** Carries out the policy's actions, then wakes it when it says. */
+  #driveRejoin(actions: RejoinAction[]): void {
+    if (this.#left || !this.#rejoin) return;
+    for (const a of actions) {
+      if (a.type === 'attempt') void this.#attemptRejoin();
+      else if (a.type === 'give-up') return void this.#leave('lost');
+      else if (a.type === 'rejoined') {
+        this.#saved = undefined;
+        this.#releaseControls?.();
+        this.#releaseControls = undefined;
+        this.emit('members', { members: this.members });
+        this.#localChanged();
+        this.emit('rejoined', { memberId: this.#memberId, members: this.members, downForMs: a.downForMs, attempts: a.attempts });
+      }
+    }
+    if (this.#rejoinTimer !== undefined) clearTimeout(this.#rejoinTimer);
+    this.#rejoinTimer = undefined;
+    const at = this.#rejoin.nextWakeAt();
+    if (at !== undefined) this.#rejoinTimer = setTimeout(() => this.#driveRejoin(this.#rejoin!.tick(this.#ctx.now())), Math.max(0, at - this.#ctx.now()));
+  }
+
+  /** One attempt: join and send again; on failure, clear what it built and let the policy retry. */
+  async #attemptRejoin(): Promise<void> {
+    try {
+      if (this.#away) throw new MtcallClientError('not-connected', 'the signaling connection is down');
+      await this.#join(this.#saved ?? []);
+    } catch {
+      if (this.#left) return;
+      await this.#reset(false);
+      return this.#driveRejoin(this.#rejoin!.failed(this.#ctx.now()));
+    }
+    if (this.#left) return;
+    this.#driveRejoin(this.#rejoin!.joined(this.#ctx.now()));
+  }
+
+  /**
+   * Drops the room session's state but not this device's tracks: the transports, producers and consumers (the
+   * others' tracks end), the key exchanges, the keys (wiped with the worker), the members, the room code; the
+   * security state back to `agreeing`. `capture`: remember what was sent, to send it again.
+   */
+  async #reset(capture: boolean): Promise<void> {
+    if (capture) {
+      this.#saved = [...this.#producers].flatMap(([source, p]) => (p.track && p.track.readyState === 'live' ? [{ source, track: p.track, paused: p.paused }] : []));
+    }
+    // A failed attempt may have joined: leave that membership (its requests are answered no more).
+    if (!capture && this.#memberId !== 0 && !this.#away) this.#ctx.signaling.send({ type: 'leaveRoom', roomId: this.roomId });
+    this.#failPending(new MtcallClientError('room-left', 'the room was lost'));
+    for (const producer of this.#producers.values()) producer.close();
+    this.#producers.clear();
+    this.#ownTracks = [];
+    for (const entry of this.#consumers.values()) {
+      entry.consumer.close();
+      if (entry.announced) this.emit('track-ended', { memberId: entry.memberId, producerId: entry.consumer.producerId });
+    }
+    this.#consumers.clear();
+    this.#pausedProducers.clear();
+    this.#early.splice(0);
+    // The agent first, and the pairs out of the map before hanging up: an ended pair must not open another.
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#agent?.end();
+    this.#agent = undefined;
+    const pairs = [...this.#pairs.values()];
+    this.#pairs.clear();
+    for (const call of pairs) if (call.state !== 'ended') call.hangUp();
+    this.#send?.close();
+    this.#recv?.close();
+    this.#send = this.#recv = undefined;
+    this.#device = undefined;
+    const media = this.#media;
+    this.#media = undefined;
+    this.#memberId = 0;
+    this.#members.clear();
+    this.#code = undefined;
+    if (this.#state !== 'agreeing') {
+      this.#state = 'agreeing';
+      this.emit('security', { state: 'agreeing' });
+    }
+    await media?.end();
+  }
+
+  /** Fails the requests waiting for an answer (none will come). */
+  #failPending(error: MtcallClientError): void {
+    this.#queue = Promise.resolve();
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
   }
 }
