@@ -4,6 +4,7 @@
  * sessions emit `rejoining`, join again on B (a new session: new member numbers, epoch from 1, a new room code),
  * send their tracks again and decode each other, with one new room code on both and no authentication failure. The
  * old comparison does not carry over: the security state went back to `agreeing` and the code was cleared first.
+ * Alice's microphone was off when the room was lost: it is sent again paused.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,12 +44,15 @@ const event = (s: RoomSnapshot, name: string) => s.events.find((e) => e.event ==
 const codeSince = (s: RoomSnapshot, from: number) => s.codes.filter((c) => c.t >= from && c.epoch === s.epoch?.held).at(-1)?.emoji;
 const framesSince = (s: RoomSnapshot, memberId: number, from: number) => (s.frames[`${memberId}/video`] ?? []).filter((t) => t >= from).length;
 
-/** After their `rejoined`: each decodes the other's new video (and hears audio), one epoch and one new code on both. */
-function decodeAgain(snaps: RoomSnapshot[], frames: number): boolean {
+/**
+ * After their `rejoined`: each decodes the other's new video (and hears its audio, but for members whose microphone
+ * is off: `muted`, by index), one epoch and one new code on both.
+ */
+function decodeAgain(snaps: RoomSnapshot[], frames: number, muted: number[]): boolean {
   const rejoined = snaps.map((s) => event(s, 'rejoined'));
   if (rejoined.some((e) => !e)) return false;
   const ids = rejoined.map((e) => e!.value['memberId'] as number);
-  return snaps.every((s, i) => snaps.every((_, j) => i === j || (framesSince(s, ids[j]!, rejoined[i]!.t) >= frames && (s.energy[`${ids[j]}/audio`] ?? 0) > 0.001))) &&
+  return snaps.every((s, i) => snaps.every((_, j) => i === j || (framesSince(s, ids[j]!, rejoined[i]!.t) >= frames && (muted.includes(j) || (s.energy[`${ids[j]}/audio`] ?? 0) > 0.001)))) &&
     new Set(snaps.map((s) => s.epoch?.held)).size === 1 &&
     new Set(snaps.map((s) => codeSince(s, event(s, 'rejoining')!.t))).size === 1 && codeSince(snaps[0]!, event(snaps[0]!, 'rejoining')!.t) !== undefined &&
     snaps.every((s) => s.security === 'media-protected');
@@ -69,16 +73,24 @@ describe('the SDK rejoins a room whose instance was lost', () => {
     expect(a.signaling.cluster!.stats.ownedRooms).toBe(1);
     const oldCode = before[0]!.codes.filter((c) => c.epoch === before[0]!.epoch?.held).at(-1)!.emoji;
 
+    // Alice's microphone is off when the room is lost: it stays off after rejoining.
+    await alice.evaluate(() => (window as unknown as { room: { setMicrophone(on: boolean): Promise<void> } }).room.setMicrophone(false));
     const stopped = Date.now();
     await a.close();
-    const after = await waitFor(() => Promise.all([snap(alice), snap(bob)]), (s) => decodeAgain(s, 15));
+    const after = await waitFor(() => Promise.all([snap(alice), snap(bob)]), (s) => decodeAgain(s, 15, [0]));
     console.log(`owner stopped → both rejoined and decode each other after ${Date.now() - stopped} ms`, after.map((s) => ({
       rejoining: event(s, 'rejoining')?.value, rejoined: { ...event(s, 'rejoined')?.value, members: undefined }, epoch: s.epoch, code: codeSince(s, event(s, 'rejoining')!.t), oldCode,
       auth: s.stats?.dropped['auth'],
     })));
 
     expect(b.signaling.cluster!.stats.ownedRooms).toBe(1);
-    expect(b.sfu.producers('moving')).toHaveLength(4); // both sent their microphone and camera again, on B's SFU
+    // Both sent their microphone and camera again, on B's SFU; alice's microphone still paused, and bob sees it so.
+    const aliceId = event(after[0]!, 'rejoined')!.value['memberId'] as number;
+    expect(b.sfu.producers('moving').map((p) => `${p.memberId === aliceId ? 'alice' : 'bob'}/${p.source}/${p.paused}`).sort())
+      .toEqual(['alice/audio/true', 'alice/video/false', 'bob/audio/false', 'bob/video/false']);
+    expect(await alice.evaluate(() => (window as unknown as { room: { microphoneOn: boolean; cameraOn: boolean } }).room.microphoneOn)).toBe(false);
+    const bobSees = await bob.evaluate(() => (window as unknown as { room: { tracks: { source: string; paused: boolean }[] } }).room.tracks.map((t) => `${t.source}/${t.paused}`).sort());
+    expect(bobSees).toEqual(['audio/true', 'video/false']);
     for (const s of after) {
       const rejoining = event(s, 'rejoining')!;
       const rejoined = event(s, 'rejoined')!;

@@ -16,6 +16,9 @@ const SECURITY: Record<RoomSecurityState, { icon: string; text: string; tone: st
   'keys-differ': { icon: '⚠️', text: 'Your key exchange with the room was tampered with: someone may be in the middle. Leave the room.', tone: 'bad' },
 };
 
+/** What the room view says while the SDK rejoins a room whose server instance stopped. */
+const ROOM_MOVED = 'Room moved to another server — rejoining…';
+
 interface Tile {
   element: HTMLElement;
   video?: HTMLVideoElement;
@@ -106,15 +109,35 @@ export class RoomView {
       this.#render();
     });
     room.on('left', () => this.#reset());
+    // The room's server instance stopped: the SDK joins again by itself — a new session, a new room code.
+    room.on('rejoining', ({ reason }) => {
+      this.#notice(reason === 'lost' ? ROOM_MOVED : 'The connection came back without the room — rejoining…');
+      for (const tile of [...this.#tiles.values(), ...this.#screens.values()]) tile.element.remove();
+      this.#tiles.clear();
+      this.#screens.clear();
+      this.#render();
+    });
+    room.on('rejoined', () => {
+      this.#notice('Rejoined: a new room key and a new room code — compare it aloud again (an earlier comparison no longer counts)');
+      this.#ownTile(client.userId);
+      this.#render();
+    });
     for (const track of room.tracks) this.#addTrack(track);
     for (const w of room.warnings) this.#notice(`⚠ ${w.detail}`);
-    const own = this.#tile(room.memberId, `${client.userId} (you)`);
-    this.#showLocal();
-    const mic = room.localTracks.find((t) => t.kind === 'audio');
-    if (mic) this.#listen(own, new MediaStream([mic]));
+    this.#ownTile(client.userId);
     this.#meter = setInterval(() => this.#renderLevels(), 200);
     this.element.hidden = false;
     this.#render();
+  }
+
+  /** This device's tile (under its member number, which changes on rejoining): its camera and microphone level. */
+  #ownTile(userId: string): void {
+    const room = this.#room;
+    if (!room) return;
+    const own = this.#tile(room.memberId, `${userId} (you)`);
+    this.#showLocal();
+    const mic = room.localTracks.find((t) => t.kind === 'audio');
+    if (mic) this.#listen(own, new MediaStream([mic]));
   }
 
   async leave(): Promise<void> {
@@ -242,8 +265,8 @@ export class RoomView {
   #render(): void {
     const room = this.#room;
     if (!room) return;
-    const security = SECURITY[room.security];
-    const code = el('span', 'room-code', room.code ? room.code.emoji.join(' ') : '…');
+    const security = room.rejoining ? { icon: '🔄', text: `${ROOM_MOVED} (the room code will change)`, tone: 'muted' } : SECURITY[room.security];
+    const code = el('span', 'room-code', room.code && !room.rejoining ? room.code.emoji.join(' ') : '…');
     code.style.fontFamily = EMOJI_FONT_FAMILY;
     const leave = el('button', 'danger', 'Leave');
     leave.id = 'leave-room';
