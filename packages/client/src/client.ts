@@ -176,6 +176,8 @@ export class MtcallClient extends Emitter<MtcallClientEvents> {
   /**
    * Joins a room (a group call through the server's SFU, end to end encrypted): resolves once joined and sending.
    * Listen to `code` (the four emoji to compare aloud), `track`, `members`, `epoch`, `security` and `warning`.
+   * A lost room (its server instance stopped) is joined again by itself: `rejoining`, then `rejoined` and a new
+   * `code` (options: `rejoin`).
    */
   async join(roomId: string, options: RoomJoinOptions = {}): Promise<RoomSession> {
     const room = new RoomSession(
