@@ -7,7 +7,7 @@ describe('RejoinPolicy (sans-IO)', () => {
     const p = new RejoinPolicy();
     expect(p.lost(1000)).toEqual([{ type: 'rejoining', since: 1000 }, { type: 'attempt', attempt: 1 }]);
     expect(p.rejoining).toBe(true);
-    expect(p.nextWakeAt()).toBeUndefined(); // the attempt runs
+    expect(p.nextWakeAt()).toBe(21_000); // the attempt runs: abandoned if unanswered by then
     expect(p.lost(1100)).toEqual([]);
     expect(p.joined(1800)).toEqual([{ type: 'rejoined', downForMs: 800, attempts: 1 }]);
     expect(p.rejoining).toBe(false);
@@ -42,8 +42,20 @@ describe('RejoinPolicy (sans-IO)', () => {
     expect(p.online(30)).toEqual([]); // one attempt at a time
   });
 
+  it('an unanswered attempt is abandoned once after attemptTimeoutMs, then retried as a failed one', () => {
+    const p = new RejoinPolicy({ firstRetryMs: 1000, jitter: 0, attemptTimeoutMs: 5000 });
+    p.lost(0);
+    expect(p.tick(4999)).toEqual([]);
+    expect(p.tick(5000)).toEqual([{ type: 'abandon-attempt', attempt: 1 }]);
+    expect(p.tick(6000)).toEqual([]); // abandoned once; the session fails the attempt
+    expect(p.nextWakeAt()).toBeUndefined();
+    p.failed(6000);
+    expect(p.nextWakeAt()).toBe(7000);
+    expect(p.tick(7000)).toEqual([{ type: 'attempt', attempt: 2 }]);
+  });
+
   it('gives up after giveUpAfterMs, once, not while an attempt runs', () => {
-    const p = new RejoinPolicy({ firstRetryMs: 1000, maxRetryMs: 1000, jitter: 0, giveUpAfterMs: 5000 });
+    const p = new RejoinPolicy({ firstRetryMs: 1000, maxRetryMs: 1000, jitter: 0, attemptTimeoutMs: 60_000, giveUpAfterMs: 5000 });
     p.lost(0);
     expect(p.tick(6000)).toEqual([]); // attempt 1 still running
     expect(p.failed(6000)).toEqual([{ type: 'give-up', downForMs: 6000, attempts: 1 }]);
@@ -72,6 +84,7 @@ describe('RejoinPolicy (sans-IO)', () => {
     expect(() => new RejoinPolicy({ jitter: 2 })).toThrow(RangeError);
     expect(() => new RejoinPolicy({ giveUpAfterMs: -1 })).toThrow(RangeError);
     expect(() => new RejoinPolicy({ firstRetryMs: Number.NaN })).toThrow(RangeError);
+    expect(() => new RejoinPolicy({ attemptTimeoutMs: Number.POSITIVE_INFINITY })).toThrow(RangeError);
   });
 
   it('property: one attempt at a time, attempts only while rejoining, delays within the backoff, gives up at most once', () => {
@@ -106,6 +119,7 @@ describe('RejoinPolicy (sans-IO)', () => {
               expect(running).toBe(true);
               running = rejoining = false;
             }
+            if (a.type === 'abandon-attempt') expect(running).toBe(true);
             if (a.type === 'give-up') {
               gaveUp++;
               running = rejoining = false;

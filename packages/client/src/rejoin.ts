@@ -7,6 +7,7 @@
  * - a join refused, or the signaling connection down: try again after a backoff (doubling from `firstRetryMs` up to
  *   `maxRetryMs`, each delay scaled by a random factor in [1 − `jitter`, 1] so members do not all come back at once);
  * - the signaling connection back while waiting: try at once;
+ * - an attempt unanswered for `attemptTimeoutMs`: abandon it (the session fails its requests), which counts as failed;
  * - joined: `rejoined`;
  * - nothing worked for `giveUpAfterMs`: give up (the session ends with `left{reason:'lost'}`).
  */
@@ -19,22 +20,25 @@ export interface RejoinOptions {
   maxRetryMs: number;
   /** How much of each delay is random: a delay d becomes d × (1 − jitter × random()) (0..1, default 0.5). */
   jitter: number;
+  /** How long one attempt may run before it is abandoned (ms, default 20 000). */
+  attemptTimeoutMs: number;
   /** How long to keep trying before the session ends with `left{reason:'lost'}` (ms, default 60 000). */
   giveUpAfterMs: number;
 }
 
-export const DEFAULT_REJOIN_OPTIONS: RejoinOptions = { firstRetryMs: 500, maxRetryMs: 8_000, jitter: 0.5, giveUpAfterMs: 60_000 };
+export const DEFAULT_REJOIN_OPTIONS: RejoinOptions = { firstRetryMs: 500, maxRetryMs: 8_000, jitter: 0.5, attemptTimeoutMs: 20_000, giveUpAfterMs: 60_000 };
 
 /** What the policy asks for. */
 export type RejoinAction =
   | { type: 'rejoining'; since: number }
   | { type: 'attempt'; attempt: number }
+  | { type: 'abandon-attempt'; attempt: number }
   | { type: 'rejoined'; downForMs: number; attempts: number }
   | { type: 'give-up'; downForMs: number; attempts: number };
 
 /** Checks the options: a `RangeError` names the first wrong one. */
 function checked(options: RejoinOptions): RejoinOptions {
-  for (const name of ['firstRetryMs', 'maxRetryMs', 'giveUpAfterMs'] as const) {
+  for (const name of ['firstRetryMs', 'maxRetryMs', 'attemptTimeoutMs', 'giveUpAfterMs'] as const) {
     if (!Number.isFinite(options[name]) || options[name] < 0) throw new RangeError(`rejoin.${name} must be a finite number ≥ 0`);
   }
   if (!(options.jitter >= 0 && options.jitter <= 1)) throw new RangeError('rejoin.jitter must be in [0, 1]');
@@ -49,6 +53,8 @@ export class RejoinPolicy {
   /** When the next attempt is due; undefined while one runs (or none is pending). */
   #nextAttempt: number | undefined;
   #running = false;
+  /** When the running attempt is abandoned (undefined once it was). */
+  #abandonAt: number | undefined;
   #attempts = 0;
   #gaveUp = false;
 
@@ -120,14 +126,20 @@ export class RejoinPolicy {
     if (!this.#running && this.#nextAttempt !== undefined && now >= this.#nextAttempt) {
       this.#running = true;
       this.#nextAttempt = undefined;
+      this.#abandonAt = now + this.#options.attemptTimeoutMs;
       return [{ type: 'attempt', attempt: ++this.#attempts }];
+    }
+    if (this.#running && this.#abandonAt !== undefined && now >= this.#abandonAt) {
+      this.#abandonAt = undefined;
+      return [{ type: 'abandon-attempt', attempt: this.#attempts }];
     }
     return [];
   }
 
-  /** When `tick` next has something to do (undefined: nothing, or an attempt is running). */
+  /** When `tick` next has something to do (undefined: nothing pending). */
   nextWakeAt(): number | undefined {
-    if (this.#since === undefined || this.#gaveUp || this.#running) return undefined;
+    if (this.#since === undefined || this.#gaveUp) return undefined;
+    if (this.#running) return this.#abandonAt;
     const giveUp = this.#since + this.#options.giveUpAfterMs;
     return this.#nextAttempt === undefined ? giveUp : Math.min(this.#nextAttempt, giveUp);
   }

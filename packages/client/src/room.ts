@@ -824,6 +824,7 @@ export class RoomSession extends Emitter<RoomSessionEvents> {
     if (this.#left || !this.#rejoin) return;
     for (const a of actions) {
       if (a.type === 'attempt') void this.#attemptRejoin();
+      else if (a.type === 'abandon-attempt') this.#failPending(new MtcallClientError('room-refused', 'rejoin: the join was not answered in time'));
       else if (a.type === 'give-up') return void this.#leave('lost');
       else if (a.type === 'rejoined') {
         this.#saved = undefined;
