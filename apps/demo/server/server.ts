@@ -41,6 +41,8 @@ export interface DemoServerOptions {
   iceServers?: StartSignalingServerOptions['iceServers'];
   /** Secret chats' caps (e.g. a small queue, to see a refused message in the demo). */
   chatLimits?: StartSignalingServerOptions['chatLimits'];
+  /** A cluster of demo servers sharing presence and rooms through Redis (docs/DEPLOYMENT.md). */
+  redis?: StartSignalingServerOptions['redis'];
 }
 
 /** How many online users the demo's "everyone" list shows at most. */
@@ -92,6 +94,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     allowOrigin: [...demoOrigins(options.host ?? '127.0.0.1', port), ...(options.allowOrigin ?? [])],
     presence: { maxWatch: 500, directory: { maxUsers: DEMO_DIRECTORY_USERS } },
     ...(options.turn ? { turn: options.turn } : {}), ...(options.iceServers ? { iceServers: options.iceServers } : {}),
+    ...(options.redis ? { redis: options.redis } : {}),
     ...(options.chatLimits ? { chatLimits: options.chatLimits } : {}),
   });
   const address = http.address() as { port: number };
