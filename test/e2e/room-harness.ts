@@ -28,6 +28,10 @@ const ROOM_PAGE = `<!doctype html><meta charset="utf-8"><title>room test</title>
   window.roomLog = log;
   const t0 = performance.now();
   const now = () => Math.round(performance.now() - t0);
+  // Readable at once: the test polls the log (joined / error) instead of waiting on the join with a deadline.
+  window.snapshot = async () => ({ ...log, stats: window.room ? await window.room.stats() : null, security: window.room?.security,
+    epoch: window.room?.epoch, distributor: window.room?.distributor, userAgent: navigator.userAgent, mode: window.room?.transformMode });
+  window.ready = true;
   try {
     const signals = q.get('signals');
     const client = await sdk.MtcallClient.connect({ ...(signals ? { urls: signals.split(' ') } : { url: q.get('signal') }), userId: q.get('user'),
@@ -69,9 +73,6 @@ const ROOM_PAGE = `<!doctype html><meta charset="utf-8"><title>room test</title>
     room.on('track', onTrack);
     for (const t of room.tracks) onTrack(t);
   } catch (e) { log.error = String(e && e.message || e); }
-  window.snapshot = async () => ({ ...log, stats: window.room ? await window.room.stats() : null, security: window.room?.security,
-    epoch: window.room?.epoch, distributor: window.room?.distributor, userAgent: navigator.userAgent, mode: window.room?.transformMode });
-  window.ready = true;
   // A page no test can drive (Firefox ESR) posts its snapshot to the test server instead.
   if (q.get('report')) {
     const post = async () => {
