@@ -103,10 +103,11 @@ export class MediaPeer {
     this.#policy = new ReconnectPolicy(options.reconnect ?? {});
     this.#watch = new PathWatch(options.pathWatch ?? {});
     this.pc = new PeerConnection({
-      // Transport-wide congestion control on our audio: the far side's feedback (every ~0.1 s while it receives) is
-      // what tells the path watch our media still arrives.
+      // Transport-wide congestion control: the far side's feedback on our audio (every ~0.1 s while it receives) is
+      // what tells the path watch our media still arrives; on video too, so the browser's bandwidth estimate gets
+      // feedback for everything it sends (it then probes with padding-only packets, skipped in #onTrack).
       codecs: { audio: [useOPUS({ rtcpFeedback: [useTWCC()] })], video: [useVP8()] },
-      headerExtensions: { audio: [useTransportWideCC()], video: [] },
+      headerExtensions: { audio: [useTransportWideCC()], video: [useTransportWideCC()] },
       iceServers: (options.iceServers ?? []).map((s) => ({ ...s, urls: [...s.urls] })),
       iceTransportPolicy: options.relay ? 'relay' : 'all',
       ...(options.iceAdditionalHostAddresses ? { iceAdditionalHostAddresses: options.iceAdditionalHostAddresses } : {}),
@@ -228,7 +229,7 @@ export class MediaPeer {
     if (track.kind === 'video') {
       // Only VP8 is negotiated (useVP8), so every video packet is VP8.
       track.onReceiveRtp.subscribe((rtp) => {
-        if (this.#closed) return;
+        if (this.#closed || rtp.payload.length === 0) return; // padding only (the sender probing bandwidth): no media
         const mid = this.#midOf(track);
         if (mid === undefined) return; // not negotiated: nothing can be opened (frames are bound to their mid)
         this.video.receive({ sequenceNumber: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, marker: rtp.header.marker, payload: rtp.payload }, mid, track.codec?.mimeType);
@@ -236,7 +237,7 @@ export class MediaPeer {
       return;
     }
     track.onReceiveRtp.subscribe((rtp) => {
-      if (this.#closed) return;
+      if (this.#closed || rtp.payload.length === 0) return; // padding only: no media
       const mid = this.#midOf(track);
       if (mid === undefined) return;
       const result = this.pipeline.receive(rtp.payload, mid);
