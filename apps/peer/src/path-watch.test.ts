@@ -41,4 +41,47 @@ describe('PathWatch', () => {
     watch.rtp(6_000);
     expect(policy.state(watch.state('connected', 6_000), 6_000)).toEqual([{ type: 'recovered', downForMs: 3_500 }]);
   });
+
+  it('outgoing: a far side that never answers, or a peer that stopped sending, is not a broken path', () => {
+    const never = new PathWatch();
+    for (let now = 0; now <= 9_000; now += 20) never.sent(now);
+    expect(never.state('connected', 9_000)).toBe('connected');
+    const stopped = new PathWatch();
+    stopped.answered(0);
+    stopped.answered(100);
+    stopped.sent(100); // the last packet we sent: never answered, but we no longer send
+    expect(stopped.state('connected', 2_599)).toBe('connected');
+    expect(stopped.state('connected', 9_000)).toBe('connected');
+  });
+
+  it('our media unanswered (issue 14): the far side\'s RTP arrives, we send, but no transport-wide feedback for 2.5 s is disconnected; the next one is connected', () => {
+    const watch = new PathWatch();
+    let now = 0;
+    for (; now <= 1_000; now += 20) {
+      watch.rtp(now);
+      watch.sent(now);
+      if (now % 100 === 0) watch.answered(now);
+    }
+    // The feedback stops (last at 1 000); what we sent from 1 020 on is never answered, while the far side's RTP arrives.
+    for (; now <= 3_500; now += 20) {
+      watch.rtp(now);
+      watch.sent(now);
+    }
+    expect(watch.state('connected', 3_500)).toBe('connected');
+    expect(watch.state('connected', 3_520)).toBe('disconnected');
+    watch.answered(9_000);
+    watch.sent(9_000);
+    watch.rtp(9_000);
+    expect(watch.state('connected', 9_000)).toBe('connected');
+  });
+
+  it('a far side that answers only every few seconds is not watched: no false alarm', () => {
+    const watch = new PathWatch();
+    for (let now = 0; now <= 30_000; now += 20) {
+      watch.rtp(now);
+      watch.sent(now);
+      if (now % 5_000 === 0) watch.answered(now);
+      expect(watch.state('connected', now)).toBe('connected');
+    }
+  });
 });

@@ -5,19 +5,24 @@
  * VideoReceiver (depacketized into frames and opened with the same FrameCryptor).
  *
  * Recovery, as the browsers do it: the client's `ReconnectPolicy` is fed the path's state (werift's connection
- * state, and no RTP for 2.5 s counts as down: `PathWatch`); it says when to restart ICE (a new offer with new ICE
- * credentials over the sealed channel — same key, same seq counters) and when to give up (`connection-lost`).
+ * state; no RTP for 2.5 s counts as down, and so does no transport-wide feedback for 2.5 s on the audio we send:
+ * `PathWatch`); it says when to restart ICE (a new offer with new ICE credentials over the sealed channel — same key,
+ * same seq counters) and when to give up (`connection-lost`).
  * Either side may offer; a collision is resolved by perfect negotiation (the caller is impolite and ignores the
  * colliding offer, the callee rolls back). After a recovery the peer asks for a key frame (PLI) until one arrives.
  */
 
-import { MediaStreamTrack, RtpHeader, RtpPacket, useOPUS, useVP8, type RTCRtpTransceiver } from 'werift';
+import { MediaStreamTrack, RtpHeader, RtpPacket, useOPUS, useTransportWideCC, useTWCC, useVP8, type RTCRtpTransceiver } from 'werift';
 import { ReconnectPolicy, type PathState, type ReconnectAction, type ReconnectOptions } from '@mtcall/client';
 import type { Call, IceServerInfo, InCallMessage } from '@mtcall/signaling';
 import { AudioPipeline, FRAME_SAMPLES, type MediaReport } from './media.js';
 import { VideoReceiver, type VideoReport } from './video.js';
 import { PathWatch, type PathWatchOptions } from './path-watch.js';
 import { PeerConnection } from './peer-connection.js';
+
+/** RTCP transport-layer feedback (RFC 4585), and its transport-wide congestion control format (draft-holmer-rmcat-transport-wide-cc-extensions). */
+const RTCP_TRANSPORT_FEEDBACK = 205;
+const TWCC_FORMAT = 15;
 
 /** What the peer sends: a sine tone (Opus-encoded here), the frames it receives re-sealed (echo), or nothing. */
 export type SendMode = { type: 'tone'; frequency: number } | { type: 'echo' } | { type: 'none' };
@@ -81,6 +86,8 @@ export class MediaPeer {
   #path: PathReport = { reconnecting: false, recoveries: 0, iceRestarts: 0, keyFrameRequests: 0 };
   /** Tracks whose RTP we already read (werift announces a track again on renegotiation). */
   readonly #subscribed = new WeakSet<MediaStreamTrack>();
+  /** DTLS transports whose RTCP we already read (for the far side's transport-wide feedback). */
+  readonly #rtcpRead = new WeakSet<object>();
   /** Perfect negotiation: the remote offer we ignored (impolite side), whose candidates are expected to fail. */
   #ignoringOffer = false;
   #keyFramesSeen = 0;
@@ -96,7 +103,11 @@ export class MediaPeer {
     this.#policy = new ReconnectPolicy(options.reconnect ?? {});
     this.#watch = new PathWatch(options.pathWatch ?? {});
     this.pc = new PeerConnection({
-      codecs: { audio: [useOPUS()], video: [useVP8()] },
+      // Transport-wide congestion control: the far side's feedback on our audio (every ~0.1 s while it receives) is
+      // what tells the path watch our media still arrives; on video too, so the browser's bandwidth estimate gets
+      // feedback for everything it sends (it then probes with padding-only packets, skipped in #onTrack).
+      codecs: { audio: [useOPUS({ rtcpFeedback: [useTWCC()] })], video: [useVP8()] },
+      headerExtensions: { audio: [useTransportWideCC()], video: [useTransportWideCC()] },
       iceServers: (options.iceServers ?? []).map((s) => ({ ...s, urls: [...s.urls] })),
       iceTransportPolicy: options.relay ? 'relay' : 'all',
       ...(options.iceAdditionalHostAddresses ? { iceAdditionalHostAddresses: options.iceAdditionalHostAddresses } : {}),
@@ -105,6 +116,7 @@ export class MediaPeer {
     this.pc.onIceCandidate.subscribe((candidate) => this.#send({ type: 'ice', candidate: candidate ? candidate.toJSON() : null }));
     this.pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') this.#startSending();
+      this.#readRtcp();
       this.#checkPath();
     });
     this.#pathTimer = setInterval(() => this.#checkPath(), 250);
@@ -217,7 +229,7 @@ export class MediaPeer {
     if (track.kind === 'video') {
       // Only VP8 is negotiated (useVP8), so every video packet is VP8.
       track.onReceiveRtp.subscribe((rtp) => {
-        if (this.#closed) return;
+        if (this.#closed || rtp.payload.length === 0) return; // padding only (the sender probing bandwidth): no media
         const mid = this.#midOf(track);
         if (mid === undefined) return; // not negotiated: nothing can be opened (frames are bound to their mid)
         this.video.receive({ sequenceNumber: rtp.header.sequenceNumber, timestamp: rtp.header.timestamp, marker: rtp.header.marker, payload: rtp.payload }, mid, track.codec?.mimeType);
@@ -225,7 +237,7 @@ export class MediaPeer {
       return;
     }
     track.onReceiveRtp.subscribe((rtp) => {
-      if (this.#closed) return;
+      if (this.#closed || rtp.payload.length === 0) return; // padding only: no media
       const mid = this.#midOf(track);
       if (mid === undefined) return;
       const result = this.pipeline.receive(rtp.payload, mid);
@@ -239,9 +251,22 @@ export class MediaPeer {
     return this.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track))?.mid ?? undefined;
   }
 
+  /** Tells the path watch when the far side's transport-wide feedback arrives (subscribed once per DTLS transport). */
+  #readRtcp(): void {
+    for (const dtls of this.pc.dtlsTransports) {
+      if (this.#rtcpRead.has(dtls)) continue;
+      this.#rtcpRead.add(dtls);
+      dtls.onRtcp.subscribe((packet) => {
+        // Transport-wide feedback (RTPFB 15) is sent only while our packets arrive.
+        if (!this.#closed && packet.type === RTCP_TRANSPORT_FEEDBACK && 'feedback' in packet && packet.feedback.count === TWCC_FORMAT) this.#watch.answered(this.#now());
+      });
+    }
+  }
+
   /** Feeds the reconnect policy the path's state and the clock; asks for key frames after a recovery. */
   #checkPath(): void {
     if (this.#closed) return;
+    this.#readRtcp(); // werift may create a transport on renegotiation
     const now = this.#now();
     const state = this.#watch.state(this.pc.connectionState as PathState, now);
     const actions = state !== this.#lastPathState ? this.#policy.state(state, now) : this.#policy.tick(now);
@@ -314,6 +339,7 @@ export class MediaPeer {
     this.#sequence = (this.#sequence + 1) & 0xffff;
     this.#timestamp = (this.#timestamp + FRAME_SAMPLES) >>> 0;
     const header = new RtpHeader({ sequenceNumber: this.#sequence, timestamp: this.#timestamp, marker: false, payloadType: 111 });
+    this.#watch.sent(this.#now());
     sender.sendRtp(new RtpPacket(header, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))).catch((e: unknown) => this.#options.onError?.(String(e)));
   }
 

@@ -15,7 +15,7 @@ afterEach(() => {
 it('--help documents the flags', () => {
   const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   expect(result.status).toBe(0);
-  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl', '--allow-origin', '--auth-secret', '--auth-public-key', '--max-conns-per-ip', '--max-outgoing-calls', '--max-ringing', '--max-watch', '--presence-directory', '--redis', '--instance-id', '--redis-prefix', '--instance-ttl', '--chat-instance', '--no-redis-chats', 'mint-token']) {
+  for (const flag of ['--host', '--port', '--token', '--ring-timeout', '--confirm-timeout', '--max-message-bytes', '--rate', '--turn-url', '--turn-secret', '--turn-ttl', '--allow-origin', '--auth-secret', '--auth-public-key', '--max-conns-per-ip', '--max-outgoing-calls', '--max-ringing', '--max-watch', '--presence-directory', '--redis', '--instance-id', '--redis-prefix', '--instance-ttl', '--chat-instance', '--no-redis-chats', '--room-joins-per-minute', 'mint-token']) {
     expect(result.stdout).toContain(flag);
   }
 });
@@ -42,6 +42,17 @@ it('refuses --no-redis-chats without --redis, and with --chat-instance, before s
   const both = spawnSync(process.execPath, [cli, '--redis', 'redis://127.0.0.1:1', '--chat-instance', 'a', '--no-redis-chats'], { encoding: 'utf8' });
   expect(both.status).toBe(2);
   expect(both.stderr).toMatch(/either --chat-instance or --no-redis-chats/);
+});
+
+it('refuses a bad --room-joins-per-minute, and one without --redis, before starting', () => {
+  for (const bad of ['0', '-3', '2.5', 'many', '']) {
+    const result = spawnSync(process.execPath, [cli, '--redis', 'redis://127.0.0.1:1', `--room-joins-per-minute=${bad}`], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--room-joins-per-minute must be a whole number of at least 1/);
+  }
+  const alone = spawnSync(process.execPath, [cli, '--room-joins-per-minute', '10'], { encoding: 'utf8' });
+  expect(alone.status).toBe(2);
+  expect(alone.stderr).toMatch(/--room-joins-per-minute needs --redis/);
 });
 
 it('rejects unknown flags with a hint', () => {

@@ -8,7 +8,7 @@ import { consoleLog, RedisChatStore, startSignalingServer, type RoomsConfig } fr
 import { DEFAULT_ABUSE_LIMITS, DEFAULT_ROOM_OPTIONS, DEFAULT_SERVER_LIMITS } from './server-core.js';
 import { DEFAULT_PRESENCE_OPTIONS } from './presence.js';
 import { parseTurnOptions } from './turn.js';
-import { checkClusterOptions } from './cluster-node.js';
+import { checkClusterOptions, DEFAULT_ROOM_JOINS_PER_MINUTE } from './cluster-node.js';
 
 const HELP = `mtcall-signal — the mtcall signaling server (WebSocket, in-memory or clustered on Redis, trusted with nothing)
 
@@ -78,6 +78,8 @@ Cluster (several instances sharing presence, device routing and calls through Re
                             instance the same id)
   --no-redis-chats          keep each instance's devices' secret chats in its memory instead (lost when it stops;
                             chats work only between devices on the same instance)
+  --room-joins-per-minute <n> room joins one device may make per minute on this instance (default
+                            ${DEFAULT_ROOM_JOINS_PER_MINUTE}); the next ones get room-join-limit
 
 Other
   --mitm                    DEMONSTRATION ONLY: act as a man in the middle (own DH with each side of every call
@@ -204,6 +206,7 @@ function serve(args: string[]): void {
       'instance-ttl': { type: 'string' },
       'chat-instance': { type: 'string' },
       'no-redis-chats': { type: 'boolean', default: false },
+      'room-joins-per-minute': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -225,6 +228,9 @@ function serve(args: string[]): void {
   const rate = number('rate', values.rate, DEFAULT_SERVER_LIMITS.rateLimit.perSecond);
   const turn = parseTurnOptions(values['turn-url'], values['turn-secret'] ?? process.env['MTCALL_TURN_SECRET'], values['turn-ttl']);
   const directory = values['presence-directory'] === undefined ? undefined : { maxUsers: number('presence-directory', values['presence-directory'], 0) };
+  const joinsText = values['room-joins-per-minute'];
+  if (joinsText !== undefined && !/^[1-9][0-9]{0,8}$/.test(joinsText)) throw new Error(`--room-joins-per-minute must be a whole number of at least 1, got ${joinsText}`);
+  const joins = joinsText === undefined ? undefined : Number(joinsText);
   const redis = values.redis === undefined ? undefined : {
     url: values.redis,
     ...(values['instance-id'] !== undefined ? { instanceId: values['instance-id'] } : {}),
@@ -232,11 +238,13 @@ function serve(args: string[]): void {
     ...(values['chat-instance'] !== undefined ? { chatInstance: values['chat-instance'] } : {}),
     electChats: !values['no-redis-chats'],
     instanceTtlMs: Math.round(number('instance-ttl', values['instance-ttl'], 10) * 1000),
+    ...(joins !== undefined ? { roomJoinsPerMinute: joins } : {}),
   };
   if (values['chat-instance'] !== undefined && !redis) throw new Error('--chat-instance needs --redis');
+  if (joins !== undefined && !redis) throw new Error('--room-joins-per-minute needs --redis');
   if (values['no-redis-chats'] && !redis) throw new Error('--no-redis-chats needs --redis');
   if (values['no-redis-chats'] && values['chat-instance'] !== undefined) throw new Error('give either --chat-instance or --no-redis-chats, not both');
-  if (redis) checkClusterOptions({ instanceId: redis.instanceId ?? 'x', instanceTtlMs: redis.instanceTtlMs, ...(redis.chatInstance !== undefined ? { chatInstance: redis.chatInstance } : {}) });
+  if (redis) checkClusterOptions({ instanceId: redis.instanceId ?? 'x', instanceTtlMs: redis.instanceTtlMs, ...(redis.chatInstance !== undefined ? { chatInstance: redis.chatInstance } : {}), ...(joins !== undefined ? { roomJoinsPerMinute: joins } : {}) });
   const rooms = startRooms(values);
   void rooms.then((rooms) => startSignalingServer({
     host: values.host,
