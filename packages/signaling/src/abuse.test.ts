@@ -39,7 +39,8 @@ describe('ring bombing', () => {
     for (let i = 0; i < 199; i++) discarded.push(await attacker.next((m) => m.type === 'callRequested' || m.type === 'error'));
     // The per-device cap stops most of them with an error before they ring; the rest are busy.
     await expect.poll(() => attacker.received.filter((m) => m.type === 'phoneCallDiscarded').length + discarded.filter((m) => m.type === 'error').length, { timeout: 10_000 }).toBe(198);
-    expect(victim.received.filter((m) => m.type === 'phoneCallRequested')).toHaveLength(1);
+    // The victim's ring travels on its own socket: it may land after the attacker's last answer.
+    await expect.poll(() => victim.received.filter((m) => m.type === 'phoneCallRequested').length, { timeout: 10_000 }).toBe(1);
     expect(discarded.filter((m) => m.type === 'error').every((m) => m.type === 'error' && m.code === 'too-many-calls')).toBe(true);
     expect(attacker.received.filter((m) => m.type === 'phoneCallDiscarded').every((m) => m.type === 'phoneCallDiscarded' && m.reason === 'busy')).toBe(true);
   });
