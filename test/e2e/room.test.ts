@@ -106,11 +106,13 @@ describe('a room of three Chromium members through the SFU', () => {
         baseline.push(largestGap(s.frames[`${other.memberId}/video`]!, switched - 6000, switched - 2000));
       }
     }
-    console.log(`join rekey: epoch ${oldEpoch} → ${snaps[0]!.epoch!.sending}; largest gap between decoded video frames within ±2 s of the switch, per receiver/sender (ms): ${gaps.join(', ')}; in the 4 s before: ${baseline.join(', ')}; dropped as unknown-epoch: ${snaps.slice(0, 3).map((s) => s.stats!.dropped['unknown-epoch']).join(', ')}`);
+    console.log(`join rekey: epoch ${oldEpoch} → ${snaps[0]!.epoch!.sending}; largest gap between decoded video frames within ±2 s of the switch, per receiver/sender (ms): ${gaps.join(', ')}; in the 4 s before: ${baseline.join(', ')}; dropped as unknown-epoch during this join: ${snaps.slice(0, 3).map((s, i) => s.stats!.dropped['unknown-epoch'] - old[i]!.stats!.dropped['unknown-epoch']).join(', ')} (before it: ${old.slice(0, 3).map((s) => s.stats!.dropped['unknown-epoch']).join(', ')})`);
     // No stall beyond the machine's own jitter: under 1 s, or under twice the largest gap before the switch when the
     // loaded machine already stalled that long (seen: 1324 ms around the switch against 1264 ms before it).
     expect(Math.max(...gaps)).toBeLessThan(Math.max(1000, 2 * Math.max(...baseline)));
-    for (const s of snaps.slice(0, 3)) expect(s.stats!.dropped['unknown-epoch']).toBe(0);
+    // This rekey made no earlier member drop a frame for want of its key. (The counters are cumulative: the last of
+    // them to join may have dropped frames of the epoch before its own join, which it never held — as it should.)
+    snaps.slice(0, 3).forEach((s, i) => expect(s.stats!.dropped['unknown-epoch']).toBe(old[i]!.stats!.dropped['unknown-epoch']));
     expect(new Set(snaps.map(currentCode)).size).toBe(1);
   });
 
