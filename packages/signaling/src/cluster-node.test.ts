@@ -15,6 +15,14 @@ function cluster(...ids: string[]): MemoryCluster {
   return c;
 }
 
+/** Instances A, B and C; A keeps the secret chats. */
+function chats(): MemoryCluster {
+  const c = new MemoryCluster();
+  for (const id of ['A', 'B', 'C']) c.add(id, { chatInstance: 'A' });
+  c.run();
+  return c;
+}
+
 /** alice@A calls bob, whose devices are given; returns the call id once every device rings. */
 function ring(c: MemoryCluster, alice: number): string {
   c.send('A', alice, { type: 'requestCall', requestId: 'r1', calleeId: 'bob', gAHash, video: false });
@@ -168,13 +176,6 @@ describe('ClusterNode (in-memory bus)', () => {
 
 describe('ClusterNode: secret chats through the chat instance (in-memory bus)', () => {
   const chatId = (c: MemoryCluster, at: string, id: number) => c.got(at, id, 'chatCreated')[0]!.chatId;
-  function chats(): MemoryCluster {
-    const c = new MemoryCluster();
-    for (const id of ['A', 'B', 'C']) c.add(id, { chatInstance: 'A' });
-    c.run();
-    return c;
-  }
-
   for (const first of ['B', 'C'] as const) {
     it(`bob's devices on B and C race to accept alice's request (from B): ${first} wins, the other is told, qts from one counter`, () => {
       const c = chats();
@@ -253,9 +254,7 @@ describe('JSON escapes do not get a frame past the routing (security review)', (
   const raw = (c: MemoryCluster, at: string, id: number, text: string) => c.apply(at, c.nodes.get(at)!.receive(id, text, text.length, c.now));
 
   it('an escaped chat type is still forwarded to the chat instance: one qts counter, nothing kept elsewhere', () => {
-    const c = new MemoryCluster();
-    for (const id of ['A', 'B', 'C']) c.add(id, { chatInstance: 'A' });
-    c.run();
+    const c = chats();
     const mallory = c.connect('B', 'mallory', 'm1');
     const bob = c.connect('C', 'bob', 'b1');
     c.run();
